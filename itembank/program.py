@@ -1,0 +1,231 @@
+"""The exam program: fields, syllabus, blueprint, timing, scale and pass rule.
+
+A program is configuration read from a TOML file (``itembank/programs/*.toml``),
+never constants in code. ``load_program()`` reads the one named by
+``CBT_PROGRAM`` (a path or a bundled program code), by default ``it-passport``.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+PROGRAMS_DIR = Path(__file__).with_name("programs")
+DEFAULT_PROGRAM = "it-passport"
+
+
+class ProgramError(ValueError):
+    """The program file is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class MiddleCategory:
+    number: int
+    name: str
+    major: int
+    field: str
+
+
+@dataclass(frozen=True)
+class Field:
+    code: str
+    name: str
+    scored: int
+    pretest: int
+    categories: tuple[int, ...]
+
+    @property
+    def items(self) -> int:
+        return self.scored + self.pretest
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    model: str
+    method: str
+    prior_mean: float
+    prior_sd: float
+    quadrature_points: int
+    quadrature_range: float
+
+
+@dataclass(frozen=True)
+class ScaleTransformation:
+    """scale = clip(round(intercept + slope * theta), minimum, maximum)."""
+
+    slope: float
+    intercept: float
+    minimum: int
+    maximum: int
+
+    def theta_for(self, scale_score: float) -> float:
+        return (scale_score - self.intercept) / self.slope
+
+
+@dataclass(frozen=True)
+class PassRule:
+    total_minimum: int
+    field_minimum: int
+
+    def passes(self, total: int, fields: dict[str, int]) -> bool:
+        return total >= self.total_minimum and all(s >= self.field_minimum for s in fields.values())
+
+
+@dataclass(frozen=True)
+class AdmissionRules:
+    late_arrival: str  # "deduct": time lost since the slot's start is deducted; "full": no deduction
+    check_in_required: bool
+    venue_opens_minutes_before: int
+
+
+@dataclass(frozen=True)
+class ExamProgram:
+    code: str
+    name: str
+    timezone: str
+    duration_minutes: int
+    option_labels: tuple[str, ...]
+    admission: AdmissionRules
+    scoring: ScoringSettings
+    scale: ScaleTransformation
+    pass_rule: PassRule
+    fields: tuple[Field, ...]
+    categories: tuple[MiddleCategory, ...]
+    majors: tuple[tuple[int, str, str], ...]  # (number, name, field code)
+
+    @property
+    def items_per_sitting(self) -> int:
+        return sum(f.items for f in self.fields)
+
+    @property
+    def field_codes(self) -> tuple[str, ...]:
+        return tuple(f.code for f in self.fields)
+
+    def field(self, code: str) -> Field:
+        for f in self.fields:
+            if f.code == code:
+                return f
+        raise KeyError(code)
+
+    def category(self, number: int) -> MiddleCategory:
+        for c in self.categories:
+            if c.number == number:
+                return c
+        raise KeyError(number)
+
+    def field_of_category(self, number: int) -> str:
+        return self.category(number).field
+
+
+def _require(table: dict, key: str, kind: type, where: str):
+    if key not in table:
+        raise ProgramError(f"{where}: missing '{key}'")
+    value = table[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ProgramError(f"{where}: '{key}' must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def parse_program(data: dict, source: str = "program") -> ExamProgram:
+    """Build and check an :class:`ExamProgram` from the parsed TOML ``data``."""
+    fields, categories, majors = [], [], []
+    for i, f in enumerate(data.get("fields", [])):
+        where = f"{source}: fields[{i}]"
+        code = _require(f, "code", str, where)
+        field_categories = []
+        for m in f.get("majors", []):
+            number = _require(m, "number", int, where)
+            majors.append((number, _require(m, "name", str, where), code))
+            for middle in m.get("middles", []):
+                if not (isinstance(middle, list) and len(middle) == 2):
+                    raise ProgramError(f"{where}: a middle category must be [number, name], got {middle!r}")
+                categories.append(MiddleCategory(int(middle[0]), str(middle[1]), number, code))
+                field_categories.append(int(middle[0]))
+        fields.append(
+            Field(
+                code=code,
+                name=_require(f, "name", str, where),
+                scored=_require(f, "scored", int, where),
+                pretest=_require(f, "pretest", int, where),
+                categories=tuple(field_categories),
+            )
+        )
+    if not fields:
+        raise ProgramError(f"{source}: no [[fields]]")
+    numbers = [c.number for c in categories]
+    if len(set(numbers)) != len(numbers):
+        raise ProgramError(f"{source}: a middle category number is used twice")
+    if len({f.code for f in fields}) != len(fields):
+        raise ProgramError(f"{source}: a field code is used twice")
+
+    scoring = data.get("scoring", {})
+    scale = data.get("scale", {})
+    rule = data.get("pass_rule", {})
+    admission = data.get("admission", {})
+    program = ExamProgram(
+        code=_require(data, "code", str, source),
+        name=_require(data, "name", str, source),
+        timezone=_require(data, "timezone", str, source),
+        duration_minutes=_require(data, "duration_minutes", int, source),
+        option_labels=tuple(_require(data, "option_labels", list, source)),
+        admission=AdmissionRules(
+            late_arrival=_require(admission, "late_arrival", str, f"{source}: [admission]"),
+            check_in_required=_require(admission, "check_in_required", bool, f"{source}: [admission]"),
+            venue_opens_minutes_before=_require(admission, "venue_opens_minutes_before", int, f"{source}: [admission]"),
+        ),
+        scoring=ScoringSettings(
+            model=_require(scoring, "model", str, f"{source}: [scoring]"),
+            method=_require(scoring, "method", str, f"{source}: [scoring]"),
+            prior_mean=_require(scoring, "prior_mean", float, f"{source}: [scoring]"),
+            prior_sd=_require(scoring, "prior_sd", float, f"{source}: [scoring]"),
+            quadrature_points=_require(scoring, "quadrature_points", int, f"{source}: [scoring]"),
+            quadrature_range=_require(scoring, "quadrature_range", float, f"{source}: [scoring]"),
+        ),
+        scale=ScaleTransformation(
+            slope=_require(scale, "slope", float, f"{source}: [scale]"),
+            intercept=_require(scale, "intercept", float, f"{source}: [scale]"),
+            minimum=_require(scale, "minimum", int, f"{source}: [scale]"),
+            maximum=_require(scale, "maximum", int, f"{source}: [scale]"),
+        ),
+        pass_rule=PassRule(
+            total_minimum=_require(rule, "total_minimum", int, f"{source}: [pass_rule]"),
+            field_minimum=_require(rule, "field_minimum", int, f"{source}: [pass_rule]"),
+        ),
+        fields=tuple(fields),
+        categories=tuple(sorted(categories, key=lambda c: c.number)),
+        majors=tuple(majors),
+    )
+    if program.admission.late_arrival not in ("deduct", "full"):
+        raise ProgramError(f"{source}: [admission] late_arrival must be 'deduct' or 'full'")
+    if program.scale.slope <= 0 or program.scale.minimum >= program.scale.maximum:
+        raise ProgramError(f"{source}: [scale] needs slope > 0 and minimum < maximum")
+    if program.scoring.prior_sd <= 0 or program.scoring.quadrature_points < 5:
+        raise ProgramError(f"{source}: [scoring] needs prior_sd > 0 and at least 5 quadrature points")
+    if program.duration_minutes <= 0:
+        raise ProgramError(f"{source}: duration_minutes must be positive")
+    return program
+
+
+def program_path(name: str | None = None) -> Path:
+    name = name or os.environ.get("CBT_PROGRAM") or DEFAULT_PROGRAM
+    path = Path(name)
+    if path.suffix == ".toml":
+        return path
+    return PROGRAMS_DIR / f"{name}.toml"
+
+
+@cache
+def load_program(name: str | None = None) -> ExamProgram:
+    """The program named ``name`` (a bundled code or a path to a TOML file)."""
+    path = program_path(name)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProgramError(f"exam program file not found: {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ProgramError(f"{path}: {error}") from None
+    return parse_program(data, str(path))
