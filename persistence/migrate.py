@@ -36,3 +36,27 @@ def alembic_config(engine: Engine | None = None) -> Config:
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
     """Bring the schema of ``engine``'s database up to ``revision``."""
     command.upgrade(alembic_config(engine), revision)
+
+
+class SchemaError(RuntimeError):
+    """The database cannot be used by this version of the code."""
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to start on a database that is unreachable or not migrated to head."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.exc import OperationalError
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as error:
+        raise SchemaError(f"cannot reach the database at {engine.url.render_as_string(hide_password=True)}: "
+                          f"{error.orig}") from None
+    if current != head:
+        raise SchemaError(
+            f"the database schema is at revision {current or 'none'} but this code needs {head}: "
+            "run `cbt db upgrade`"
+        )

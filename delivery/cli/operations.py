@@ -1,4 +1,105 @@
-"""Operational commands: database, sample data, demo, sweep."""
+"""Operational commands: the database, sample data, the demo, serving, the clock sweep."""
 from __future__ import annotations
 
-COMMANDS: list = []
+import datetime as dt
+
+import click
+from sqlalchemy import select
+
+from persistence import create_database_engine, session_factory, upgrade_database
+
+
+def _sessions():
+    return session_factory(create_database_engine())
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@click.group("db")
+def db_group() -> None:
+    """The database schema."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration not yet applied (creates the database if needed)."""
+    upgrade_database(create_database_engine())
+    click.echo("database schema is up to date")
+
+
+@click.group("sample")
+def sample_group() -> None:
+    """Sample data for a first look and for the tests."""
+
+
+@sample_group.command("load")
+def sample_load() -> None:
+    """Load the sample item bank and the demo centre and staff (safe to run again)."""
+    from centers.demo import ensure_demo_centre
+    from itembank.program import load_program
+    from itembank.sample import load_sample_bank
+
+    with _sessions()() as session:
+        added = load_sample_bank(session, load_program())
+        ensure_demo_centre(session)
+        session.commit()
+    click.echo(f"sample bank: {added} items added" if added else "sample bank: already loaded")
+
+
+@click.command("demo")
+def demo() -> None:
+    """Make sure there are demo candidates booked for now, and print every demo login."""
+    from centers.demo import DEMO_PROCTOR, DEMO_PSYCHOMETRICIAN, ensure_demo_candidates
+    from delivery.models import Sitting
+    from itembank.program import load_program
+
+    program = load_program()
+    with _sessions()() as session:
+        started = set(session.scalars(select(Sitting.booking_id).where(Sitting.status != "waiting")))
+        logins = ensure_demo_candidates(session, program.timezone, _now(), sitting_started=started)
+        session.commit()
+    click.echo("\nDemo logins")
+    click.echo("-----------")
+    for login in logins:
+        state = "checked in, ready to sit" if login.checked_in else "booked; a proctor checks them in first"
+        click.echo(f"  candidate       admission code {login.admission_code}, date of birth "
+                   f"{login.date_of_birth.isoformat()}  ({login.name}, {state})")
+    click.echo(f"  proctor         username {DEMO_PROCTOR[0]}, password {DEMO_PROCTOR[1]}")
+    click.echo(f"  psychometrician username {DEMO_PSYCHOMETRICIAN[0]}, password {DEMO_PSYCHOMETRICIAN[1]}")
+    click.echo("The demo slot starts now; a late start is deducted from the 120 minutes, as at a real centre.\n")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the web application with the development server (gunicorn in production)."""
+    from werkzeug.serving import run_simple
+
+    from delivery.web import create_app
+
+    app = create_app()
+    click.echo(f"Serving on http://{host}:{port}  (Ctrl-C to stop)")
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+@click.group("sittings")
+def sittings_group() -> None:
+    """Sittings."""
+
+
+@sittings_group.command("expire")
+def sittings_expire() -> None:
+    """Finish and score every sitting whose time has run out (run it every minute)."""
+    from delivery.sittings import expire_due_sittings
+    from itembank.program import load_program
+
+    with _sessions()() as session:
+        count = expire_due_sittings(session, load_program(), _now())
+        session.commit()
+    click.echo(f"{count} sitting(s) finished on time-out")
+
+
+COMMANDS = [db_group, sample_group, demo, serve, sittings_group]

@@ -1,0 +1,113 @@
+"""The hot path: saving answers, marks and the current position.
+
+These run about a hundred times per sitting, for thousands of candidates at
+once, so each is one SQL statement on the driver connection, committed before
+the caller answers the page. The statement itself checks that the login token
+is current, that the sitting is in progress and that its deadline has not
+passed; when it changes no row, :mod:`delivery.sittings` explains why.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from persistence import UTCDateTime
+
+_RUNNING = """EXISTS (SELECT 1 FROM sittings
+                WHERE sittings.id = :sitting_id AND sittings.login_token_hash = :token_hash
+                  AND sittings.status = 'in_progress' AND sittings.deadline_at > :now)"""
+
+SAVE_ANSWER = f"""UPDATE sitting_items SET chosen_option = :option, answered_at = :now
+WHERE sitting_id = :sitting_id AND position = :position AND {_RUNNING}"""
+
+SAVE_MARK = f"""UPDATE sitting_items SET marked = :marked
+WHERE sitting_id = :sitting_id AND position = :position AND {_RUNNING}"""
+
+SAVE_POSITION = """UPDATE sittings SET current_position = :position
+WHERE id = :sitting_id AND login_token_hash = :token_hash AND status = 'in_progress'
+  AND deadline_at > :now AND :position BETWEEN 1 AND (SELECT MAX(position) FROM sitting_items WHERE sitting_id = :sitting_id)"""
+
+READ_CLOCK = """SELECT status, deadline_at, remaining_seconds FROM sittings
+WHERE id = :sitting_id AND login_token_hash = :token_hash"""
+
+
+class StorageUnavailable(RuntimeError):
+    """The database did not take the statement; the client may retry."""
+
+
+@dataclass(frozen=True)
+class Clock:
+    status: str
+    deadline_at: dt.datetime | None
+    remaining_seconds: float | None
+
+
+class AnswerStore:
+    """Runs the hot-path statements on ``engine``'s pooled driver connections."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        dialect = engine.dialect
+        dbapi = dialect.dbapi
+        self._unavailable = (dbapi.OperationalError, dbapi.InterfaceError)
+        self._time_in = UTCDateTime().bind_processor(dialect) or (lambda v: v)
+        self._time_out = UTCDateTime().result_processor(dialect, None) or (lambda v: v)
+        # sqlite3 takes :name placeholders; psycopg takes %(name)s.
+        named = dialect.paramstyle == "named" or dialect.name == "sqlite"
+        self._sql = {
+            name: sql if named else re.sub(r":(\w+)", r"%(\1)s", sql)
+            for name, sql in {
+                "answer": SAVE_ANSWER, "mark": SAVE_MARK, "position": SAVE_POSITION, "clock": READ_CLOCK
+            }.items()
+        }
+
+    def _run(self, name: str, params: dict, fetch: bool):
+        try:
+            connection = self.engine.raw_connection()
+        except Exception as error:
+            raise StorageUnavailable(str(error)) from error
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self._sql[name], params)
+            result = cursor.fetchone() if fetch else cursor.rowcount == 1
+            connection.commit()
+            return result
+        except self._unavailable as error:
+            connection.invalidate()
+            raise StorageUnavailable(str(error)) from error
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
+
+    def _write(self, name: str, params: dict) -> bool:
+        return self._run(name, params, fetch=False)
+
+    def save_answer(self, sitting_id: int, token_hash: str, position: int, option: int | None,
+                    now: dt.datetime) -> bool:
+        """Record the chosen option (None clears it); False if the sitting refused it."""
+        return self._write("answer", {
+            "option": option, "now": self._time_in(now), "sitting_id": sitting_id,
+            "token_hash": token_hash, "position": position,
+        })
+
+    def save_mark(self, sitting_id: int, token_hash: str, position: int, marked: bool, now: dt.datetime) -> bool:
+        return self._write("mark", {
+            "marked": marked, "now": self._time_in(now), "sitting_id": sitting_id,
+            "token_hash": token_hash, "position": position,
+        })
+
+    def save_position(self, sitting_id: int, token_hash: str, position: int, now: dt.datetime) -> bool:
+        return self._write("position", {
+            "position": position, "now": self._time_in(now), "sitting_id": sitting_id, "token_hash": token_hash,
+        })
+
+    def read_clock(self, sitting_id: int, token_hash: str) -> Clock | None:
+        row = self._run("clock", {"sitting_id": sitting_id, "token_hash": token_hash}, fetch=True)
+        if row is None:
+            return None
+        return Clock(row[0], self._time_out(row[1]), row[2])

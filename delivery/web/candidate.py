@@ -1,0 +1,221 @@
+"""The candidate at the seat: login, instructions, the sitting, the score."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+
+from delivery import sittings
+from delivery.sittings import SittingError
+from delivery.web.auth import candidate_credentials, sign_in_candidate, sign_out
+from delivery.web.context import answers, db, now, program
+from scoring.results import result_for_sitting, score_lines
+
+blueprint = Blueprint("candidate", __name__)
+
+
+def _current_sitting(lock: bool = False):
+    sitting_id, token = candidate_credentials()
+    sitting = sittings.sitting_for_token(db(), sitting_id, token, lock=lock)
+    if sittings.expire_if_due(db(), program(), sitting, now()):
+        db().commit()
+    return sitting
+
+
+def _page_for(sitting) -> str:
+    if sitting.status in ("finished", "ended"):
+        return url_for("candidate.result")
+    if sitting.status == "waiting":
+        return url_for("candidate.instructions")
+    return url_for("candidate.sitting_page")
+
+
+@blueprint.get("/")
+def login_form():
+    return render_template("candidate/login.html")
+
+
+@blueprint.post("/login")
+def login():
+    code = request.form.get("admission_code", "").strip()
+    try:
+        date_of_birth = dt.date.fromisoformat(request.form.get("date_of_birth", ""))
+    except ValueError:
+        return render_template("candidate/login.html", error="Enter your date of birth as on the admission slip.",
+                               admission_code=code), 422
+    try:
+        sitting, token = sittings.candidate_login(db(), program(), code, date_of_birth, now())
+    except SittingError as error:
+        db().rollback()
+        return render_template("candidate/login.html", error=str(error), admission_code=code), error.status
+    db().commit()
+    sign_in_candidate(sitting.id, token)
+    return redirect(_page_for(sitting))
+
+
+@blueprint.post("/logout")
+def logout():
+    sign_out()
+    return redirect(url_for("candidate.login_form"))
+
+
+@blueprint.get("/instructions")
+def instructions():
+    sitting = _current_sitting()
+    if sitting.status != "waiting":
+        return redirect(_page_for(sitting))
+    booking = sittings.booking_of(db(), sitting)
+    opens = booking.slot.starts_at
+    return render_template(
+        "candidate/instructions.html",
+        booking=booking,
+        opens_local=sittings.local_time(program(), opens),
+        seconds_until_open=max(0, int((opens - now()).total_seconds())),
+        minutes=round(sittings.time_at_start(program(), sitting, opens, max(now(), opens)) / 60),
+    )
+
+
+@blueprint.post("/start")
+def start():
+    sitting = _current_sitting(lock=True)
+    if request.form.get("agree") != "yes":
+        return redirect(url_for("candidate.instructions", must_agree=1))
+    sittings.start(db(), program(), sitting, now())
+    db().commit()
+    return redirect(url_for("candidate.sitting_page"))
+
+
+@blueprint.get("/sitting")
+def sitting_page():
+    sitting = _current_sitting()
+    if sitting.status not in ("in_progress", "paused"):
+        return redirect(_page_for(sitting))
+    return render_template("candidate/sitting.html")
+
+
+@blueprint.get("/result")
+def result():
+    sitting = _current_sitting()
+    if sitting.status not in ("finished", "ended"):
+        return redirect(_page_for(sitting))
+    score = result_for_sitting(db(), sitting.id)
+    bars = score_lines(program(), score) if score else []
+    return render_template("candidate/result.html", sitting=sitting, score=score, bars=bars)
+
+
+# The JSON API behind the sitting page.
+
+def _state(sitting) -> dict:
+    labels = program().option_labels
+    fields = {f.code: f.name for f in program().fields}
+    items = sittings.presented_items(db(), sitting) if sitting.status in ("in_progress", "paused") else []
+    return {
+        "status": sitting.status,
+        "remaining_seconds": sittings.remaining_seconds(sitting, now()),
+        "sitting_key": sitting.id,
+        "current_position": sitting.current_position,
+        "option_labels": list(labels),
+        "items": [
+            {
+                "position": item.position,
+                "field": item.field,
+                "field_name": fields[item.field],
+                "stem": item.stem,
+                "table": item.table,
+                "options": [{"id": o.id, "text": o.text} for o in item.options],
+                "answer": item.chosen_option,
+                "marked": item.marked,
+            }
+            for item in items
+        ],
+        "result_url": url_for("candidate.result") if sitting.status in ("finished", "ended") else None,
+    }
+
+
+@blueprint.get("/api/sitting")
+def state():
+    return jsonify(_state(_current_sitting()))
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise SittingError("The request body must be a JSON object.", status=400)
+    return body
+
+
+def _refused(position: int):
+    """Explain why a hot-path write changed nothing."""
+    sitting = _current_sitting()
+    if sitting.status == "finished" or sitting.status == "ended":
+        raise SittingError("This sitting has ended; answers can no longer be changed.", status=409)
+    if sitting.status == "paused":
+        raise SittingError("The sitting is paused by the proctor.", status=409)
+    if sitting.status == "waiting":
+        raise SittingError("The sitting has not started.", status=409)
+    if not 1 <= position <= len(sitting.items):
+        raise SittingError(f"There is no question {position}.", status=404)
+    raise SittingError("The answer could not be saved.", status=409)
+
+
+@blueprint.put("/api/sitting/answers/<int:position>")
+def save_answer(position: int):
+    sitting_id, token = candidate_credentials()
+    body = _json_body()
+    option = body.get("option")
+    n_options = len(program().option_labels)
+    if option is not None and (type(option) is not int or not 0 <= option < n_options):
+        raise SittingError(f"'option' must be an integer from 0 to {n_options - 1}, or null.", status=422)
+    if not answers().save_answer(sitting_id, sittings.token_hash(token), position, option, now()):
+        _refused(position)
+    return jsonify(saved=True, position=position, option=option)
+
+
+@blueprint.put("/api/sitting/marks/<int:position>")
+def save_mark(position: int):
+    sitting_id, token = candidate_credentials()
+    marked = _json_body().get("marked")
+    if type(marked) is not bool:
+        raise SittingError("'marked' must be true or false.", status=422)
+    if not answers().save_mark(sitting_id, sittings.token_hash(token), position, marked, now()):
+        _refused(position)
+    return jsonify(saved=True, position=position, marked=marked)
+
+
+@blueprint.put("/api/sitting/position")
+def save_position():
+    sitting_id, token = candidate_credentials()
+    position = _json_body().get("position")
+    if type(position) is not int:
+        raise SittingError("'position' must be an integer.", status=422)
+    if not answers().save_position(sitting_id, sittings.token_hash(token), position, now()):
+        _refused(position)
+    return jsonify(saved=True, position=position)
+
+
+@blueprint.get("/api/sitting/clock")
+def clock():
+    sitting_id, token = candidate_credentials()
+    reading = answers().read_clock(sitting_id, sittings.token_hash(token))
+    if reading is None:
+        raise SittingError("Your session has ended; please log in again.", status=401)
+    current = now()
+    if reading.status == "in_progress" and reading.deadline_at is not None and reading.deadline_at > current:
+        return jsonify(status="in_progress", remaining_seconds=(reading.deadline_at - current).total_seconds())
+    sitting = _current_sitting()
+    return jsonify(
+        status=sitting.status,
+        remaining_seconds=sittings.remaining_seconds(sitting, current),
+        result_url=url_for("candidate.result") if sitting.status in ("finished", "ended") else None,
+    )
+
+
+@blueprint.post("/api/sitting/finish")
+def finish():
+    sitting = _current_sitting(lock=True)
+    if sitting.status == "paused":
+        raise SittingError("The sitting is paused by the proctor.", status=409)
+    if sitting.status not in ("finished", "ended"):
+        sittings.finish(db(), program(), sitting, now())
+        db().commit()
+    return jsonify(status=sitting.status, result_url=url_for("candidate.result"))

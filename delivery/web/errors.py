@@ -1,0 +1,71 @@
+"""Errors as the user sees them: a clear message, JSON for the API, never a trace."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from centers.bookings import BookingError
+from delivery.answers import StorageUnavailable
+from delivery.sittings import SittingError
+from itembank.assembly import AssemblyError
+from itembank.bank import BankError
+from itembank.content import ContentError
+
+log = logging.getLogger(__name__)
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def error_response(status: int, message: str) -> Response:
+    if wants_json():
+        response = jsonify(error=message, status=status)
+    else:
+        response = make_response(render_template("error.html", status=status, message=message))
+    response.status_code = status
+    return response
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(SittingError)
+    @app.errorhandler(BookingError)
+    def domain_error(error):
+        return error_response(error.status, str(error))
+
+    @app.errorhandler(BankError)
+    @app.errorhandler(ContentError)
+    def bad_content(error):
+        return error_response(422, str(error))
+
+    @app.errorhandler(AssemblyError)
+    def assembly_failed(error):
+        log.error("assembly failed: %s", error)
+        return error_response(503, f"The exam cannot be assembled: {error}. Please tell the proctor.")
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error):
+        return error_response(400, "The form has expired or did not come from this site; reload the page and try again.")
+
+    @app.errorhandler(StorageUnavailable)
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(DisconnectionError)
+    def storage_unavailable(error):
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, error)
+        response = error_response(503, "The server could not reach its database; nothing was lost. Please try again.")
+        response.headers["Retry-After"] = "1"
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        return error_response(error.code or 500, error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(error):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "Something went wrong on our side; please try again.")

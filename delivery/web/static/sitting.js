@@ -1,0 +1,425 @@
+// The sitting page: one question at a time, answers saved as they are chosen.
+//
+// The server holds the truth: the items (without keys), the answers, the marks
+// and the clock. This page keeps a copy to render from, sends each change at
+// once, and retries a save until the server has committed it. Changes not yet
+// acknowledged are also kept in localStorage, so a reload sends them again.
+(function () {
+  "use strict";
+
+  var csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+  var state = null;          // as returned by GET /api/sitting
+  var current = 1;           // the position shown
+  var deadline = null;       // Date.now() value at which time runs out
+  var clockStopped = false;  // paused by the proctor
+  var finishing = false;
+  var pending = {};          // position -> {kind, value, attempt}; not yet acknowledged
+  var storageKey = null;
+  var alertsGiven = {};
+
+  function $(id) { return document.getElementById(id); }
+
+  function api(method, path, body) {
+    return fetch(path, {
+      method: method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken, "Accept": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        return { ok: response.ok, status: response.status, data: data };
+      });
+    });
+  }
+
+  function item(position) { return state.items[position - 1]; }
+
+  // ---- rendering -------------------------------------------------------
+
+  function renderQuestion(focusHeading) {
+    var it = item(current);
+    $("question-number").textContent = current;
+    $("question-count").textContent = state.items.length;
+    $("question-field").textContent = it.field_name;
+    $("question-stem").textContent = it.stem;
+
+    var tableBox = $("question-table");
+    tableBox.textContent = "";
+    if (it.table) {
+      var table = document.createElement("table");
+      table.className = "item-table";
+      var head = table.createTHead().insertRow();
+      it.table.header.forEach(function (text) {
+        var th = document.createElement("th");
+        th.scope = "col";
+        th.textContent = text;
+        head.appendChild(th);
+      });
+      var body = table.createTBody();
+      it.table.rows.forEach(function (cells) {
+        var row = body.insertRow();
+        cells.forEach(function (text) { row.insertCell().textContent = text; });
+      });
+      tableBox.appendChild(table);
+    }
+
+    var box = $("question-options");
+    box.querySelectorAll(".option").forEach(function (node) { node.remove(); });
+    box.querySelector("legend").textContent = "Options for question " + current;
+    it.options.forEach(function (option, index) {
+      var label = document.createElement("label");
+      label.className = "option";
+      var input = document.createElement("input");
+      input.type = "radio";
+      input.name = "option";
+      input.value = String(option.id);
+      input.checked = it.answer === option.id;
+      input.addEventListener("change", function () { choose(option.id); });
+      var letter = document.createElement("span");
+      letter.className = "option-label";
+      letter.textContent = state.option_labels[index];
+      var text = document.createElement("span");
+      text.className = "option-text";
+      text.textContent = option.text;
+      label.appendChild(input);
+      label.appendChild(letter);
+      label.appendChild(text);
+      box.appendChild(label);
+    });
+
+    $("mark-checkbox").checked = it.marked;
+    $("previous-button").disabled = current === 1;
+    $("next-button").disabled = current === state.items.length;
+    showSaveStatus();
+    renderNavigator();
+    if (focusHeading) $("question-title").focus();
+  }
+
+  function describe(it) {
+    var words = ["Question " + it.position, it.answer === null ? "unanswered" : "answered"];
+    if (it.marked) words.push("marked");
+    if (it.position === current) words.push("current");
+    return words.join(", ");
+  }
+
+  function renderNavigator() {
+    var list = $("navigator-list");
+    if (list.children.length !== state.items.length) {
+      list.textContent = "";
+      state.items.forEach(function (it) {
+        var li = document.createElement("li");
+        var button = document.createElement("button");
+        button.type = "button";
+        button.textContent = it.position;
+        button.addEventListener("click", function () { go(it.position); });
+        li.appendChild(button);
+        list.appendChild(li);
+      });
+    }
+    state.items.forEach(function (it, index) {
+      var button = list.children[index].firstChild;
+      button.className = "nav-item" + (it.answer !== null ? " answered" : "") + (it.marked ? " marked" : "") +
+        (it.position === current ? " current" : "");
+      button.setAttribute("aria-label", describe(it));
+      if (it.position === current) button.setAttribute("aria-current", "step");
+      else button.removeAttribute("aria-current");
+    });
+  }
+
+  function showSaveStatus() {
+    var status = $("save-status");
+    var waiting = pending["answer:" + current] || pending["mark:" + current];
+    status.className = "save-status";
+    if (waiting && waiting.attempt > 0) {
+      status.textContent = "Not saved yet: the connection failed. Retrying…";
+      status.classList.add("unsaved");
+    } else if (waiting) {
+      status.textContent = "Saving…";
+    } else if (item(current).answer !== null) {
+      status.textContent = "Answer saved.";
+      status.classList.add("saved");
+    } else {
+      status.textContent = "";
+    }
+  }
+
+  function renderReview(focus) {
+    var lists = { unanswered: $("review-unanswered"), marked: $("review-marked"), answered: $("review-answered") };
+    Object.keys(lists).forEach(function (key) { lists[key].textContent = ""; });
+    var counts = { answered: 0, unanswered: 0, marked: 0 };
+    state.items.forEach(function (it) {
+      var groups = [it.answer === null ? "unanswered" : "answered"];
+      if (it.marked) groups.push("marked");
+      groups.forEach(function (group) {
+        counts[group] += 1;
+        var li = document.createElement("li");
+        var link = document.createElement("a");
+        link.href = "#question-" + it.position;
+        link.textContent = "Question " + it.position;
+        link.addEventListener("click", function (event) { event.preventDefault(); closeReview(); go(it.position); });
+        li.appendChild(link);
+        lists[group].appendChild(li);
+      });
+    });
+    $("review-summary").textContent = counts.answered + " answered, " + counts.unanswered + " unanswered, " +
+      counts.marked + " marked for review.";
+    if (focus) $("review-title").focus();
+  }
+
+  // ---- navigation --------------------------------------------------------
+
+  function go(position) {
+    if (position < 1 || position > state.items.length) return;
+    current = position;
+    renderQuestion(true);
+    api("PUT", "/api/sitting/position", { position: position }).catch(function () {});
+  }
+
+  function openReview() {
+    $("question").hidden = true;
+    $("review").hidden = false;
+    renderReview(true);
+  }
+
+  function closeReview() {
+    $("review").hidden = true;
+    $("question").hidden = false;
+    renderQuestion(true);
+  }
+
+  // ---- saving --------------------------------------------------------------
+
+  function remember() {
+    try { localStorage.setItem(storageKey, JSON.stringify(pending)); } catch (e) { /* storage full: retries still run */ }
+  }
+
+  function choose(optionId) {
+    item(current).answer = optionId;
+    queue("answer", current, optionId);
+  }
+
+  function toggleMark(marked) {
+    item(current).marked = marked;
+    queue("mark", current, marked);
+  }
+
+  function queue(kind, position, value) {
+    var key = kind + ":" + position;
+    pending[key] = { kind: kind, position: position, value: value, attempt: 0 };
+    remember();
+    renderNavigator();
+    showSaveStatus();
+    send(key);
+  }
+
+  function send(key) {
+    var entry = pending[key];
+    if (!entry) return Promise.resolve(true);
+    var path = entry.kind === "answer" ? "/api/sitting/answers/" + entry.position : "/api/sitting/marks/" + entry.position;
+    var body = entry.kind === "answer" ? { option: entry.value } : { marked: entry.value };
+    return api("PUT", path, body).then(function (response) {
+      if (response.ok) {
+        if (pending[key] === entry) delete pending[key];
+        remember();
+        if (entry.position === current) showSaveStatus();
+        return true;
+      }
+      if (response.status >= 500 || response.status === 429) return retry(key, entry);
+      // Refused for good (time up, paused, logged out): stop retrying and say why.
+      if (pending[key] === entry) delete pending[key];
+      remember();
+      handleRefusal(response);
+      return false;
+    }, function () { return retry(key, entry); });
+  }
+
+  function retry(key, entry) {
+    if (pending[key] !== entry) return Promise.resolve(true);
+    entry.attempt += 1;
+    if (entry.position === current) showSaveStatus();
+    var delay = Math.min(10000, 500 * Math.pow(2, entry.attempt - 1));
+    return new Promise(function (resolve) {
+      setTimeout(function () { send(key).then(resolve); }, delay);
+    });
+  }
+
+  function flush() {
+    return Promise.all(Object.keys(pending).map(function (key) { return send(key); }));
+  }
+
+  function handleRefusal(response) {
+    var message = (response.data && response.data.error) || "The server refused the request.";
+    if (response.status === 401) {
+      window.location.href = "/";
+      return;
+    }
+    syncClock();
+    $("save-status").textContent = message;
+    $("save-status").className = "save-status unsaved";
+  }
+
+  // ---- the clock -------------------------------------------------------------
+
+  function formatTime(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    return (h > 0 ? h + ":" + String(m).padStart(2, "0") : String(m)) + ":" + String(s).padStart(2, "0");
+  }
+
+  function setClock(status, remaining) {
+    clockStopped = status !== "in_progress";
+    deadline = Date.now() + remaining * 1000;
+    $("paused").hidden = status !== "paused";
+    $("timer").textContent = formatTime(remaining);
+  }
+
+  function tick() {
+    if (!state || clockStopped || finishing) return;
+    var left = (deadline - Date.now()) / 1000;
+    $("timer").textContent = formatTime(left);
+    [10, 5, 1].forEach(function (minutes) {
+      if (left <= minutes * 60 && left > minutes * 60 - 5 && !alertsGiven[minutes]) {
+        alertsGiven[minutes] = true;
+        $("time-alert").textContent = minutes + (minutes === 1 ? " minute" : " minutes") + " remaining.";
+      }
+    });
+    if (left <= 0) finish(true);
+  }
+
+  function syncClock() {
+    return api("GET", "/api/sitting/clock").then(function (response) {
+      if (response.status === 401) { window.location.href = "/"; return; }
+      if (!response.ok) return;
+      if (response.data.status === "finished" || response.data.status === "ended") {
+        window.location.href = response.data.result_url;
+        return;
+      }
+      setClock(response.data.status, response.data.remaining_seconds);
+    }, function () { /* offline: the local clock keeps running */ });
+  }
+
+  // ---- finishing -------------------------------------------------------------
+
+  function openFinishDialog() {
+    var unanswered = state.items.filter(function (it) { return it.answer === null; }).map(function (it) { return it.position; });
+    $("finish-summary").textContent = unanswered.length === 0
+      ? "You have answered every question."
+      : "You have not answered " + unanswered.length + (unanswered.length === 1 ? " question: " : " questions: ") +
+        unanswered.join(", ") + ". Unanswered questions count as wrong.";
+    var unsaved = Object.keys(pending).length;
+    $("finish-unsaved").hidden = unsaved === 0;
+    $("finish-unsaved").textContent = unsaved + " change(s) are not saved yet; they are being retried.";
+    $("finish-dialog").showModal();
+  }
+
+  function finish(timeUp) {
+    if (finishing) return;
+    finishing = true;
+    $("finish-confirm").disabled = true;
+    $("time-alert").textContent = timeUp ? "Time is up. Your answers are being scored." : "Finishing the exam…";
+    var flushed = timeUp ? Promise.resolve() : flush();
+    flushed.then(function () { return submitFinish(0); });
+  }
+
+  function submitFinish(attempt) {
+    return api("POST", "/api/sitting/finish", {}).then(function (response) {
+      if (response.ok) {
+        try { localStorage.removeItem(storageKey); } catch (e) { /* nothing to clean */ }
+        window.location.href = response.data.result_url;
+      } else if (response.status >= 500) {
+        setTimeout(function () { submitFinish(attempt + 1); }, Math.min(10000, 1000 * (attempt + 1)));
+      } else {
+        finishing = false;
+        $("finish-confirm").disabled = false;
+        if ($("finish-dialog").open) $("finish-dialog").close();
+        handleRefusal(response);
+      }
+    }, function () {
+      setTimeout(function () { submitFinish(attempt + 1); }, Math.min(10000, 1000 * (attempt + 1)));
+    });
+  }
+
+  // ---- keyboard --------------------------------------------------------------
+
+  function onKey(event) {
+    if (!state || event.ctrlKey || event.altKey || event.metaKey) return;
+    if ($("finish-dialog").open || !$("paused").hidden) return;
+    var key = event.key.toLowerCase();
+    var questionShown = !$("question").hidden;
+    if (questionShown && /^[1-9]$/.test(key)) {
+      var index = parseInt(key, 10) - 1;
+      var option = item(current).options[index];
+      if (option) {
+        choose(option.id);
+        var radio = $("question-options").querySelectorAll("input")[index];
+        radio.checked = true;
+        radio.focus();
+        event.preventDefault();
+      }
+    } else if (key === "n" && questionShown) { go(current + 1); event.preventDefault(); }
+    else if (key === "p" && questionShown) { go(current - 1); event.preventDefault(); }
+    else if (key === "m" && questionShown) {
+      $("mark-checkbox").checked = !$("mark-checkbox").checked;
+      toggleMark($("mark-checkbox").checked);
+      event.preventDefault();
+    } else if (key === "r") { if (questionShown) openReview(); else closeReview(); event.preventDefault(); }
+  }
+
+  // ---- start -----------------------------------------------------------------
+
+  function replayPending() {
+    var stored = {};
+    try { stored = JSON.parse(localStorage.getItem(storageKey) || "{}"); } catch (e) { stored = {}; }
+    Object.keys(stored).forEach(function (key) {
+      var entry = stored[key];
+      var it = item(entry.position);
+      if (!it) return;
+      if (entry.kind === "answer") it.answer = entry.value; else it.marked = entry.value;
+      pending[key] = { kind: entry.kind, position: entry.position, value: entry.value, attempt: 0 };
+      send(key);
+    });
+  }
+
+  function start() {
+    api("GET", "/api/sitting").then(function (response) {
+      if (response.status === 401) { window.location.href = "/"; return; }
+      if (!response.ok) throw new Error(response.data.error || "The exam could not be loaded.");
+      state = response.data;
+      if (state.result_url) { window.location.href = state.result_url; return; }
+      storageKey = "cbt-pending-" + state.sitting_key;
+      replayPending();
+      current = Math.min(Math.max(state.current_position, 1), state.items.length);
+      $("loading").hidden = true;
+      $("question").hidden = false;
+      $("navigator").hidden = false;
+      setClock(state.status, state.remaining_seconds);
+      renderQuestion(false);
+      setInterval(tick, 1000);
+      setInterval(syncClock, 30000);
+    }).catch(function (error) {
+      $("loading").hidden = true;
+      $("load-error").hidden = false;
+      $("load-error").textContent = error.message + " Reload the page to try again.";
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    $("previous-button").addEventListener("click", function () { go(current - 1); });
+    $("next-button").addEventListener("click", function () { go(current + 1); });
+    $("mark-checkbox").addEventListener("change", function (event) { toggleMark(event.target.checked); });
+    $("review-button").addEventListener("click", function () { if ($("review").hidden) openReview(); else closeReview(); });
+    $("review-back").addEventListener("click", closeReview);
+    $("finish-button").addEventListener("click", openFinishDialog);
+    $("finish-cancel").addEventListener("click", function () { $("finish-dialog").close(); });
+    $("finish-confirm").addEventListener("click", function () { finish(false); });
+    document.querySelectorAll(".size-controls button").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var step = button.dataset.size === "larger" ? 1 : button.dataset.size === "smaller" ? -1 : 0;
+        window.cbtDisplaySize.change(step);
+      });
+    });
+    document.addEventListener("keydown", onKey);
+    window.addEventListener("online", function () { flush(); syncClock(); });
+    start();
+  });
+})();

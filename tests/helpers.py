@@ -1,0 +1,80 @@
+"""Building blocks for tests: a centre with a booking, CSRF-aware requests."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from centers.accounts import create_staff
+from centers.bookings import book
+from centers.models import Candidate, Centre, Seat, Slot
+
+
+@dataclass
+class Booked:
+    centre_id: int
+    booking_id: int
+    admission_code: str
+    date_of_birth: dt.date
+    proctor: str
+    password: str = "proctor-test-password"
+
+
+def booked_candidate(session, program, starts_at: dt.datetime, *, checked_in: bool = True,
+                     time_multiplier: float = 1.0, centre_id: int | None = None) -> Booked:
+    """A new centre (or the given one), a proctor for it, a slot at ``starts_at`` and a booked candidate."""
+    tag = uuid.uuid4().hex[:8]
+    if centre_id is None:
+        centre = Centre(code=f"T-{tag}", name=f"Test Centre {tag}", prefecture="Tokyo")
+        centre.seats = [Seat(label=f"S-{n}") for n in range(1, 5)]
+        session.add(centre)
+        session.flush()
+        centre_id = centre.id
+    centre = session.get(Centre, centre_id)
+    proctor = f"proctor-{tag}"
+    create_staff(session, username=proctor, display_name=f"Proctor {tag}", password="proctor-test-password",
+                 role="proctor", centre_id=centre_id)
+    slot = Slot(centre_id=centre_id, date=starts_at.astimezone(ZoneInfo(program.timezone)).date(), kind="morning",
+                starts_at=starts_at, capacity=4)
+    session.add(slot)
+    candidate = Candidate(name=f"Candidate {tag}", date_of_birth=dt.date(1999, 5, 17))
+    booking = book(session, candidate, slot, seat_id=centre.seats[0].id, time_multiplier=time_multiplier)
+    if checked_in:
+        booking.status, booking.checked_in_at = "checked_in", starts_at
+    session.commit()
+    return Booked(centre_id, booking.id, booking.admission_code, candidate.date_of_birth, proctor)
+
+
+def csrf_token(client, path: str = "/") -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def login_candidate(client, booked: Booked):
+    token = csrf_token(client)
+    return client.post("/login", data={
+        "csrf_token": token, "admission_code": booked.admission_code,
+        "date_of_birth": booked.date_of_birth.isoformat(),
+    })
+
+
+def start_sitting(client) -> dict:
+    token = csrf_token(client)
+    response = client.post("/start", data={"csrf_token": token, "agree": "yes"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return api(client, "GET", "/api/sitting").get_json()
+
+
+def api(client, method: str, path: str, body=None, raw: bytes | None = None):
+    token = csrf_token(client) if method != "GET" else None
+    headers = {"X-CSRFToken": token} if token else {}
+    if raw is not None:
+        return client.open(path, method=method, data=raw, headers=headers, content_type="application/json")
+    return client.open(path, method=method, json=body, headers=headers)
+
+
+def login_staff(client, username: str, password: str):
+    token = csrf_token(client, "/staff/login")
+    return client.post("/staff/login", data={"csrf_token": token, "username": username, "password": password})
