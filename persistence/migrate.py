@@ -13,6 +13,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # The modules that define tables. The migration environment imports them by
 # name so that autogenerate sees every table; this package imports none of them.
 MODEL_MODULES = (
+    "persistence.audit",
     "itembank.models",
     "centers.models",
     "delivery.models",

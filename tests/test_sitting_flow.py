@@ -9,6 +9,7 @@ from sqlalchemy import select
 from delivery.models import Sitting, SittingItem
 from itembank.content import unpack
 from itembank.models import ItemVersion
+from persistence.audit import AuditEvent
 from scoring.models import ScoreResult
 from tests.helpers import api, booked_candidate, csrf_token, login_candidate, login_staff, start_sitting
 
@@ -124,6 +125,8 @@ def test_the_start_waits_for_the_slot_and_login_for_check_in(client, app, sessio
     checked = other.post(f"/proctor/bookings/{not_checked_in.booking_id}/check-in",
                          data={"csrf_token": csrf_token(other), "identity_verified": "yes"})
     assert checked.status_code == 302
+    event = session.scalar(select(AuditEvent).where(AuditEvent.subject == f"booking:{not_checked_in.booking_id}"))
+    assert (event.action, event.actor, event.centre_id) == ("check_in", not_checked_in.proctor, not_checked_in.centre_id)
     candidate = app.test_client()
     assert login_candidate(candidate, not_checked_in).headers["Location"].endswith("/instructions")
 

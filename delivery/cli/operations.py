@@ -102,4 +102,23 @@ def sittings_expire() -> None:
     click.echo(f"{count} sitting(s) finished on time-out")
 
 
-COMMANDS = [db_group, sample_group, demo, serve, sittings_group]
+@click.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit trail."""
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Check every event of the trail against its hash chain; exit 1 at the first break."""
+    from persistence.audit import verify_chain
+
+    with _sessions()() as session:
+        report = verify_chain(session)
+    if report.intact:
+        click.echo(f"audit trail intact: {report.events} events")
+    else:
+        click.echo(f"audit trail BROKEN after {report.events} good events: {report.problem}", err=True)
+        raise SystemExit(1)
+
+
+COMMANDS = [db_group, sample_group, demo, serve, sittings_group, audit_group]

@@ -9,6 +9,7 @@ from delivery import sittings
 from delivery.models import Sitting
 from delivery.web.auth import staff_required
 from delivery.web.context import db, now, program
+from persistence import audit
 
 blueprint = Blueprint("proctor", __name__, url_prefix="/proctor")
 
@@ -43,6 +44,9 @@ def board():
 def check_in(booking_id: int):
     booking = bookings.booking_at_centre(db(), booking_id, g.staff)
     bookings.check_in(db(), booking, g.staff, now(), identity_verified=request.form.get("identity_verified") == "yes")
+    audit.record(db(), actor=g.staff.username, actor_role="proctor", action="check_in",
+                 subject=f"booking:{booking.id}", centre_id=g.staff.centre_id, at=now(),
+                 details={"candidate": booking.candidate.name, "identity_verified": True})
     db().commit()
     flash(f"{booking.candidate.name} is checked in.")
     return redirect(url_for("proctor.board"))
