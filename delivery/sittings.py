@@ -56,12 +56,16 @@ def allowed_seconds(program: ExamProgram, booking: Booking) -> float:
 
 
 def candidate_login(
-    session: Session, program: ExamProgram, admission_code: str, date_of_birth: dt.date, now: dt.datetime
+    session: Session, program: ExamProgram, admission_code: str, date_of_birth: dt.date, now: dt.datetime,
+    rng: np.random.Generator | None = None,
 ) -> tuple[Sitting, str]:
     """Log a candidate in at the seat; returns the sitting and a fresh login token.
 
-    The sitting is created at the first login. Each login replaces the token,
-    so a seat the candidate has left (say, after a PC failure) is locked out.
+    The sitting and its form are created at the first login, during the check-in
+    window: the start then only starts the clock, so every centre can start a slot
+    at the same minute, and a form that cannot be assembled shows before the start.
+    Each login replaces the token, so a seat the candidate has left (say, after a
+    PC failure) is locked out.
     """
     booking = find_by_admission(session, admission_code, date_of_birth)
     if booking is None:
@@ -89,6 +93,10 @@ def candidate_login(
             current_position=1,
             login_token_hash=token_hash(token),
         )
+        sitting.items = [
+            SittingItem(position=p.position, item_version_id=p.version_id, field=p.field, is_pretest=p.is_pretest)
+            for p in draw_form(session, program, rng or np.random.default_rng())
+        ]
         session.add(sitting)
         session.flush()
     else:
@@ -134,9 +142,8 @@ def time_at_start(program: ExamProgram, sitting: Sitting, slot_start: dt.datetim
     return sitting.remaining_seconds or 0.0
 
 
-def start(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime,
-          rng: np.random.Generator | None = None) -> None:
-    """Assemble the form and start the clock. Starting a started sitting does nothing."""
+def start(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> None:
+    """Start the clock on the form assembled at login. Starting a started sitting does nothing."""
     if sitting.status in ("in_progress", "paused"):
         return
     if sitting.status != "waiting":
@@ -147,11 +154,6 @@ def start(session: Session, program: ExamProgram, sitting: Sitting, now: dt.date
     seconds = time_at_start(program, sitting, slot_start, now)
     if seconds <= 0:
         raise SittingError("The time for this slot has run out; please see the proctor.", status=403)
-    form = draw_form(session, program, rng or np.random.default_rng())
-    sitting.items = [
-        SittingItem(position=p.position, item_version_id=p.version_id, field=p.field, is_pretest=p.is_pretest)
-        for p in form
-    ]
     sitting.status = "in_progress"
     sitting.started_at = now
     sitting.deadline_at = now + dt.timedelta(seconds=seconds)

@@ -153,12 +153,21 @@ def test_a_candidate_reaches_only_their_own_sitting(app, session, program, clock
     start_sitting(second)
     api(first, "PUT", "/api/sitting/answers/1", {"option": 3})
 
-    # The sitting is the session's: no id in any URL to guess, and a forged cookie is refused.
+    # The sitting is the session's: no id in any URL to guess. A cookie naming the other
+    # sitting is refused, whether signed with a guessed key or with the real key but no token.
     assert api(second, "GET", "/api/sitting").get_json()["items"][0]["answer"] is None
-    forged = app.test_client()
-    forged.set_cookie("session", first.get_cookie("session").value[:-2] + "xx")
-    assert forged.get("/api/sitting").status_code == 401
-    assert state_first["sitting_key"] != api(second, "GET", "/api/sitting").get_json()["sitting_key"]
+    target = {"role": "candidate", "sitting_id": state_first["sitting_key"], "token": "guessed"}
+    for secret in ("guessed-secret", app.config["SECRET_KEY"]):
+        forger = app.test_client()
+        signer = app.session_interface.get_signing_serializer(app)
+        if secret != app.config["SECRET_KEY"]:
+            from itsdangerous import URLSafeTimedSerializer
+            signer = URLSafeTimedSerializer(secret, salt=signer.salt, serializer=signer.serializer,
+                                            signer_kwargs=signer.signer_kwargs)
+        forger.set_cookie("session", signer.dumps(target))
+        assert forger.get("/api/sitting").status_code == 401
+        assert forger.put("/api/sitting/answers/1", json={"option": 0}).status_code in (400, 401)
+    assert api(first, "GET", "/api/sitting").get_json()["items"][0]["answer"] == 3
 
 
 def test_malformed_requests_get_a_clear_4xx(client, session, program, clock):
