@@ -25,6 +25,7 @@ from itembank.content import unpack
 from itembank.program import ExamProgram
 from scoring.models import ScoreResult
 from scoring.results import ScoredAnswer, score_answers
+from scoring.rules import current_rule_version
 
 
 class SittingError(Exception):
@@ -70,6 +71,12 @@ def candidate_login(
     booking = find_by_admission(session, admission_code, date_of_birth)
     if booking is None:
         raise SittingError("The admission code and date of birth do not match a booking.", status=401)
+    sitting = session.scalar(select(Sitting).where(Sitting.booking_id == booking.id).with_for_update())
+    token = secrets.token_urlsafe(24)
+    if sitting is not None and sitting.status in ("finished", "ended"):
+        # The score report stays available to the candidate after the day of the sitting.
+        sitting.login_token_hash = token_hash(token)
+        return sitting, token
     if booking.status == "cancelled":
         raise SittingError("This booking was cancelled.", status=403)
     slot_day = booking.slot.date
@@ -81,8 +88,6 @@ def candidate_login(
     if program.admission.check_in_required and booking.status != "checked_in":
         raise SittingError("Please check in with the proctor before logging in.", status=403)
 
-    sitting = session.scalar(select(Sitting).where(Sitting.booking_id == booking.id).with_for_update())
-    token = secrets.token_urlsafe(24)
     if sitting is None:
         sitting = Sitting(
             booking_id=booking.id,
@@ -186,14 +191,15 @@ def finish(session: Session, program: ExamProgram, sitting: Sitting, now: dt.dat
     sitting.end_reason = reason
     sitting.remaining_seconds = 0.0
     sitting.deadline_at = None
-    result = score_answers(
-        session,
-        program,
-        [ScoredAnswer(i.item_version_id, i.field, i.chosen_option) for i in sitting.items if not i.is_pretest],
-    )
+    result = score_answers(session, current_rule_version(session, program), scored_answers(sitting))
     result.sitting_id = sitting.id
     session.add(result)
     return result
+
+
+def scored_answers(sitting: Sitting) -> list[ScoredAnswer]:
+    """The sitting's answers to its scored items (pretest items excluded), in position order."""
+    return [ScoredAnswer(i.item_version_id, i.field, i.chosen_option) for i in sitting.items if not i.is_pretest]
 
 
 def expire_due_sittings(session: Session, program: ExamProgram, now: dt.datetime) -> int:

@@ -12,7 +12,8 @@ import engine
 from itembank.bank import versions_by_id
 from itembank.content import unpack
 from itembank.program import ExamProgram
-from scoring.models import ScoreResult
+from scoring.models import ScoreResult, ScoringRuleVersion
+from scoring.rules import rule_of_version
 from scoring.scale import score_responses
 
 
@@ -29,11 +30,13 @@ class ScoringError(RuntimeError):
     """An answer set that cannot be scored (e.g. an item without parameters)."""
 
 
-def score_answers(session: Session, program: ExamProgram, answers: Iterable[ScoredAnswer]) -> ScoreResult:
-    """Score one sitting's scored items; an unanswered item counts as wrong.
+def score_answers(session: Session, rule_version: ScoringRuleVersion, answers: Iterable[ScoredAnswer]) -> ScoreResult:
+    """Score one sitting's scored items under ``rule_version``; an unanswered item counts as wrong.
 
-    Returns an unsaved :class:`ScoreResult` (without ``sitting_id``).
+    Returns an unsaved :class:`ScoreResult` (without ``sitting_id``). Given the same
+    answers and rule version it gives the same result, to the last digit.
     """
+    rule = rule_of_version(rule_version)
     answers = list(answers)
     if not answers:
         raise ScoringError("a sitting with no scored items cannot be scored")
@@ -48,21 +51,39 @@ def score_answers(session: Session, program: ExamProgram, answers: Iterable[Scor
         c.append(version.c)
         correct.append(int(answer.chosen_option is not None and answer.chosen_option == unpack(version.content).key))
     scores = score_responses(
-        program,
+        rule,
         engine.ItemParameters(a, b, c),
         np.array([answer.field for answer in answers]),
         np.array([correct], dtype=np.int8),
     )
     fields = scores.columns[1:]
     return ScoreResult(
-        program_code=program.code,
-        method=program.scoring.method,
+        program_code=rule.program_code,
+        rule_version_id=rule_version.id,
+        method=rule.method,
         total_score=int(scores.scale[0, 0]),
         field_scores={code: int(scores.scale[0, i + 1]) for i, code in enumerate(fields)},
         thetas={column: float(scores.theta[0, i]) for i, column in enumerate(scores.columns)},
         standard_errors={column: float(scores.se[0, i]) for i, column in enumerate(scores.columns)},
         passed=bool(scores.passed[0]),
         scored_items=len(answers),
+    )
+
+
+def rescore(session: Session, result: ScoreResult, answers: Iterable[ScoredAnswer]) -> ScoreResult:
+    """The result ``answers`` give under the rule version ``result`` was computed with (unsaved)."""
+    return score_answers(session, result.rule_version, answers)
+
+
+def same_scores(a: ScoreResult, b: ScoreResult) -> bool:
+    """Identical to the last digit: scale scores, decision, thetas and standard errors."""
+    return (
+        a.total_score == b.total_score
+        and a.field_scores == b.field_scores
+        and a.passed == b.passed
+        and a.thetas == b.thetas
+        and a.standard_errors == b.standard_errors
+        and a.rule_version_id == b.rule_version_id
     )
 
 
@@ -85,7 +106,8 @@ class ScoreLine:
 
 
 def score_lines(program: ExamProgram, result: ScoreResult) -> list[ScoreLine]:
-    rule = program.pass_rule
+    """The total and each field against the minimums of the rule the result was scored with."""
+    rule = rule_of_version(result.rule_version).pass_rule
     return [ScoreLine("total", "Total", result.total_score, rule.total_minimum)] + [
         ScoreLine(field.code, field.name, result.field_scores[field.code], rule.field_minimum)
         for field in program.fields

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import engine
-from itembank.program import ExamProgram, ScaleTransformation
+from itembank.program import ScaleTransformation
+from scoring.rules import ScoringRule
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ def to_scale(theta: np.ndarray, scale: ScaleTransformation) -> np.ndarray:
 
 
 def score_responses(
-    program: ExamProgram,
+    rule: ScoringRule,
     items: engine.ItemParameters,
     item_fields: np.ndarray,
     responses: np.ndarray,
@@ -41,21 +42,19 @@ def score_responses(
     field thetas come from one EAP call over the item subsets.
     """
     item_fields = np.asarray(item_fields)
-    field_codes = program.field_codes
-    subsets = np.vstack([np.ones(items.n_items, dtype=bool)] + [item_fields == code for code in field_codes])
-    settings = program.scoring
-    if settings.method != "eap":
-        raise ValueError(f"scoring method {settings.method!r} is not supported; use 'eap'")
+    subsets = np.vstack([np.ones(items.n_items, dtype=bool)] + [item_fields == code for code in rule.fields])
+    if rule.method != "eap":
+        raise ValueError(f"scoring method {rule.method!r} is not supported; use 'eap'")
     estimate = engine.eap(
         responses,
         items,
         subsets=subsets,
-        prior_mean=settings.prior_mean,
-        prior_sd=settings.prior_sd,
-        n_points=settings.quadrature_points,
-        bound=settings.quadrature_range,
+        prior_mean=rule.prior_mean,
+        prior_sd=rule.prior_sd,
+        n_points=rule.quadrature_points,
+        bound=rule.quadrature_range,
     )
-    scale = to_scale(estimate.theta, program.scale)
-    rule = program.pass_rule
-    passed = (scale[:, 0] >= rule.total_minimum) & np.all(scale[:, 1:] >= rule.field_minimum, axis=1)
-    return ScaledScores(("total",) + field_codes, estimate.theta, estimate.se, scale, passed)
+    scale = to_scale(estimate.theta, rule.scale)
+    minimums = rule.pass_rule
+    passed = (scale[:, 0] >= minimums.total_minimum) & np.all(scale[:, 1:] >= minimums.field_minimum, axis=1)
+    return ScaledScores(("total",) + rule.fields, estimate.theta, estimate.se, scale, passed)

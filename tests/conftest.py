@@ -53,6 +53,21 @@ def database_url(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def keys_of_database(database_url, tmp_path_factory):
+    # Private signing keys belong with the database that holds their public halves.
+    return tmp_path_factory.mktemp("keys")
+
+
+@pytest.fixture(autouse=True)
+def key_directory(request, monkeypatch):
+    if "engine" not in request.fixturenames:
+        return None
+    directory = request.getfixturevalue("keys_of_database")
+    monkeypatch.setenv("CBT_KEY_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture(scope="session")
 def engine(database_url, program):
     engine = create_database_engine(database_url)
     upgrade_database(engine)

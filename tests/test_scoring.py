@@ -9,6 +9,7 @@ from scipy import integrate
 
 import engine
 from itembank.program import PassRule, ScaleTransformation
+from scoring.rules import rule_of_program
 from scoring.scale import score_responses, to_scale
 
 # A tiny item set: three 3PL items, two strategy and one technology.
@@ -61,7 +62,7 @@ def test_hand_computed_single_item_posterior():
 def test_total_and_field_scores_come_from_their_own_items(program):
     items = engine.ItemParameters(A, B, C)
     fields = np.array(["strategy", "strategy", "technology"])
-    scores = score_responses(program, items, fields, np.array([[1, 0, 1]]))
+    scores = score_responses(rule_of_program(program), items, fields, np.array([[1, 0, 1]]))
     total = posterior_mean_and_sd((1, 0, 1), list(zip(A, B, C)))[0]
     strategy = posterior_mean_and_sd((1, 0), list(zip(A[:2], B[:2], C[:2])))[0]
     technology = posterior_mean_and_sd((1,), [(A[2], B[2], C[2])])[0]
@@ -94,6 +95,6 @@ def test_score_responses_applies_the_pass_rule_per_row(program):
     strong = np.ones(3 * n, dtype=int)
     weak_management = strong.copy()
     weak_management[n : 2 * n] = 0
-    scores = score_responses(program, items, fields, np.array([strong, weak_management]))
+    scores = score_responses(rule_of_program(program), items, fields, np.array([strong, weak_management]))
     assert scores.passed.tolist() == [True, False]
     assert scores.scale[1, 2] < 300 <= scores.scale[1, 1]

@@ -58,9 +58,10 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     )
     csrf.init_app(app)
 
-    from delivery.web import candidate, errors, proctor, psychometrician, staff
+    from delivery.web import candidate, errors, proctor, psychometrician, public, staff
 
     app.register_blueprint(candidate.blueprint)
+    app.register_blueprint(public.blueprint)
     app.register_blueprint(staff.blueprint)
     app.register_blueprint(proctor.blueprint)
     app.register_blueprint(psychometrician.blueprint)

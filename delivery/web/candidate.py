@@ -4,11 +4,13 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from delivery import sittings
 from delivery.sittings import SittingError
 from delivery.web.auth import candidate_credentials, sign_in_candidate, sign_out
 from delivery.web.context import answers, db, now, program
+from scoring import certificates
 from scoring.results import result_for_sitting, score_lines
 
 blueprint = Blueprint("candidate", __name__)
@@ -101,6 +103,25 @@ def result():
     score = result_for_sitting(db(), sitting.id)
     bars = score_lines(program(), score) if score else []
     return render_template("candidate/result.html", sitting=sitting, score=score, bars=bars)
+
+
+@blueprint.get("/result/report")
+def report():
+    sitting = _current_sitting()
+    score = result_for_sitting(db(), sitting.id)
+    if score is None:
+        return redirect(_page_for(sitting))
+    booking = sittings.booking_of(db(), sitting)
+    certificate = certificates.issue(
+        db(), score, holder_name=booking.candidate.name, sat_on=booking.slot.date,
+        directory=certificates.key_directory(), now=now(),
+    )
+    db().commit()
+    verify_url = url_for("public.verify", code=certificate.code, _external=True)
+    return render_template(
+        "candidate/report.html", booking=booking, score=score, bars=score_lines(program(), score),
+        certificate=certificate, verify_url=verify_url, qr=Markup(certificates.qr_svg(verify_url)),
+    )
 
 
 # The JSON API behind the sitting page.

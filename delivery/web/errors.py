@@ -12,6 +12,7 @@ from centers.bookings import BookingError
 from delivery.answers import StorageUnavailable
 from delivery.sittings import SittingError
 from itembank.assembly import AssemblyError
+from scoring.certificates import CertificateError
 from itembank.bank import BankError
 from itembank.content import ContentError
 
@@ -46,6 +47,11 @@ def register(app: Flask) -> None:
     def assembly_failed(error):
         log.error("assembly failed: %s", error)
         return error_response(503, f"The exam cannot be assembled: {error}. Please tell the proctor.")
+
+    @app.errorhandler(CertificateError)
+    def certificate_unavailable(error):
+        log.error("certificate signing failed: %s", error)
+        return error_response(503, "The certificate cannot be signed right now; your score is safe. Please try later.")
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):

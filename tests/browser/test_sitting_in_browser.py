@@ -96,4 +96,15 @@ def test_a_candidate_sits_the_whole_exam_in_a_browser(page, live_server, session
     expect(page.locator("#total-score")).to_have_text(str(result.total_score))
     expect(page.locator("#verdict")).to_have_text("Pass" if result.passed else "Not passed")
     assert answered_in_database(session, booked.booking_id).keys() == {1, 2, 3, 7}
+
+    # The printable report with its signed certificate, and the public check of it.
+    page.get_by_role("link", name=re.compile("Score report")).click()
+    code = page.locator("#certificate-code").inner_text()
+    violations["report"] = serious_accessibility_violations(page)
+    page.goto(live_server + "/verify")
+    page.get_by_label("Certificate code").fill(code)
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("heading", name="Genuine certificate")).to_be_visible()
+    expect(page.locator("#certificate-number")).to_have_text(str(result.id))
+    violations["verify"] = serious_accessibility_violations(page)
     assert {name: found for name, found in violations.items() if found} == {}

@@ -1,0 +1,104 @@
+"""Scoring rules as versioned data.
+
+The program file says how scores are computed today (method, prior, scale,
+pass rule). Every result records the rule version it was computed with, and a
+rule version never changes: when the program's scoring section changes, the
+next score stores a new version. Rescoring with a result's own version gives
+the same score years later, whatever the program file says by then.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from itembank.program import ExamProgram, PassRule, ScaleTransformation
+from scoring.models import ScoringRuleVersion
+
+
+@dataclass(frozen=True)
+class ScoringRule:
+    """How a sitting's responses become scores: everything but the item parameters."""
+
+    program_code: str
+    fields: tuple[str, ...]
+    model: str
+    method: str
+    prior_mean: float
+    prior_sd: float
+    quadrature_points: int
+    quadrature_range: float
+    scale: ScaleTransformation
+    pass_rule: PassRule
+
+    def as_json(self) -> dict:
+        data = asdict(self)
+        data["fields"] = list(self.fields)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ScoringRule":
+        return cls(
+            program_code=data["program_code"],
+            fields=tuple(data["fields"]),
+            model=data["model"],
+            method=data["method"],
+            prior_mean=float(data["prior_mean"]),
+            prior_sd=float(data["prior_sd"]),
+            quadrature_points=int(data["quadrature_points"]),
+            quadrature_range=float(data["quadrature_range"]),
+            scale=ScaleTransformation(**data["scale"]),
+            pass_rule=PassRule(**data["pass_rule"]),
+        )
+
+    @property
+    def digest(self) -> str:
+        canonical = json.dumps(self.as_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def rule_of_program(program: ExamProgram) -> ScoringRule:
+    s = program.scoring
+    return ScoringRule(
+        program_code=program.code,
+        fields=program.field_codes,
+        model=s.model,
+        method=s.method,
+        prior_mean=s.prior_mean,
+        prior_sd=s.prior_sd,
+        quadrature_points=s.quadrature_points,
+        quadrature_range=s.quadrature_range,
+        scale=program.scale,
+        pass_rule=program.pass_rule,
+    )
+
+
+def rule_of_version(version: ScoringRuleVersion) -> ScoringRule:
+    return ScoringRule.from_json(version.definition)
+
+
+def current_rule_version(session: Session, program: ExamProgram) -> ScoringRuleVersion:
+    """The stored version of the program's scoring rule as the program file states it now."""
+    rule = rule_of_program(program)
+    found = session.scalar(select(ScoringRuleVersion).where(ScoringRuleVersion.digest == rule.digest))
+    if found is not None:
+        return found
+    latest = session.scalar(
+        select(func.max(ScoringRuleVersion.version)).where(ScoringRuleVersion.program_code == program.code)
+    )
+    version = ScoringRuleVersion(program_code=program.code, version=(latest or 0) + 1, digest=rule.digest,
+                                 definition=rule.as_json())
+    # Two first scores racing to store the same new version: one insert wins, the other reads it.
+    try:
+        with session.begin_nested():
+            session.add(version)
+    except IntegrityError:
+        found = session.scalar(select(ScoringRuleVersion).where(ScoringRuleVersion.digest == rule.digest))
+        if found is None:
+            raise
+        return found
+    return version
