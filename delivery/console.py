@@ -36,6 +36,24 @@ STATUS_LABELS = {
 }
 
 
+def format_seconds(seconds: float | None) -> str:
+    """Time left as the proctor reads it: minutes:seconds."""
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# What a proctor may do to a sitting in each state (the sitting service refuses the rest too).
+ACTIONS = {
+    "booked": ("check_in", "no_show"),
+    "checked_in": (),
+    "waiting": ("start", "add_time", "move_seat", "end"),
+    "in_progress": ("pause", "add_time", "move_seat", "end"),
+    "paused": ("resume", "add_time", "move_seat", "end"),
+}
+
+
 @dataclass(frozen=True)
 class BoardRow:
     seat_id: int | None
@@ -58,10 +76,15 @@ class BoardRow:
 
     @property
     def time_left(self) -> str:
-        if self.remaining_seconds is None:
-            return ""
-        seconds = int(self.remaining_seconds)
-        return f"{seconds // 60}:{seconds % 60:02d}"
+        return format_seconds(self.remaining_seconds)
+
+    @property
+    def action_label(self) -> str:
+        return "Check in" if self.status == "booked" else "Open"
+
+    @property
+    def row_id(self) -> str:
+        return f"booking-{self.booking_id}" if self.booking_id else f"seat-{self.seat_id}"
 
     @property
     def accommodations(self) -> str:
@@ -208,7 +231,7 @@ def day_report(session: Session, program: ExamProgram, centre_id: int, day: dt.d
     start = dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.timezone.utc)
     end = start + dt.timedelta(days=1)
     names = dict(session.execute(select(StaffAccount.id, StaffAccount.display_name)
-                                 .where(StaffAccount.centre_id == centre_id)).tuples())
+                                 .where(StaffAccount.centre_id == centre_id)).tuples().all())
     incidents = [(i, names.get(i.logged_by, "?")) for i in incidents_between(session, centre_id, start, end)]
     actions = session.execute(
         select(AuditEvent.action, func.count(AuditEvent.id))
