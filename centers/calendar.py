@@ -69,7 +69,7 @@ def extend_calendar(session: Session, program: ExamProgram, first: dt.date, days
     ids = [c[0] for c in centres]
     existing = set(session.execute(
         select(Slot.centre_id, Slot.starts_at).where(Slot.centre_id.in_(ids), Slot.date.between(first, last))
-    ).tuples())
+    ).all())
     closures = session.scalars(select(CalendarClosure).where(CalendarClosure.date.between(first, last))).all()
     rows = []
     for day in _days(first, last):

@@ -203,7 +203,7 @@ def day_report(session: Session, program: ExamProgram, centre_id: int, day: dt.d
     """Sittings, no-shows and incidents of one centre's day. A booking not checked in by the end
     of its slot's start is a no-show (whether or not anyone marked it)."""
     rows = session.execute(
-        select(Slot.id, Booking.status, Sitting.status, Sitting.end_reason, Candidate.name, Seat.label)
+        select(Slot.id, Booking.status, Sitting.status, Sitting.id, Candidate.name, Seat.label)
         .select_from(Slot)
         .join(Booking, Booking.slot_id == Slot.id)
         .join(Candidate, Candidate.id == Booking.candidate_id)
@@ -226,16 +226,22 @@ def day_report(session: Session, program: ExamProgram, centre_id: int, day: dt.d
             ended=sum(1 for r in mine if r[2] == "ended"),
             no_shows=sum(1 for r in mine if r[1] == "no_show" or (r[1] == "booked" and started[slot.id])),
         ))
-        ended += [(r[4], r[5] or "", r[3] or "") for r in mine if r[2] == "ended"]
+        ended += [(r[4], r[5] or "", f"sitting:{r[3]}") for r in mine if r[2] == "ended"]
     zone = ZoneInfo(program.timezone)
     start = dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.timezone.utc)
     end = start + dt.timedelta(days=1)
     names = dict(session.execute(select(StaffAccount.id, StaffAccount.display_name)
-                                 .where(StaffAccount.centre_id == centre_id)).tuples().all())
+                                 .where(StaffAccount.centre_id == centre_id)).all())
     incidents = [(i, names.get(i.logged_by, "?")) for i in incidents_between(session, centre_id, start, end)]
     actions = session.execute(
         select(AuditEvent.action, func.count(AuditEvent.id))
         .where(AuditEvent.centre_id == centre_id, AuditEvent.at >= start, AuditEvent.at < end)
         .group_by(AuditEvent.action).order_by(AuditEvent.action)
-    ).tuples().all()
+    ).all()
+    # Why each was ended is what the proctor gave, kept in the audit trail.
+    reasons = dict(session.execute(
+        select(AuditEvent.subject, AuditEvent.reason)
+        .where(AuditEvent.action == "end", AuditEvent.subject.in_([subject for _, _, subject in ended]))
+    ).all())
+    ended = [(name, seat, reasons.get(subject, "")) for name, seat, subject in ended]
     return DayReport(centre_id, day, per_slot, incidents, list(actions), ended)

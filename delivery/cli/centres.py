@@ -34,7 +34,7 @@ def _centre_ids(session, codes: tuple[str, ...], every: bool) -> list[int] | Non
         raise click.UsageError("name the centres with --centre CODE (repeatable), or give --all")
     if every:
         return None
-    found = dict(session.execute(select(Centre.code, Centre.id).where(Centre.code.in_(codes))).tuples().all())
+    found = dict(session.execute(select(Centre.code, Centre.id).where(Centre.code.in_(codes))).all())
     missing = sorted(set(codes) - set(found))
     if missing:
         raise click.BadParameter(f"no centre with code {', '.join(missing)}", param_hint="--centre")
