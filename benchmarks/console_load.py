@@ -129,11 +129,12 @@ def main() -> None:
             response = proctor.get(f"/proctor/board/live?slot={slot_id}")
             assert response.status_code == 200 and b"in progress" in response.data
 
-        sessions = session_factory(engine)
+        # The query on an open session and connection, as within a request.
+        session = session_factory(engine)()
 
         def board_query():
-            with sessions() as session:
-                console.board(session, centre_id, slot_id, now)
+            console.board(session, centre_id, slot_id, now)
+            session.rollback()
 
         board_rows = len(re.findall(rb"<tr id=", proctor.get(f"/proctor/board/live?slot={slot_id}").data))
         baseline = per_call_ms(clock_poll, args.calls)
@@ -147,6 +148,7 @@ def main() -> None:
         seated = len(tokens) * baseline / 5.0 / 1000
         print(f"load: {len(centres)} proctors polling every 3 s: {proctors:.3f} CPU cores; "
               f"{len(tokens)} candidates polling every 5 s: {seated:.3f} CPU cores")
+        session.close()
         engine.dispose()
     finally:
         if scratch:

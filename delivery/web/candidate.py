@@ -78,7 +78,7 @@ def instructions():
         "candidate/instructions.html",
         booking=booking,
         display=_display(sitting, booking),
-        clock_poll_seconds=current_app.config.get("CLOCK_POLL_SECONDS", 5),
+        clock_poll_seconds=current_app.config["CLOCK_POLL_SECONDS"],
         opens_local=sittings.local_time(program(), opens),
         seconds_until_open=max(0, int((opens - now()).total_seconds())),
         minutes=round(sittings.time_at_start(program(), sitting, opens, max(now(), opens)) / 60),
@@ -101,7 +101,7 @@ def sitting_page():
     if sitting.status not in ("in_progress", "paused"):
         return redirect(_page_for(sitting))
     return render_template("candidate/sitting.html", display=_display(sitting, sittings.booking_of(db(), sitting)),
-                           clock_poll_seconds=current_app.config.get("CLOCK_POLL_SECONDS", 5))
+                           clock_poll_seconds=current_app.config["CLOCK_POLL_SECONDS"])
 
 
 @blueprint.get("/result")

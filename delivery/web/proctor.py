@@ -95,7 +95,7 @@ def _board_context(slot_param: int | None) -> dict:
         "summary": console.board_summary(rows), "incident_kinds": INCIDENT_KINDS,
         "slot_time": sittings.local_time(program(), slot.starts_at) if slot else "",
         "slot_labels": {s.id: f"{s.kind} {sittings.local_time(program(), s.starts_at)}" for s in slots},
-        "poll_seconds": current_app.config.get("BOARD_POLL_SECONDS", 3),
+        "poll_seconds": current_app.config["BOARD_POLL_SECONDS"],
         "updated": current.astimezone(ZoneInfo(program().timezone)).strftime("%H:%M:%S"),
     }
 
@@ -132,7 +132,7 @@ def booking_panel(booking_id: int):
         status_label=console.STATUS_LABELS.get(status, status),
         time_left=console.format_seconds(sittings.remaining_seconds(sitting, current)) if sitting else "",
         slot_started=current >= booking.slot.starts_at,
-        seats=seats, incident_kinds=INCIDENT_KINDS,
+        seats=seats, move_seats=[s for s in seats if s.id != booking.seat_id], incident_kinds=INCIDENT_KINDS,
         slot_time=sittings.local_time(program(), booking.slot.starts_at),
     )
 
