@@ -1,4 +1,4 @@
-# make run   create the virtualenv, the SQLite database and the sample data, then serve on :8000
+# make run   create the virtualenv, the SQLite database, the sample bank, centres and calendar, then serve on :8000
 # make test  install, then run the test suite (SQLite, and PostgreSQL when CBT_DATABASE_URL names one)
 
 PYTHON ?= python3
@@ -22,6 +22,7 @@ install: $(INSTALLED)
 run: $(INSTALLED)
 	$(BIN)/cbt db upgrade
 	$(BIN)/cbt sample load
+	$(BIN)/cbt centres load
 	$(BIN)/cbt demo
 	$(BIN)/cbt serve --host $(HOST) --port $(PORT)
 

@@ -1,20 +1,28 @@
-"""Demo data for a first look: a centre, its staff, and candidates booked for today."""
+"""Demo data for a first look: about 100 centres, their staff, and candidates booked for today."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
 from centers.accounts import create_staff
 from centers.bookings import book
-from centers.models import Booking, Candidate, Centre, Seat, Slot, StaffAccount
+from centers.models import Booking, Candidate, Centre, Room, Seat, Slot, StaffAccount
 
+SAMPLE_CENTRES = Path(__file__).with_name("sample") / "centres.json"
 DEMO_CENTRE = "TKY-SJK"
 DEMO_PROCTOR = ("proctor", "proctor-demo-pass")
+# A proctor of another centre, to see that each console shows its own centre only.
+DEMO_OTHER_PROCTOR = ("proctor-osaka", "proctor-demo-pass", "OSK-UME")
 DEMO_PSYCHOMETRICIAN = ("psychometrician", "psychometrician-demo-pass")
+# A registered candidate with no booking yet, for the booking pages.
+DEMO_APPLICANT = ("candidate@example.com", "candidate-demo-pass")
 DEMO_DATE_OF_BIRTH = dt.date(2000, 4, 1)
 # A demo booking is offered while its slot started less than this long ago.
 FRESH_FOR = dt.timedelta(minutes=20)
@@ -28,13 +36,68 @@ class DemoLogin:
     checked_in: bool
 
 
+def sample_centres() -> list[dict]:
+    return json.loads(SAMPLE_CENTRES.read_text(encoding="utf-8"))["centres"]
+
+
+def _seat_layout(rooms: int, seats: int) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Rooms A, B, ... each with its share of seats; the first seat of a room is wheelchair
+    accessible near the exit, its first row (six seats) at the front."""
+    layout = []
+    for r in range(rooms):
+        name = chr(ord("A") + r)
+        count = seats // rooms + (1 if r < seats % rooms else 0)
+        room = []
+        for n in range(1, count + 1):
+            features = (["wheelchair", "near_exit"] if n == 1 else []) + (["front"] if n <= 6 else [])
+            room.append((f"{name}-{n:02d}", " ".join(features)))
+        layout.append((name, room))
+    return layout
+
+
+def load_centres(session: Session, entries: list[dict]) -> int:
+    """Add the centres not yet present, with their rooms and seats; returns how many were added.
+
+    A centre already present keeps its seats; its name, prefecture and region are brought up to date.
+    """
+    existing = {c.code: c for c in session.scalars(select(Centre).where(Centre.code.in_([e["code"] for e in entries])))}
+    added = 0
+    for entry in entries:
+        centre = existing.get(entry["code"])
+        if centre is None:
+            centre = Centre(code=entry["code"])
+            session.add(centre)
+            added += 1
+        centre.name, centre.prefecture, centre.region = entry["name"], entry["prefecture"], entry["region"]
+        centre.city, centre.open_weekdays, centre.active = entry["city"], entry["open_weekdays"], True
+        if centre.id is None:
+            for room_name, seats in _seat_layout(entry["rooms"], entry["seats"]):
+                room = Room(name=room_name)
+                centre.rooms.append(room)
+                for label, features in seats:
+                    centre.seats.append(Seat(label=label, features=features, room=room))
+    session.flush()
+    return added
+
+
+def load_demo_centres(session: Session) -> int:
+    """The ~100 sample centres, and their demo staff (safe to run again)."""
+    added = load_centres(session, sample_centres())
+    ensure_demo_centre(session)
+    return added
+
+
 def ensure_demo_centre(session: Session) -> Centre:
+    """The demo centre, its proctor, a proctor of another centre, the psychometrician and a registered candidate."""
+    load_centres(session, [e for e in sample_centres() if e["code"] in (DEMO_CENTRE, DEMO_OTHER_PROCTOR[2])])
     centre = session.scalar(select(Centre).where(Centre.code == DEMO_CENTRE))
-    if centre is None:
-        centre = Centre(code=DEMO_CENTRE, name="Shinjuku Test Centre", prefecture="Tokyo")
-        centre.seats = [Seat(label=f"A-{n:02d}") for n in range(1, 25)]
-        session.add(centre)
-        session.flush()
+    other = session.scalar(select(Centre).where(Centre.code == DEMO_OTHER_PROCTOR[2]))
+    if session.scalar(select(StaffAccount).where(StaffAccount.username == DEMO_OTHER_PROCTOR[0])) is None:
+        create_staff(session, username=DEMO_OTHER_PROCTOR[0], display_name="Demo Proctor (Osaka)",
+                     password=DEMO_OTHER_PROCTOR[1], role="proctor", centre_id=other.id)
+    if session.scalar(select(Candidate).where(Candidate.email == DEMO_APPLICANT[0])) is None:
+        session.add(Candidate(name="Demo Applicant", date_of_birth=dt.date(1998, 7, 7), email=DEMO_APPLICANT[0],
+                              password_hash=generate_password_hash(DEMO_APPLICANT[1]), occupation="student"))
     if session.scalar(select(StaffAccount).where(StaffAccount.username == DEMO_PROCTOR[0])) is None:
         create_staff(session, username=DEMO_PROCTOR[0], display_name="Demo Proctor", password=DEMO_PROCTOR[1],
                      role="proctor", centre_id=centre.id)
@@ -89,6 +152,6 @@ def _demo_slot(session: Session, centre: Centre, timezone: str, now: dt.datetime
     slot = session.scalar(select(Slot).where(Slot.centre_id == centre.id, Slot.starts_at == start))
     if slot is None:
         slot = Slot(centre=centre, date=start.astimezone(ZoneInfo(timezone)).date(), kind="demo",
-                    starts_at=start, capacity=len(centre.seats))
+                    starts_at=start, capacity=len(centre.seats), booked=0, status="open")
         session.add(slot)
     return slot

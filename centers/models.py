@@ -1,15 +1,27 @@
-"""Centres, seats, slots, candidates, bookings and staff accounts."""
+"""Centres, rooms, seats, the calendar (slots and closures), candidates, bookings,
+staff accounts and incidents."""
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (Boolean, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint,
+                        text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from persistence import Base, UTCDateTime, utcnow
 
 STAFF_ROLES = ("proctor", "psychometrician")
 BOOKING_STATUSES = ("booked", "checked_in", "cancelled", "no_show")
+# A booking in one of these holds a place in its slot (and its seat, once it has one).
+ACTIVE_BOOKING = ("booked", "checked_in")
+SLOT_STATUSES = ("open", "closed")
+# The eight regions of Japan, by which statistics and DIF analyses group centres.
+REGIONS = ("Hokkaido", "Tohoku", "Kanto", "Chubu", "Kinki", "Chugoku", "Shikoku", "Kyushu")
+# What a seat offers and a booking may ask for (the seat-placement accommodation).
+SEAT_FEATURES = ("wheelchair", "front", "near_exit")
+OCCUPATIONS = ("working", "student")
+COMPANY_TYPES = ("it", "non-it")
+INCIDENT_KINDS = ("equipment", "identity", "misconduct", "late_arrival", "health", "environment", "other")
 
 
 class Centre(Base):
@@ -19,8 +31,25 @@ class Centre(Base):
     code: Mapped[str] = mapped_column(String(16), unique=True)
     name: Mapped[str] = mapped_column(String(128))
     prefecture: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str] = mapped_column(String(16), default="Kanto", index=True)
+    city: Mapped[str] = mapped_column(String(64), default="")
+    # The weekdays it opens, Monday = 0: "0123456" is every day of the week.
+    open_weekdays: Mapped[str] = mapped_column(String(7), default="0123456")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     seats: Mapped[list[Seat]] = relationship(back_populates="centre", order_by="Seat.label")
+    rooms: Mapped[list[Room]] = relationship(back_populates="centre", order_by="Room.name")
+
+
+class Room(Base):
+    __tablename__ = "rooms"
+    __table_args__ = (UniqueConstraint("centre_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+
+    centre: Mapped[Centre] = relationship(back_populates="rooms")
 
 
 class Seat(Base):
@@ -29,17 +58,34 @@ class Seat(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"))
     label: Mapped[str] = mapped_column(String(16))
+    # Space-separated words of SEAT_FEATURES, e.g. "wheelchair near_exit".
+    features: Mapped[str] = mapped_column(String(64), default="")
+    # A seat out of service (say, its PC failed) gets no new candidates.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     centre: Mapped[Centre] = relationship(back_populates="seats")
+    room: Mapped[Room | None] = relationship()
+
+    def offers(self, need: str | None) -> bool:
+        return need is None or need in self.features.split()
 
 
 class Slot(Base):
-    """One sitting time at one centre (e.g. the morning slot of a date)."""
+    """One sitting time at one centre (e.g. the morning slot of a date).
+
+    ``booked`` counts the bookings holding a place; the booking service raises it
+    with one guarded UPDATE, and the check constraint makes overbooking impossible
+    whatever the code does, so two candidates racing for the last place never both get it.
+    """
 
     __tablename__ = "slots"
-    __table_args__ = (UniqueConstraint("centre_id", "starts_at"),)
+    __table_args__ = (
+        UniqueConstraint("centre_id", "starts_at"),
+        CheckConstraint("booked >= 0 AND booked <= capacity", name="booked_within_capacity"),
+        Index("ix_slots_centre_id_date", "centre_id", "date"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
@@ -47,8 +93,32 @@ class Slot(Base):
     kind: Mapped[str] = mapped_column(String(16))
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     capacity: Mapped[int] = mapped_column(Integer)
+    booked: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(8), default="open")
 
     centre: Mapped[Centre] = relationship()
+
+    @property
+    def free(self) -> int:
+        return max(0, self.capacity - self.booked)
+
+
+class CalendarClosure(Base):
+    """A day (or one slot of a day) closed for a holiday or maintenance.
+
+    ``centre_id`` empty closes every centre. Slots already in the calendar are
+    closed with it; slots added later by ``extend_calendar`` respect it.
+    """
+
+    __tablename__ = "calendar_closures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"), index=True)
+    date: Mapped[dt.date] = mapped_column(Date, index=True)
+    kind: Mapped[str | None] = mapped_column(String(16))  # a slot kind, or empty for the whole day
+    reason: Mapped[str] = mapped_column(String(200))
+    closed_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Candidate(Base):
@@ -57,7 +127,9 @@ class Candidate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
     date_of_birth: Mapped[dt.date] = mapped_column(Date)
-    email: Mapped[str | None] = mapped_column(String(256))
+    # Registered candidates sign in to their bookings with e-mail and password.
+    email: Mapped[str | None] = mapped_column(String(256), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256))
     # The exam's statistics are reported by these groups (see the exam spec).
     occupation: Mapped[str | None] = mapped_column(String(16))  # "working" | "student"
     company_type: Mapped[str | None] = mapped_column(String(16))  # "it" | "non-it"
@@ -65,9 +137,20 @@ class Candidate(Base):
 
 
 class Booking(Base):
-    """A candidate's seat in a slot, with the admission code printed on the slip."""
+    """A candidate's place in a slot, with the admission code printed on the slip.
+
+    The seat is given at check-in (or when booked by staff), matching the
+    seat-placement accommodation; extra time and larger text are applied to the
+    sitting automatically.
+    """
 
     __tablename__ = "bookings"
+    __table_args__ = (
+        # One candidate per seat per slot, among bookings that hold a place.
+        Index("uq_bookings_slot_seat", "slot_id", "seat_id", unique=True,
+              sqlite_where=text("seat_id IS NOT NULL AND status IN ('booked', 'checked_in')"),
+              postgresql_where=text("seat_id IS NOT NULL AND status IN ('booked', 'checked_in')")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"), index=True)
@@ -75,9 +158,16 @@ class Booking(Base):
     seat_id: Mapped[int | None] = mapped_column(ForeignKey("seats.id"))
     admission_code: Mapped[str] = mapped_column(String(32), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="booked")
+    # Accommodations.
     time_multiplier: Mapped[float] = mapped_column(Float, default=1.0)
+    large_text: Mapped[bool] = mapped_column(Boolean, default=False)
+    seat_need: Mapped[str | None] = mapped_column(String(16))  # one of SEAT_FEATURES
+    # Moves so far, and the date first booked (a move must stay within the program's window of it).
+    changes: Mapped[int] = mapped_column(Integer, default=0)
+    first_date: Mapped[dt.date | None] = mapped_column(Date)
     checked_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     checked_in_by: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     candidate: Mapped[Candidate] = relationship()
@@ -99,3 +189,18 @@ class StaffAccount(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     centre: Mapped[Centre | None] = relationship()
+
+
+class Incident(Base):
+    """Something that happened at a centre during a slot, as the proctor logged it."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    slot_id: Mapped[int | None] = mapped_column(ForeignKey("slots.id"), index=True)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # one of INCIDENT_KINDS
+    description: Mapped[str] = mapped_column(String(1000))
+    logged_by: Mapped[int] = mapped_column(ForeignKey("staff_accounts.id"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

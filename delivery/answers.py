@@ -53,8 +53,11 @@ class AnswerStore:
         dialect = engine.dialect
         dbapi = dialect.dbapi
         self._unavailable = (dbapi.OperationalError, dbapi.InterfaceError)
-        self._time_in = UTCDateTime().bind_processor(dialect) or (lambda v: v)
-        self._time_out = UTCDateTime().result_processor(dialect, None) or (lambda v: v)
+        # The dialect's own form of the type: on SQLite it writes and parses the same
+        # text format as the ORM, so the statements compare like with like.
+        moment = UTCDateTime().dialect_impl(dialect)
+        self._time_in = moment.bind_processor(dialect) or (lambda v: v)
+        self._time_out = moment.result_processor(dialect, None) or (lambda v: v)
         # sqlite3 takes :name placeholders; psycopg takes %(name)s.
         named = dialect.paramstyle == "named" or dialect.name == "sqlite"
         self._sql = {

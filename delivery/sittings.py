@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from centers.bookings import find_by_admission
+from centers.bookings import assign_seat, find_by_admission
 from centers.models import Booking, Slot
 from delivery.models import Sitting, SittingItem
 from itembank.assembly import draw_form
@@ -248,3 +248,93 @@ def presented_items(session: Session, sitting: Sitting) -> list[PresentedItem]:
             )
         )
     return presented
+
+
+# ---- the proctor's transitions -------------------------------------------------
+#
+# Each takes the sitting locked (``with_for_update``) by the caller, changes only
+# the sitting's own clock and status columns, and leaves auditing to the caller,
+# who knows who acted and why. The candidate's hot-path statements check status
+# and deadline in SQL, so a pause or an end takes effect on their very next save.
+
+MAX_ADDED_MINUTES = 120
+
+
+def _refuse_unless(sitting: Sitting, allowed: tuple[str, ...], action: str) -> None:
+    if sitting.status not in allowed:
+        raise SittingError(f"A sitting that is {sitting.status.replace('_', ' ')} cannot be {action}.")
+
+
+def pause(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> None:
+    """Stop the clock: the time left is kept and no answer is taken until resumed."""
+    if expire_if_due(session, program, sitting, now):
+        raise SittingError("The sitting's time ran out before it could be paused.")
+    _refuse_unless(sitting, ("in_progress",), "paused")
+    sitting.remaining_seconds = remaining_seconds(sitting, now)
+    sitting.deadline_at = None
+    sitting.status = "paused"
+
+
+def resume(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> None:
+    """Start the clock again with the time the sitting had when paused."""
+    _refuse_unless(sitting, ("paused",), "resumed")
+    sitting.deadline_at = now + dt.timedelta(seconds=sitting.remaining_seconds or 0.0)
+    sitting.remaining_seconds = None
+    sitting.status = "in_progress"
+
+
+def add_time(session: Session, program: ExamProgram, sitting: Sitting, minutes: float, now: dt.datetime) -> None:
+    """Give the sitting more time (e.g. for time lost to a PC failure)."""
+    if not 0 < minutes <= MAX_ADDED_MINUTES:
+        raise SittingError(f"Add between 1 and {MAX_ADDED_MINUTES} minutes.", status=422)
+    if expire_if_due(session, program, sitting, now):
+        raise SittingError("The sitting's time ran out before time could be added.")
+    _refuse_unless(sitting, ("waiting", "in_progress", "paused"), "given more time")
+    if sitting.status == "in_progress":
+        sitting.deadline_at = sitting.deadline_at + dt.timedelta(minutes=minutes)
+    else:
+        sitting.remaining_seconds = (sitting.remaining_seconds or 0.0) + minutes * 60.0
+
+
+def end(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime, reason: str) -> None:
+    """Stop a sitting for good (e.g. misconduct): no more answers, no score."""
+    if expire_if_due(session, program, sitting, now):
+        raise SittingError("The sitting's time had already run out; it was scored as finished.")
+    _refuse_unless(sitting, ("waiting", "in_progress", "paused"), "ended")
+    sitting.remaining_seconds = remaining_seconds(sitting, now)
+    sitting.status = "ended"
+    sitting.finished_at = now
+    sitting.end_reason = reason
+    sitting.deadline_at = None
+
+
+def lock_out(sitting: Sitting) -> None:
+    """Invalidate the current login: the PC the candidate leaves can no longer act."""
+    sitting.login_token_hash = token_hash(secrets.token_urlsafe(24))
+
+
+def move_seat(session: Session, program: ExamProgram, sitting: Sitting, booking: Booking, seat_id: int,
+              now: dt.datetime) -> None:
+    """Move a sitting to another seat after a PC failure.
+
+    The clock stops (a running sitting is paused) and the old PC is locked out;
+    the candidate logs in at the new seat and, once the proctor resumes, goes
+    on at the same question with the time they had.
+    """
+    if expire_if_due(session, program, sitting, now):
+        raise SittingError("The sitting's time ran out before it could be moved.")
+    _refuse_unless(sitting, ("waiting", "in_progress", "paused"), "moved")
+    if seat_id == sitting.seat_id:
+        raise SittingError("The sitting is already at that seat.", status=422)
+    assign_seat(session, booking, seat_id)
+    if sitting.status == "in_progress":
+        pause(session, program, sitting, now)
+    sitting.seat_id = booking.seat_id
+    lock_out(sitting)
+
+
+def proctor_start(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> None:
+    """The proctor starts (unlocks) a logged-in candidate's sitting, as the candidate's own Start would:
+    the slot's start time and the late-arrival rule apply the same way."""
+    _refuse_unless(sitting, ("waiting",), "started")
+    start(session, program, sitting, now)

@@ -81,6 +81,27 @@ class AdmissionRules:
 
 
 @dataclass(frozen=True)
+class SlotTime:
+    """A sitting time a centre may run each open day, e.g. ("morning", "09:30") local time."""
+
+    kind: str
+    starts: str  # HH:MM in the program's timezone
+
+
+@dataclass(frozen=True)
+class BookingRules:
+    """Booking, moving and cancelling: policy of the program, read by :mod:`centers`."""
+
+    slots: tuple[SlotTime, ...]
+    bookable_days_ahead: int  # the calendar is open this many days ahead
+    book_until_days_before: int  # a new booking closes this many days before the sitting
+    change_until_days_before: int  # moves and cancellations close this many days before
+    move_within_months: int  # a booking moves to a date at most this many months after the original
+    max_changes: int  # moves allowed per booking
+    refund_on_cancel: bool
+
+
+@dataclass(frozen=True)
 class ExamProgram:
     code: str
     name: str
@@ -94,6 +115,7 @@ class ExamProgram:
     fields: tuple[Field, ...]
     categories: tuple[MiddleCategory, ...]
     majors: tuple[tuple[int, str, str], ...]  # (number, name, field code)
+    booking: BookingRules
 
     @property
     def items_per_sitting(self) -> int:
@@ -166,6 +188,8 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
     scale = data.get("scale", {})
     rule = data.get("pass_rule", {})
     admission = data.get("admission", {})
+    booking = data.get("booking", {})
+    where_booking = f"{source}: [booking]"
     program = ExamProgram(
         code=_require(data, "code", str, source),
         name=_require(data, "name", str, source),
@@ -198,6 +222,18 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
         fields=tuple(fields),
         categories=tuple(sorted(categories, key=lambda c: c.number)),
         majors=tuple(majors),
+        booking=BookingRules(
+            slots=tuple(
+                SlotTime(_require(t, "kind", str, where_booking), _require(t, "starts", str, where_booking))
+                for t in _require(booking, "slots", list, where_booking)
+            ),
+            bookable_days_ahead=_require(booking, "bookable_days_ahead", int, where_booking),
+            book_until_days_before=_require(booking, "book_until_days_before", int, where_booking),
+            change_until_days_before=_require(booking, "change_until_days_before", int, where_booking),
+            move_within_months=_require(booking, "move_within_months", int, where_booking),
+            max_changes=_require(booking, "max_changes", int, where_booking),
+            refund_on_cancel=_require(booking, "refund_on_cancel", bool, where_booking),
+        ),
     )
     if program.admission.late_arrival not in ("deduct", "full"):
         raise ProgramError(f"{source}: [admission] late_arrival must be 'deduct' or 'full'")
@@ -207,6 +243,20 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
         raise ProgramError(f"{source}: [scoring] needs prior_sd > 0 and at least 5 quadrature points")
     if program.duration_minutes <= 0:
         raise ProgramError(f"{source}: duration_minutes must be positive")
+    kinds = [t.kind for t in program.booking.slots]
+    if not kinds or len(set(kinds)) != len(kinds):
+        raise ProgramError(f"{where_booking}: slots need distinct kinds, at least one")
+    for t in program.booking.slots:
+        try:
+            hour, minute = (int(part) for part in t.starts.split(":"))
+            if not (0 <= hour < 24 and 0 <= minute < 60):
+                raise ValueError
+        except ValueError:
+            raise ProgramError(f"{where_booking}: slot {t.kind!r} starts at {t.starts!r}, not HH:MM") from None
+    if min(program.booking.bookable_days_ahead, program.booking.book_until_days_before,
+           program.booking.change_until_days_before, program.booking.move_within_months,
+           program.booking.max_changes) < 0:
+        raise ProgramError(f"{where_booking}: day, month and change counts cannot be negative")
     return program
 
 

@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 
 from centers.accounts import create_staff
 from centers.bookings import book
-from centers.models import Candidate, Centre, Seat, Slot
+from sqlalchemy import select
+
+from centers.models import Booking, Candidate, Centre, Seat, Slot
 
 
 @dataclass
@@ -24,7 +26,8 @@ class Booked:
 
 def booked_candidate(session, program, starts_at: dt.datetime, *, checked_in: bool = True,
                      time_multiplier: float = 1.0, centre_id: int | None = None) -> Booked:
-    """A new centre (or the given one), a proctor for it, a slot at ``starts_at`` and a booked candidate."""
+    """A new centre (or the given one), a proctor for it, a slot at ``starts_at`` (the centre's, if it
+    has one then) and a candidate booked at its first free seat."""
     tag = uuid.uuid4().hex[:8]
     if centre_id is None:
         centre = Centre(code=f"T-{tag}", name=f"Test Centre {tag}", prefecture="Tokyo")
@@ -36,11 +39,16 @@ def booked_candidate(session, program, starts_at: dt.datetime, *, checked_in: bo
     proctor = f"proctor-{tag}"
     create_staff(session, username=proctor, display_name=f"Proctor {tag}", password="proctor-test-password",
                  role="proctor", centre_id=centre_id)
-    slot = Slot(centre_id=centre_id, date=starts_at.astimezone(ZoneInfo(program.timezone)).date(), kind="morning",
-                starts_at=starts_at, capacity=4)
-    session.add(slot)
+    slot = session.scalar(select(Slot).where(Slot.centre_id == centre_id, Slot.starts_at == starts_at))
+    if slot is None:
+        slot = Slot(centre_id=centre_id, date=starts_at.astimezone(ZoneInfo(program.timezone)).date(), kind="morning",
+                    starts_at=starts_at, capacity=len(centre.seats))
+        session.add(slot)
+        session.flush()
+    taken = set(session.scalars(select(Booking.seat_id).where(Booking.slot_id == slot.id)))
+    seat = next(s for s in centre.seats if s.id not in taken)
     candidate = Candidate(name=f"Candidate {tag}", date_of_birth=dt.date(1999, 5, 17))
-    booking = book(session, candidate, slot, seat_id=centre.seats[0].id, time_multiplier=time_multiplier)
+    booking = book(session, candidate, slot, seat_id=seat.id, time_multiplier=time_multiplier)
     if checked_in:
         booking.status, booking.checked_in_at = "checked_in", starts_at
     session.commit()
@@ -78,3 +86,22 @@ def api(client, method: str, path: str, body=None, raw: bytes | None = None):
 def login_staff(client, username: str, password: str):
     token = csrf_token(client, "/staff/login")
     return client.post("/staff/login", data={"csrf_token": token, "username": username, "password": password})
+
+
+def new_centre(session, *, seats: int = 4, features: dict[int, str] | None = None, region: str = "Kanto") -> Centre:
+    """A fresh centre with ``seats`` seats (``features`` by seat number, e.g. {1: "wheelchair"})."""
+    tag = uuid.uuid4().hex[:8]
+    centre = Centre(code=f"C-{tag}", name=f"Centre {tag}", prefecture="Tokyo", region=region, city="Tokyo",
+                    open_weekdays="0123456", active=True)
+    centre.seats = [Seat(label=f"S-{n:02d}", features=(features or {}).get(n, "")) for n in range(1, seats + 1)]
+    session.add(centre)
+    session.flush()
+    return centre
+
+
+def registered_candidate(session, name: str = "Registered Candidate") -> Candidate:
+    candidate = Candidate(name=name, date_of_birth=dt.date(1995, 3, 3), email=f"{uuid.uuid4().hex[:10]}@example.com",
+                          occupation="working", company_type="it")
+    session.add(candidate)
+    session.flush()
+    return candidate

@@ -17,6 +17,9 @@ def test_the_sample_program_is_the_it_passport_blueprint():
     assert program.field_of_category(7) == "strategy" and program.field_of_category(23) == "technology"
     assert program.duration_minutes == 120
     assert (program.pass_rule.total_minimum, program.pass_rule.field_minimum) == (600, 300)
+    rules = program.booking
+    assert [t.kind for t in rules.slots] == ["morning", "afternoon", "evening"]
+    assert (rules.change_until_days_before, rules.move_within_months, rules.refund_on_cancel) == (3, 3, False)
 
 
 def read_sample() -> dict:
@@ -31,6 +34,9 @@ def read_sample() -> dict:
         (lambda d: d["scale"].update(slope=-1.0), "slope > 0"),
         (lambda d: d["fields"][1]["majors"][0]["middles"].append([1, "again"]), "used twice"),
         (lambda d: d["admission"].update(late_arrival="maybe"), "late_arrival"),
+        (lambda d: d["booking"].pop("max_changes"), "missing 'max_changes'"),
+        (lambda d: d["booking"]["slots"].append({"kind": "night", "starts": "25:00"}), "not HH:MM"),
+        (lambda d: d["booking"]["slots"].append({"kind": "morning", "starts": "08:00"}), "distinct kinds"),
     ],
 )
 def test_a_broken_program_names_what_is_wrong(change, message):

@@ -121,7 +121,7 @@ def test_the_start_waits_for_the_slot_and_login_for_check_in(client, app, sessio
 
     assert login_staff(other, not_checked_in.proctor, not_checked_in.password).status_code == 302
     board = other.get("/proctor/").get_data(as_text=True)
-    assert not_checked_in.admission_code in board
+    assert f"/proctor/bookings/{not_checked_in.booking_id}" in board
     checked = other.post(f"/proctor/bookings/{not_checked_in.booking_id}/check-in",
                          data={"csrf_token": csrf_token(other), "identity_verified": "yes"})
     assert checked.status_code == 302
@@ -207,7 +207,7 @@ def test_roles_are_enforced_on_the_server(app, session, program, clock):
     refused = proctor.post(f"/proctor/bookings/{elsewhere.booking_id}/check-in",
                            data={"csrf_token": csrf_token(proctor), "identity_verified": "yes"})
     assert refused.status_code == 403
-    assert elsewhere.admission_code not in proctor.get("/proctor/").get_data(as_text=True)
+    assert f"/proctor/bookings/{elsewhere.booking_id}" not in proctor.get("/proctor/").get_data(as_text=True)
 
     psychometrician = app.test_client()
     login_staff(psychometrician, "psychometrician", "psychometrician-demo-pass")

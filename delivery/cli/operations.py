@@ -51,7 +51,8 @@ def sample_load() -> None:
 @click.command("demo")
 def demo() -> None:
     """Make sure there are demo candidates booked for now, and print every demo login."""
-    from centers.demo import DEMO_PROCTOR, DEMO_PSYCHOMETRICIAN, ensure_demo_candidates
+    from centers.demo import (DEMO_APPLICANT, DEMO_OTHER_PROCTOR, DEMO_PROCTOR, DEMO_PSYCHOMETRICIAN,
+                              ensure_demo_candidates)
     from delivery.models import Sitting
     from itembank.program import load_program
 
@@ -66,7 +67,11 @@ def demo() -> None:
         state = "checked in, ready to sit" if login.checked_in else "booked; a proctor checks them in first"
         click.echo(f"  candidate       admission code {login.admission_code}, date of birth "
                    f"{login.date_of_birth.isoformat()}  ({login.name}, {state})")
-    click.echo(f"  proctor         username {DEMO_PROCTOR[0]}, password {DEMO_PROCTOR[1]}")
+    click.echo(f"  proctor         username {DEMO_PROCTOR[0]}, password {DEMO_PROCTOR[1]}  (Shinjuku, the demo centre)")
+    click.echo(f"  proctor         username {DEMO_OTHER_PROCTOR[0]}, password {DEMO_OTHER_PROCTOR[1]}  "
+               f"(another centre: {DEMO_OTHER_PROCTOR[2]})")
+    click.echo(f"  applicant       e-mail {DEMO_APPLICANT[0]}, password {DEMO_APPLICANT[1]}  "
+               "(registered, no booking yet: /booking/)")
     click.echo(f"  psychometrician username {DEMO_PSYCHOMETRICIAN[0]}, password {DEMO_PSYCHOMETRICIAN[1]}")
     click.echo("The demo slot starts now; a late start is deducted from the 120 minutes, as at a real centre.\n")
 

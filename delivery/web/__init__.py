@@ -24,13 +24,18 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     Settings (each also read from the environment by default): DATABASE_URL
     (``CBT_DATABASE_URL``), PROGRAM (``CBT_PROGRAM``), SECRET_KEY
     (``CBT_SECRET_KEY`` or the file ``var/secret_key``, created on first use),
-    SECURE_COOKIES (``CBT_SECURE_COOKIES=1`` behind HTTPS).
+    SECURE_COOKIES (``CBT_SECURE_COOKIES=1`` behind HTTPS), CLOCK_POLL_SECONDS
+    (``CBT_CLOCK_POLL_SECONDS``, 5) and BOARD_POLL_SECONDS (``CBT_BOARD_POLL_SECONDS``, 3).
     """
     app = Flask(__name__)
     app.config.from_mapping(
         DATABASE_URL=database_url(),
         PROGRAM=os.environ.get("CBT_PROGRAM"),
         SECURE_COOKIES=os.environ.get("CBT_SECURE_COOKIES") == "1",
+        # How often the candidate's page reads the server's clock (a pause shows within this),
+        # and how often the proctor's board refreshes: see docs/benchmarks.md for their cost.
+        CLOCK_POLL_SECONDS=int(os.environ.get("CBT_CLOCK_POLL_SECONDS", "5")),
+        BOARD_POLL_SECONDS=int(os.environ.get("CBT_BOARD_POLL_SECONDS", "3")),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         # A sitting lasts hours; the token is bound to the session instead.

@@ -54,3 +54,14 @@ def staff_required(role: str):
         return guarded
 
     return decorate
+
+
+def sign_in_applicant(candidate_id: int) -> None:
+    """A registered candidate, signed in to their bookings (not to a sitting)."""
+    session.clear()
+    session["role"] = "applicant"
+    session["candidate_id"] = candidate_id
+
+
+def applicant_id() -> int | None:
+    return int(session["candidate_id"]) if session.get("role") == "applicant" else None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from delivery import sittings
@@ -22,6 +22,14 @@ def _current_sitting(lock: bool = False):
     if sittings.expire_if_due(db(), program(), sitting, now()):
         db().commit()
     return sitting
+
+
+# The display size the page opens at: larger text is an accommodation on the booking.
+DEFAULT_SIZE, LARGE_TEXT_SIZE = 1, 3
+
+
+def _display(sitting, booking) -> dict:
+    return {"owner": sitting.id, "size": LARGE_TEXT_SIZE if booking.large_text else DEFAULT_SIZE}
 
 
 def _page_for(sitting) -> str:
@@ -71,6 +79,8 @@ def instructions():
     return render_template(
         "candidate/instructions.html",
         booking=booking,
+        display=_display(sitting, booking),
+        clock_poll_seconds=current_app.config["CLOCK_POLL_SECONDS"],
         opens_local=sittings.local_time(program(), opens),
         seconds_until_open=max(0, int((opens - now()).total_seconds())),
         minutes=round(sittings.time_at_start(program(), sitting, opens, max(now(), opens)) / 60),
@@ -92,7 +102,8 @@ def sitting_page():
     sitting = _current_sitting()
     if sitting.status not in ("in_progress", "paused"):
         return redirect(_page_for(sitting))
-    return render_template("candidate/sitting.html")
+    return render_template("candidate/sitting.html", display=_display(sitting, sittings.booking_of(db(), sitting)),
+                           clock_poll_seconds=current_app.config["CLOCK_POLL_SECONDS"])
 
 
 @blueprint.get("/result")
@@ -171,7 +182,8 @@ def _refused(position: int):
     if sitting.status == "finished" or sitting.status == "ended":
         raise SittingError("This sitting has ended; answers can no longer be changed.", status=409)
     if sitting.status == "paused":
-        raise SittingError("The sitting is paused by the proctor.", status=409)
+        # 423 Locked: the page keeps the change and sends it again once the proctor resumes.
+        raise SittingError("The sitting is paused by the proctor.", status=423)
     if sitting.status == "waiting":
         raise SittingError("The sitting has not started.", status=409)
     if not 1 <= position <= len(sitting.items):
@@ -235,8 +247,12 @@ def clock():
 def finish():
     sitting = _current_sitting(lock=True)
     if sitting.status == "paused":
-        raise SittingError("The sitting is paused by the proctor.", status=409)
+        raise SittingError("The sitting is paused by the proctor.", status=423)
     if sitting.status not in ("finished", "ended"):
         sittings.finish(db(), program(), sitting, now())
         db().commit()
     return jsonify(status=sitting.status, result_url=url_for("candidate.result"))
+
+
+# The registration and booking pages live in their own module, on this same blueprint.
+from delivery.web import booking as _booking_pages  # noqa: E402,F401

@@ -19,7 +19,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 def live_server(engine):
     from delivery.web import create_app
 
-    app = create_app({"ENGINE": engine, "SECRET_KEY": "browser-test-secret"})
+    # Short polling intervals, so that the tests see live updates quickly.
+    app = create_app({"ENGINE": engine, "SECRET_KEY": "browser-test-secret", "CLOCK_POLL_SECONDS": 2,
+                      "BOARD_POLL_SECONDS": 1})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -225,6 +225,11 @@
         return true;
       }
       if (response.status >= 500 || response.status === 429) return retry(key, entry);
+      if (response.status === 423) {
+        // Paused by the proctor: keep the change; it is sent again when the sitting resumes.
+        syncClock();
+        return false;
+      }
       // Refused for good (time up, paused, logged out): stop retrying and say why.
       if (pending[key] === entry) delete pending[key];
       remember();
@@ -267,10 +272,13 @@
   }
 
   function setClock(status, remaining) {
+    var resumed = clockStopped && status === "in_progress";
     clockStopped = status !== "in_progress";
     deadline = Date.now() + remaining * 1000;
     $("paused").hidden = status !== "paused";
+    $("paused-time").textContent = formatTime(remaining);
     $("timer").textContent = formatTime(remaining);
+    if (resumed) flush();
   }
 
   function tick() {
@@ -395,7 +403,10 @@
       setClock(state.status, state.remaining_seconds);
       renderQuestion(false);
       setInterval(tick, 1000);
-      setInterval(syncClock, 30000);
+      // The server's clock is read every few seconds (a pause shows at once), each page
+      // at its own offset so that a room of candidates does not poll in step.
+      var every = 1000 * Math.max(2, parseInt($("loading").dataset.clockPollSeconds || "5", 10));
+      setTimeout(function () { syncClock(); setInterval(syncClock, every); }, Math.random() * every);
     }).catch(function (error) {
       $("loading").hidden = true;
       $("load-error").hidden = false;

@@ -1,0 +1,247 @@
+"""What the proctor's console reads: the live board of a slot and the end-of-day report.
+
+The board is polled every few seconds by every centre at once, so it is one
+indexed SELECT for the whole centre (its seats with their bookings, candidates
+and sittings, plus the bookings not yet seated) and it writes nothing: a
+sitting whose time is up shows as finished before the expiry sweep scores it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, literal, null, select, union_all
+from sqlalchemy.orm import Session
+
+from centers.incidents import incidents_between
+from centers.models import ACTIVE_BOOKING, Booking, Candidate, Incident, Seat, Slot, StaffAccount
+from delivery.models import Sitting
+from itembank.program import ExamProgram
+from persistence.audit import AuditEvent
+
+# The order a proctor reads a seat's state in, and the words for it.
+STATUS_LABELS = {
+    "free": "free",
+    "out_of_service": "out of service",
+    "booked": "booked",
+    "no_show": "no show",
+    "checked_in": "checked in",
+    "waiting": "logged in",
+    "in_progress": "in progress",
+    "paused": "paused",
+    "finished": "finished",
+    "ended": "ended",
+}
+
+
+def format_seconds(seconds: float | None) -> str:
+    """Time left as the proctor reads it: minutes:seconds."""
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# What a proctor may do to a sitting in each state (the sitting service refuses the rest too).
+ACTIONS = {
+    "booked": ("check_in", "no_show"),
+    "checked_in": (),
+    "waiting": ("start", "add_time", "move_seat", "end"),
+    "in_progress": ("pause", "add_time", "move_seat", "end"),
+    "paused": ("resume", "add_time", "move_seat", "end"),
+}
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    seat_id: int | None
+    seat_label: str | None
+    booking_id: int | None
+    candidate: str | None
+    date_of_birth: dt.date | None
+    admission_code: str | None
+    status: str  # a key of STATUS_LABELS
+    item_reached: int | None
+    remaining_seconds: float | None
+    end_reason: str | None
+    time_multiplier: float | None
+    large_text: bool
+    seat_need: str | None
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+    @property
+    def time_left(self) -> str:
+        return format_seconds(self.remaining_seconds)
+
+    @property
+    def action_label(self) -> str:
+        return "Check in" if self.status == "booked" else "Open"
+
+    @property
+    def row_id(self) -> str:
+        return f"booking-{self.booking_id}" if self.booking_id else f"seat-{self.seat_id}"
+
+    @property
+    def accommodations(self) -> str:
+        parts = []
+        if self.time_multiplier and self.time_multiplier != 1.0:
+            parts.append(f"time x{self.time_multiplier:g}")
+        if self.large_text:
+            parts.append("larger text")
+        if self.seat_need:
+            parts.append(self.seat_need.replace("_", " ") + " seat")
+        return ", ".join(parts)
+
+
+_COLUMNS = (Booking.id, Candidate.name, Candidate.date_of_birth, Booking.admission_code, Booking.status,
+            Booking.time_multiplier, Booking.large_text, Booking.seat_need, Sitting.status, Sitting.current_position,
+            Sitting.deadline_at, Sitting.remaining_seconds, Sitting.end_reason)
+
+
+def board_statement(centre_id: int, slot_id: int):
+    """Every seat of the centre with what sits there in the slot, then the bookings not yet seated."""
+    seated = (
+        select(Seat.id, Seat.label, Seat.active, *_COLUMNS)
+        .select_from(Seat)
+        .outerjoin(Booking, and_(Booking.seat_id == Seat.id, Booking.slot_id == slot_id,
+                                 Booking.status.in_(ACTIVE_BOOKING)))
+        .outerjoin(Candidate, Candidate.id == Booking.candidate_id)
+        .outerjoin(Sitting, Sitting.booking_id == Booking.id)
+        .where(Seat.centre_id == centre_id)
+    )
+    unseated = (
+        select(null(), null(), literal(True), *_COLUMNS)
+        .select_from(Booking)
+        .join(Candidate, Candidate.id == Booking.candidate_id)
+        .outerjoin(Sitting, Sitting.booking_id == Booking.id)
+        .where(Booking.slot_id == slot_id, Booking.seat_id.is_(None), Booking.status.in_(ACTIVE_BOOKING + ("no_show",)))
+    )
+    return union_all(seated, unseated)
+
+
+def _status(seat_active, booking_status, sitting_status, deadline_at, now) -> str:
+    if booking_status is None:
+        return "free" if seat_active else "out_of_service"
+    if sitting_status is None:
+        return booking_status
+    if sitting_status == "in_progress" and deadline_at is not None and deadline_at <= now:
+        return "finished"
+    return sitting_status
+
+
+def board(session: Session, centre_id: int, slot_id: int, now: dt.datetime) -> list[BoardRow]:
+    """The live board of one slot: one row per seat (in label order), then the unseated bookings."""
+    rows = []
+    for (seat_id, label, active, booking_id, name, born, code, booking_status, multiplier, large_text, need,
+         sitting_status, position, deadline_at, remaining, end_reason) in session.execute(
+            board_statement(centre_id, slot_id)):
+        status = _status(active, booking_status, sitting_status, deadline_at, now)
+        if status == "in_progress":
+            left = max(0.0, (deadline_at - now).total_seconds())
+        elif status in ("waiting", "paused"):
+            left = remaining
+        else:
+            left = None
+        rows.append(BoardRow(seat_id, label, booking_id, name, born, code, status,
+                             position if sitting_status in ("in_progress", "paused") else None, left, end_reason,
+                             multiplier, bool(large_text), need))
+    rows.sort(key=lambda r: (r.seat_label is None, r.seat_label or "", r.candidate or ""))
+    return rows
+
+
+def board_summary(rows: list[BoardRow]) -> list[tuple[str, int]]:
+    counts = Counter(r.status for r in rows)
+    return [(STATUS_LABELS[key], counts[key]) for key in STATUS_LABELS if counts[key]]
+
+
+def slots_of_day(session: Session, centre_id: int, day: dt.date) -> list[Slot]:
+    return list(session.scalars(select(Slot).where(Slot.centre_id == centre_id, Slot.date == day)
+                                .order_by(Slot.starts_at)))
+
+
+def current_slot(program: ExamProgram, slots: list[Slot], now: dt.datetime) -> Slot | None:
+    """The slot a proctor is running now: the latest whose venue has opened, else the day's first."""
+    opened = [s for s in slots
+              if s.starts_at - dt.timedelta(minutes=program.admission.venue_opens_minutes_before) <= now]
+    return opened[-1] if opened else (slots[0] if slots else None)
+
+
+# ---- the end-of-day report ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class SlotReport:
+    slot: Slot
+    booked: int  # bookings that held a place (not cancelled)
+    checked_in: int
+    sat: int  # sittings started
+    finished: int
+    ended: int
+    no_shows: int
+
+
+@dataclass(frozen=True)
+class DayReport:
+    centre_id: int
+    day: dt.date
+    slots: list[SlotReport]
+    incidents: list[tuple[Incident, str]]  # with the proctor's name
+    actions: list[tuple[str, int]]  # console actions of the day, from the audit trail
+    ended: list[tuple[str, str, str]]  # candidate, seat, reason of each sitting ended by a proctor
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return {key: sum(getattr(s, key) for s in self.slots)
+                for key in ("booked", "checked_in", "sat", "finished", "ended", "no_shows")}
+
+
+def day_report(session: Session, program: ExamProgram, centre_id: int, day: dt.date, now: dt.datetime) -> DayReport:
+    """Sittings, no-shows and incidents of one centre's day. A booking not checked in by the end
+    of its slot's start is a no-show (whether or not anyone marked it)."""
+    rows = session.execute(
+        select(Slot.id, Booking.status, Sitting.status, Sitting.id, Candidate.name, Seat.label)
+        .select_from(Slot)
+        .join(Booking, Booking.slot_id == Slot.id)
+        .join(Candidate, Candidate.id == Booking.candidate_id)
+        .outerjoin(Seat, Seat.id == Booking.seat_id)
+        .outerjoin(Sitting, Sitting.booking_id == Booking.id)
+        .where(Slot.centre_id == centre_id, Slot.date == day, Booking.status != "cancelled")
+    ).all()
+    slots = slots_of_day(session, centre_id, day)
+    started = {s.id: s.starts_at <= now for s in slots}
+    per_slot = []
+    ended = []
+    for slot in slots:
+        mine = [r for r in rows if r[0] == slot.id]
+        per_slot.append(SlotReport(
+            slot=slot,
+            booked=len(mine),
+            checked_in=sum(1 for r in mine if r[1] == "checked_in"),
+            sat=sum(1 for r in mine if r[2] is not None and r[2] != "waiting"),
+            finished=sum(1 for r in mine if r[2] == "finished"),
+            ended=sum(1 for r in mine if r[2] == "ended"),
+            no_shows=sum(1 for r in mine if r[1] == "no_show" or (r[1] == "booked" and started[slot.id])),
+        ))
+        ended += [(r[4], r[5] or "", f"sitting:{r[3]}") for r in mine if r[2] == "ended"]
+    zone = ZoneInfo(program.timezone)
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.timezone.utc)
+    end = start + dt.timedelta(days=1)
+    names = dict(session.execute(select(StaffAccount.id, StaffAccount.display_name)
+                                 .where(StaffAccount.centre_id == centre_id)).all())
+    incidents = [(i, names.get(i.logged_by, "?")) for i in incidents_between(session, centre_id, start, end)]
+    actions = session.execute(
+        select(AuditEvent.action, func.count(AuditEvent.id))
+        .where(AuditEvent.centre_id == centre_id, AuditEvent.at >= start, AuditEvent.at < end)
+        .group_by(AuditEvent.action).order_by(AuditEvent.action)
+    ).all()
+    # Why each was ended is what the proctor gave, kept in the audit trail.
+    reasons = dict(session.execute(
+        select(AuditEvent.subject, AuditEvent.reason)
+        .where(AuditEvent.action == "end", AuditEvent.subject.in_([subject for _, _, subject in ended]))
+    ).all())
+    ended = [(name, seat, reasons.get(subject, "")) for name, seat, subject in ended]
+    return DayReport(centre_id, day, per_slot, incidents, list(actions), ended)
