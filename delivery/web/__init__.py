@@ -13,6 +13,7 @@ from delivery.answers import AnswerStore
 from delivery.web import context
 from itembank.program import load_program
 from persistence import create_database_engine, database_url, session_factory
+from itembank.encryption import check_content_keys
 from persistence.migrate import check_schema
 
 csrf = CSRFProtect()
@@ -48,6 +49,9 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
 
     engine = app.config.get("ENGINE") or create_database_engine(app.config["DATABASE_URL"])
     check_schema(engine)
+    # A missing or wrong content key refuses start-up, before any request needs an item.
+    with session_factory(engine)() as session:
+        check_content_keys(session)
     program = load_program(app.config["PROGRAM"])
     app.extensions["cbt"] = context.Resources(
         engine=engine,
