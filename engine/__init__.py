@@ -16,6 +16,16 @@ from engine.ability import (
     wle_estimate,
 )
 from engine.calibration import Calibration, FixedItems, Priors, calibrate
+from engine.classical import (
+    ClassicalStatistics,
+    DistractorAnalysis,
+    MantelHaenszelDIF,
+    classical_statistics,
+    distractor_analysis,
+    mantel_haenszel,
+)
+from engine.fit import ItemFit, sx2
+from engine.linking import LinkingConstants, link
 from engine.models import (
     ItemParameters,
     item_information,
@@ -33,6 +43,16 @@ __all__ = [
     "MISSING",
     "AbilityEstimate",
     "Calibration",
+    "ClassicalStatistics",
+    "DistractorAnalysis",
+    "ItemFit",
+    "LinkingConstants",
+    "MantelHaenszelDIF",
+    "classical_statistics",
+    "distractor_analysis",
+    "link",
+    "mantel_haenszel",
+    "sx2",
     "FixedItems",
     "ItemParameters",
     "Priors",

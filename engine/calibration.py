@@ -22,7 +22,10 @@ cross-product of the examinees' marginal score vectors (mirt's
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -230,47 +233,65 @@ class _EM:
         self.fixed_loglik = fixed_loglik  # float64 (n, Q) per block, or None
         self.fixed_loglik32 = None if fixed_loglik is None else [f.astype(np.float32) for f in fixed_loglik]
         self.e_steps = 0
+        self.pool = None
 
     def log_weights(self, latent):
         mean, sd = latent
         logw = -0.5 * ((self.nodes - mean) / sd) ** 2
         return logw - np.logaddexp.reduce(logw)
 
-    def posteriors(self, work, latent, exact: bool = False):
-        """Yield (block, posterior (n, Q)) and accumulate the marginal log-likelihood.
-
-        exact: use float64 blocks built afresh (for the final log-likelihood and SEs).
-        """
+    def _tables(self, work, latent):
         p, _ = _curves(work, self.nodes, self.model)
-        log_p, log_q = np.log(p), np.log1p(-p)
-        logw = self.log_weights(latent)
-        blocks = self.data.blocks(self.chunk_size, np.float64) if exact else self.blocks
-        fixed = self.fixed_loglik if exact else self.fixed_loglik32
+        return np.log(p), np.log1p(-p), self.log_weights(latent)
+
+    @staticmethod
+    def _posterior(block, log_p, log_q, logw, fixed):
+        """Posterior weights (n, Q) of one block and its part of the marginal log-likelihood."""
+        post = block.node_log_likelihood(log_p, log_q)
+        if fixed is not None:
+            post += fixed
+        post += logw.astype(post.dtype)
+        top = post.max(axis=1, keepdims=True)
+        post -= top
+        np.exp(post, out=post)
+        total = post.sum(axis=1, keepdims=True)
+        post /= total
+        return post, float(np.sum(np.log(total), dtype=np.float64) + np.sum(top, dtype=np.float64))
+
+    def posteriors(self, work, latent):
+        """Yield (block, posterior) in float64 over fresh blocks, and set ``self.loglik``.
+
+        Used once at the estimates, for the reported log-likelihood and the SEs.
+        """
+        log_p, log_q, logw = self._tables(work, latent)
         self.loglik = 0.0
+        blocks = self.data.blocks(self.chunk_size, np.float64)
         for index, block in enumerate(blocks):
-            post = block.node_log_likelihood(log_p, log_q)
-            if fixed is not None:
-                post += fixed[index]
-            post += logw.astype(post.dtype)
-            top = post.max(axis=1, keepdims=True)
-            post -= top
-            np.exp(post, out=post)
-            total = post.sum(axis=1, keepdims=True)
-            post /= total
-            self.loglik += float(np.sum(np.log(total), dtype=np.float64) + np.sum(top, dtype=np.float64))
+            fixed = None if self.fixed_loglik is None else self.fixed_loglik[index]
+            post, part = self._posterior(block, log_p, log_q, logw, fixed)
+            self.loglik += part
             yield block, post
 
     def e_step(self, work, latent):
+        """Marginal log-likelihood, expected counts (n_free, Q) twice, and node masses (Q,).
+
+        Blocks run on a small thread pool: the products and ufuncs release the GIL.
+        """
         self.e_steps += 1
-        n_free, n_nodes = work.shape[0], self.nodes.shape[0]
-        correct = np.zeros((n_free, n_nodes))
-        presented = np.zeros((n_free, n_nodes))
-        node_mass = np.zeros(n_nodes)
-        for block, post in self.posteriors(work, latent):
+        log_p, log_q, logw = self._tables(work, latent)
+
+        def one(index):
+            block = self.blocks[index]
+            fixed = None if self.fixed_loglik32 is None else self.fixed_loglik32[index]
+            post, part = self._posterior(block, log_p, log_q, logw, fixed)
             r, n = block.expected_counts(post)
-            correct += r
-            presented += n
-            node_mass += post.sum(axis=0)
+            return part, np.asarray(r, dtype=np.float64), np.asarray(n, dtype=np.float64), post.sum(axis=0, dtype=np.float64)
+
+        results = list(self.pool.map(one, range(len(self.blocks)))) if self.pool else [one(i) for i in range(len(self.blocks))]
+        self.loglik = sum(r[0] for r in results)
+        correct = sum(r[1] for r in results)
+        presented = sum(r[2] for r in results)
+        node_mass = sum(r[3] for r in results)
         return self.loglik, correct, presented, node_mass
 
     def objective(self, loglik, work):
@@ -406,6 +427,7 @@ def calibrate(
     accelerate: bool = True,
     standard_errors: bool = True,
     chunk_size: int = 20_000,
+    threads: int | None = None,
     callback: Callable[[int, float, float], None] | None = None,
 ) -> Calibration:
     """Marginal maximum likelihood (or posterior mode, with priors) item estimates by EM.
@@ -422,6 +444,8 @@ def calibrate(
     estimate_latent: estimate the latent mean and SD (default: only with anchors).
     tol, max_iterations: stop when no working parameter moves by tol in one EM
         step, or after max_iterations E-steps.
+    threads: E-step blocks run on this many threads (default: the CPU count for
+        sparse data, 1 for dense data, whose products BLAS already spreads).
     callback(e_steps, log_likelihood, max_change): called after every EM cycle,
         e.g. for a progress display.
     """
@@ -457,36 +481,14 @@ def calibrate(
         work = _start_values(data, model, free, priors)
     x = layout.pack(work, (0.0, 1.0))
 
-    converged = False
-    change = np.full(free.size, np.inf)
-    step_max = 1.0
-    while em.e_steps < max_iterations:
-        x1, objective0 = em.update(x)
-        dx = x1 - x
-        change = layout.item_change(dx)
-        max_change = float(np.max(np.abs(dx))) if dx.size else 0.0
-        if callback is not None:
-            callback(em.e_steps, em.loglik, max_change)
-        if max_change < tol:
-            x, converged = x1, True
-            break
-        if not accelerate or em.e_steps + 2 > max_iterations:
-            x = x1
-            continue
-        x2, objective1 = em.update(x1)
-        r, v = x1 - x, x2 - 2 * x1 + x
-        v_norm = float(np.sqrt(v @ v))
-        s = float(np.sqrt(r @ r)) / v_norm if v_norm > 0 else 1.0
-        s = min(max(s, 1.0), step_max)
-        if s == step_max:
-            step_max *= 4.0
-        extrapolated = x + 2 * s * r + s * s * v
-        candidate, objective_ext = em.update(extrapolated)
-        if np.isfinite(objective_ext) and objective_ext >= objective1 - 1e-8 and np.all(np.isfinite(candidate)):
-            x = candidate
-        else:
-            x = x2
-            step_max = max(1.0, step_max / 4.0)
+    if threads is None:
+        # Sparse products run single-threaded in scipy, so blocks go in parallel;
+        # dense products are already spread over the cores by BLAS.
+        threads = (os.cpu_count() or 1) if data.sparse else 1
+    with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
+        em.pool = pool
+        x, converged, change = _squarem(em, x, tol, max_iterations, accelerate, callback)
+        em.pool = None
 
     work, latent = layout.unpack(x)
     items_free = _to_items(work, model)
@@ -494,7 +496,7 @@ def calibrate(
     # The log-likelihood at the final estimates (and their posteriors, for the SEs).
     se_work = _crossproduct_se(em, work, latent, layout) if standard_errors else np.zeros_like(work)
     if not standard_errors:
-        for _ in em.posteriors(work, latent, exact=True):
+        for _ in em.posteriors(work, latent):
             pass
     se_free = _se_to_abc(work, se_work, model) if standard_errors else ItemParameters(
         np.zeros(free.size), np.zeros(free.size), np.zeros(free.size))
@@ -526,6 +528,42 @@ def calibrate(
     )
 
 
+def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
+    """EM steps, SQUAREM-accelerated: returns (x, converged, last change per free item)."""
+    converged = False
+    change = np.full(em.layout.n_free, np.inf)
+    step_max = 1.0
+    while em.e_steps < max_iterations:
+        x1, objective0 = em.update(x)
+        dx = x1 - x
+        change = em.layout.item_change(dx)
+        max_change = float(np.max(np.abs(dx))) if dx.size else 0.0
+        if callback is not None:
+            callback(em.e_steps, em.loglik, max_change)
+        if max_change < tol:
+            x, converged = x1, True
+            break
+        if not accelerate or em.e_steps + 2 > max_iterations:
+            x = x1
+            continue
+        x2, objective1 = em.update(x1)
+        r, v = x1 - x, x2 - 2 * x1 + x
+        v_norm = float(np.sqrt(v @ v))
+        s = float(np.sqrt(r @ r)) / v_norm if v_norm > 0 else 1.0
+        s = min(max(s, 1.0), step_max)
+        if s == step_max:
+            step_max *= 4.0
+        extrapolated = x + 2 * s * r + s * s * v
+        candidate, objective_ext = em.update(extrapolated)
+        if np.isfinite(objective_ext) and objective_ext >= objective1 - 1e-8 and np.all(np.isfinite(candidate)):
+            x = candidate
+        else:
+            x = x2
+            step_max = max(1.0, step_max / 4.0)
+
+    return x, converged, change
+
+
 def _probability_on(nodes, items: ItemParameters):
     from engine.models import probability
 
@@ -545,12 +583,16 @@ _FULL_COVARIANCE_LIMIT = 600
 
 
 def _crossproduct_se(em: _EM, work, latent, layout: _Layout) -> np.ndarray:
-    """SEs of the working parameters, (n_free, k), from sum_i g_i g_i^T + prior curvature.
+    """Covariance of each free item's working parameters, (n_free, k, k).
 
-    g_i is examinee i's marginal score: g_ijk = sum_q w_iq s_ijqk with the
-    complete-data score s_ijqk = (x_ij - P_jq) / (P_jq (1 - P_jq)) dP_jq/dk over
-    presented items, i.e. x_ij (w_i . A_jk) - presented_ij (w_i . B_jk) with
-    A = dP / (P (1 - P)) and B = dP / (1 - P).
+    From the cross-product sum_i g_i g_i^T of the examinees' marginal scores plus
+    the curvature of the priors (mirt's SE.type = 'crossprod'). g_i for item j is
+    g_ijk = sum_q w_iq s_ijqk with the complete-data score
+    s_ijqk = (x_ij - P_jq) / (P_jq (1 - P_jq)) dP_jq/dk over presented items,
+    i.e. x_ij (w_i . A_jk) - (w_i . B_jk) with A = dP / (P (1 - P)) and
+    B = dP / (1 - P). Up to ``_FULL_COVARIANCE_LIMIT`` parameters the whole
+    matrix is inverted; above it (large banks) each item's own k x k block is,
+    which ignores the small covariances between items' estimates.
     """
     n_free, k = work.shape
     p, dp = _curves(work, em.nodes, em.model)
@@ -560,33 +602,59 @@ def _crossproduct_se(em: _EM, work, latent, layout: _Layout) -> np.ndarray:
     n_par = n_free * (k - 1) + 1 if shared else n_free * k
     full = n_par <= _FULL_COVARIANCE_LIMIT
     xpd = np.zeros((n_par, n_par)) if full else np.zeros((n_free, k, k))
-    for block, post in em.posteriors(work, latent, exact=True):
-        correct, presented = block.indicators()
-        g = np.stack([correct * (post @ a_tab[:, :, i].T) - presented * (post @ b_tab[:, :, i].T)
-                      for i in range(k)], axis=2)  # (n, n_free, k)
+    # Item columns for all k parameters at once: (Q, 2 k n_free), A then B.
+    tables = np.concatenate([a_tab.transpose(1, 2, 0), b_tab.transpose(1, 2, 0)], axis=1).reshape(em.nodes.size, -1)
+    for block, post in em.posteriors(work, latent):
         if full:
-            flat = np.concatenate([g[:, :, 1:].reshape(g.shape[0], -1), g[:, :, 0].sum(axis=1, keepdims=True)],
-                                  axis=1) if shared else g.reshape(g.shape[0], -1)
+            correct, presented = block.indicators()
+            proj = (post @ tables).reshape(block.n, 2, k, n_free)
+            g = correct[:, None, :] * proj[:, 0] - presented[:, None, :] * proj[:, 1]  # (n, k, n_free)
+            if shared:
+                flat = np.concatenate([g[:, 1:, :].transpose(0, 2, 1).reshape(block.n, -1),
+                                       g[:, 0, :].sum(axis=1, keepdims=True)], axis=1)
+            else:
+                flat = g.transpose(0, 2, 1).reshape(block.n, -1)
             xpd += flat.T @ flat
         else:
-            xpd += np.einsum("nji,njl->jil", g, g)
+            xpd += _item_block_crossproduct(block, post, tables, k, n_free)
     _, _, prior_curv = _prior_terms(work, em.priors, em.model)
     if full:
         if shared:
             index = np.column_stack([np.full(n_free, n_par - 1), np.arange(n_free * (k - 1)).reshape(n_free, k - 1)])
             np.add.at(xpd, (index[:, :, None], index[:, None, :]), prior_curv)
         else:
-            xpd += _block_diag(prior_curv)
             index = np.arange(n_par).reshape(n_free, k)
+            xpd[index[:, :, None], index[:, None, :]] += prior_curv
         try:
             cov = np.linalg.inv(xpd)
         except np.linalg.LinAlgError:
             cov = np.linalg.pinv(xpd)
-        blocks = cov[index[:, :, None], index[:, None, :]]
-    else:
-        xpd += prior_curv
-        blocks = np.linalg.pinv(xpd)
-    return blocks  # (n_free, k, k) covariance of each item's working parameters
+        return cov[index[:, :, None], index[:, None, :]]
+    return np.linalg.pinv(xpd + prior_curv)
+
+
+def _item_block_crossproduct(block, post, tables, k, n_free, max_cells: int = 4_000_000) -> np.ndarray:
+    """sum_i g_ij g_ij^T for every item j of one block, (n_free, k, k).
+
+    The projections w_i . A_j are computed for sub-chunks of rows as one float32
+    product and read off at the presented responses only.
+    """
+    rows, items, correct = block.triplets()
+    out = np.zeros((n_free, k, k))
+    tables32 = tables.astype(np.float32)
+    step = max(1, max_cells // tables.shape[1])
+    bounds = np.searchsorted(rows, np.arange(0, block.n + step, step))
+    for first, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+        if lo == hi:
+            continue
+        proj = (post[first * step : (first + 1) * step].astype(np.float32) @ tables32).reshape(-1, 2, k, n_free)
+        r, j, x = rows[lo:hi] - first * step, items[lo:hi], correct[lo:hi]
+        g = x[:, None] * proj[r, 0, :, j] - proj[r, 1, :, j]  # (responses, k)
+        for i in range(k):
+            for m in range(i, k):
+                out[:, i, m] += np.bincount(j, weights=g[:, i] * g[:, m], minlength=n_free)
+                out[:, m, i] = out[:, i, m]
+    return out
 
 
 def _block_diag(blocks: np.ndarray) -> np.ndarray:

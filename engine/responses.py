@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
-from scipy import sparse
 
 MISSING = -1
 
@@ -90,6 +89,16 @@ class SparseResponses:
         return SparseResponses(indptr, new_index[self.item[keep]], self.correct[keep], len(columns))
 
 
+def group_sums(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Row sums of ``values`` (n, m) within each group label 0 .. n_groups - 1: (n_groups, m)."""
+    order = np.argsort(group, kind="stable")
+    counts = np.bincount(group, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    sums = np.add.reduceat(np.asarray(values, dtype=np.float64)[order], np.minimum(starts, len(group) - 1), axis=0)
+    sums[counts == 0] = 0.0
+    return sums
+
+
 def check_responses(responses: np.ndarray) -> np.ndarray:
     """A dense response matrix as int8 after checking its shape and codes."""
     responses = np.asarray(responses)
@@ -140,6 +149,12 @@ class _DenseBlock:
         presented = np.ones_like(self.correct) if self.presented is None else self.presented
         return self.correct, presented
 
+    def triplets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, item, correct) of every presented response in the block."""
+        correct, presented = self.indicators()
+        rows, items = np.nonzero(presented)
+        return rows, items, correct[rows, items]
+
 
 class _SparseBlock:
     """A chunk of a sparse design: one CSR matrix with a 1 in column 2 j + x_ij."""
@@ -150,6 +165,8 @@ class _SparseBlock:
         columns = 2 * data.item[lo:hi].astype(np.int64) + data.correct[lo:hi]
         self.n = stop - start
         self.n_items = data.n_items
+        from scipy import sparse  # imported late: a second of start-up for dense-only users
+
         self.matrix = sparse.csr_matrix(
             (np.ones(hi - lo, dtype=dtype), columns, data.indptr[start : stop + 1] - lo), shape=(self.n, 2 * data.n_items)
         )
@@ -171,6 +188,10 @@ class _SparseBlock:
     def indicators(self) -> tuple[np.ndarray, np.ndarray]:
         dense = self.matrix.toarray()
         return dense[:, 1::2], dense[:, 0::2] + dense[:, 1::2]
+
+    def triplets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = np.repeat(np.arange(self.n), np.diff(self.matrix.indptr))
+        return rows, self.matrix.indices // 2, (self.matrix.indices % 2).astype(np.float64)
 
 
 class ResponseData:
