@@ -60,6 +60,8 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
         answers=AnswerStore(engine),
         clock=app.config.get("CLOCK") or context.system_clock,
     )
+    # Before CSRF, which reads the form: item bank imports may be larger than other requests.
+    app.before_request(_upload_limits)
     csrf.init_app(app)
 
     from delivery.web import candidate, errors, proctor, psychometrician, staff
@@ -73,6 +75,19 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_security_headers)
     app.jinja_env.globals["program"] = program
     return app
+
+
+# Paths that take uploads bigger than MAX_CONTENT_LENGTH, and their limit.
+UPLOAD_LIMITS = {"/bank/exchange/import/": 50 * 1024 * 1024, "/bank/items/": 2 * 1024 * 1024}
+
+
+def _upload_limits() -> None:
+    from flask import request
+
+    for prefix, limit in UPLOAD_LIMITS.items():
+        if request.path.startswith(prefix):
+            request.max_content_length = limit
+            return
 
 
 def _secret_key() -> str:
