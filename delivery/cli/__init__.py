@@ -10,9 +10,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from delivery.cli import operations, psychometrics
+    from delivery.cli import bank, operations, psychometrics
 
-    for module in (operations, psychometrics):
+    for module in (operations, psychometrics, bank):
         for command in module.COMMANDS:
             main.add_command(command)
 
