@@ -181,11 +181,26 @@ def _dif(responses: np.ndarray, matching: np.ndarray, groups: dict[str, np.ndarr
     return results, notes
 
 
+def _enough_sittings(data: ResponseSet, settings: CalibrationSettings) -> None:
+    if data.n_sittings < settings.min_sittings:
+        raise CalibrationError(f"{data.n_sittings} finished sittings in the window; a calibration run needs at least "
+                               f"{settings.min_sittings} (the program's min_sittings)")
+
+
+def _calibrate(*args, **kwargs):
+    """engine.calibrate, its failures on degenerate data turned into a clear refusal."""
+    try:
+        return engine.calibrate(*args, **kwargs)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+        raise CalibrationError(f"the calibration failed on this data ({error}); widen the window") from None
+
+
 def run_pretest_calibration(session: Session, program: ExamProgram, data: ResponseSet, *, actor: str,
                             actor_role: str, now: dt.datetime,
                             progress: Callable[[int, float, float], None] | None = None) -> CalibrationRun:
     """Calibrate the pretest items of ``data`` onto the operational scale; the run is saved (caller commits)."""
     settings = program.calibration
+    _enough_sittings(data, settings)
     anchors = _columns(session, data, _is_anchor)
     pretest = _columns(session, data, _is_pretest)
     if pretest.index.size == 0:
@@ -206,7 +221,7 @@ def run_pretest_calibration(session: Session, program: ExamProgram, data: Respon
     matrix = responses
     if (responses == NOT_PRESENTED).mean() > 0.5:
         matrix = engine.SparseResponses.from_dense(responses)
-    result = engine.calibrate(matrix, settings.model, fixed=engine.FixedItems(np.arange(n_anchor), anchor_items),
+    result = _calibrate(matrix, settings.model, fixed=engine.FixedItems(np.arange(n_anchor), anchor_items),
                               priors=_priors(settings), callback=progress)
 
     theta = engine.eap(responses[:, :n_anchor], anchor_items, prior_mean=result.latent_mean,
@@ -388,6 +403,7 @@ def run_drift_watch(session: Session, program: ExamProgram, data: ResponseSet, *
                     progress: Callable[[int, float, float], None] | None = None) -> CalibrationRun:
     """Re-estimate the operational items from ``data``, link to the bank scale, flag what moved."""
     settings = program.calibration
+    _enough_sittings(data, settings)
     operational = _columns(session, data, lambda v, i, pretest: _is_anchor(v, i, pretest) and i.status == "operational")
     if operational.index.size < 10:
         raise CalibrationError("too few operational items answered to re-estimate and link them")
@@ -403,7 +419,7 @@ def run_drift_watch(session: Session, program: ExamProgram, data: ResponseSet, *
     responses = responses[(responses >= 0).any(axis=1)]
     bank_items = _items_of(versions)
     matrix = engine.SparseResponses.from_dense(responses) if (responses < 0).mean() > 0.5 else responses
-    result = engine.calibrate(matrix, settings.model, priors=_priors(settings), callback=progress)
+    result = _calibrate(matrix, settings.model, priors=_priors(settings), callback=progress)
     constants = engine.link(result.items, bank_items, "stocking_lord")
     linked = constants.transform_items(result.items)
     rmsd = icc_rmsd(bank_items, linked)

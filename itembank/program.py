@@ -98,6 +98,7 @@ class CalibrationSettings:
 
     model: str
     c_prior: tuple[float, float] | None
+    min_sittings: int
     min_responses: int
     min_point_biserial: float
     max_se_b: float
@@ -290,6 +291,7 @@ def _calibration(table: dict, where: str) -> CalibrationSettings:
     settings = CalibrationSettings(
         model=_require(table, "model", str, where),
         c_prior=tuple(float(v) for v in prior) if prior is not None else None,
+        min_sittings=_require(table, "min_sittings", int, where),
         min_responses=_require(table, "min_responses", int, where),
         min_point_biserial=_require(table, "min_point_biserial", float, where),
         max_se_b=_require(table, "max_se_b", float, where),
@@ -301,7 +303,7 @@ def _calibration(table: dict, where: str) -> CalibrationSettings:
     )
     if settings.model not in ("2pl", "3pl"):
         raise ProgramError(f"{where}: model must be '2pl' or '3pl'")
-    if settings.min_responses < 1 or settings.drift_window_days < 1 or settings.dif_min_group < 1:
+    if settings.min_sittings < 1 or settings.min_responses < 1 or settings.drift_window_days < 1 or settings.dif_min_group < 1:
         raise ProgramError(f"{where}: min_responses, drift_window_days and dif_min_group must be positive")
     return settings
 
