@@ -16,13 +16,13 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, selectinload
 
 from itembank.bank import BankError, Parameters, _version, add_item, check_content_for_program
 from itembank.content import ContentError, from_dict, to_dict, unpack
 from itembank.enemies import enemy_sets, save_enemy_set
-from itembank.models import ITEM_STATUSES, CalibrationRun, Item, ItemStatusChange, ItemVersion
+from itembank.models import ITEM_STATUSES, CalibrationItem, CalibrationRun, Item, ItemStatusChange, ItemVersion
 from itembank.program import ExamProgram
 from persistence import audit
 
@@ -116,7 +116,62 @@ def export_bank(session: Session, program: ExamProgram, *, actor: str, actor_rol
     audit.record(session, actor=actor, actor_role=actor_role, action="bank.export", subject="bank",
                  details={"format": "native", "items": len(items)}, at=now)
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "program": program.code,
-            "items": items, "enemy_sets": sets}
+            "items": items, "enemy_sets": sets, "calibration_runs": _export_runs(session, exported)}
+
+
+RUN_FIELDS = ("kind", "model", "created_by", "n_sittings", "n_anchors", "converged", "iterations", "log_likelihood",
+              "latent_mean", "latent_sd", "settings", "summary")
+RUN_ITEM_FIELDS = ("n_responses", "a", "b", "c", "se_a", "se_b", "se_c", "previous_a", "previous_b", "previous_c",
+                   "converged", "message", "flagged", "flags", "statistics", "decision", "decided_by",
+                   "decision_note")
+
+
+def _export_runs(session: Session, codes: set[str]) -> list[dict]:
+    """The calibration runs behind the exported parameters: provenance travels with the bank."""
+    out = []
+    for run in session.scalars(select(CalibrationRun).options(selectinload(CalibrationRun.items).selectinload(
+            CalibrationItem.item).selectinload(Item.versions)).order_by(CalibrationRun.id)):
+        entries = [e for e in run.items if e.item.code in codes]
+        if not entries:
+            continue
+        number = {v.id: v.version for v in (v for e in entries for v in e.item.versions)}
+        out.append({
+            "id": run.id, **{name: getattr(run, name) for name in RUN_FIELDS},
+            "created_at": _iso(run.created_at), "window_from": _iso(run.window_from), "window_to": _iso(run.window_to),
+            "items": [{"code": e.item.code, "version": number[e.item_version_id],
+                       "new_version": number.get(e.new_version_id), "decided_at": _iso(e.decided_at),
+                       **{name: getattr(e, name) for name in RUN_ITEM_FIELDS}} for e in entries],
+        })
+    return out
+
+
+def _import_runs(session: Session, raw_runs: list, items: dict[str, Item]) -> dict[int, int]:
+    """Recreate exported runs (keeping their ids where free); returns old id -> new id."""
+    taken = set(session.scalars(select(CalibrationRun.id)))
+    mapping = {}
+    for raw in raw_runs:
+        run = CalibrationRun(**{name: raw[name] for name in RUN_FIELDS},
+                             created_at=_time(raw["created_at"], "run"), window_from=_time(raw["window_from"], "run"),
+                             window_to=_time(raw["window_to"], "run"))
+        if raw["id"] not in taken:
+            run.id = raw["id"]
+        session.add(run)
+        session.flush()
+        taken.add(run.id)
+        mapping[raw["id"]] = run.id
+        for e in raw["items"]:
+            item = items.get(e["code"])
+            if item is None:
+                continue
+            versions = {v.version: v.id for v in item.versions}
+            run.items.append(CalibrationItem(
+                item_id=item.id, item_version_id=versions[e["version"]], new_version_id=versions.get(e["new_version"]),
+                decided_at=_time(e["decided_at"], "run item"), **{name: e[name] for name in RUN_ITEM_FIELDS}))
+    if mapping and session.get_bind().dialect.name == "postgresql":
+        # Ids written explicitly do not advance PostgreSQL's sequence; move it past them.
+        session.execute(text("SELECT setval(pg_get_serial_sequence('calibration_runs', 'id'), "
+                             "(SELECT MAX(id) FROM calibration_runs))"))
+    return mapping
 
 
 def _parse_item(raw: dict, program: ExamProgram, runs: set[int]) -> Item:
@@ -189,7 +244,8 @@ def import_bank(session: Session, program: ExamProgram, document: dict | str | b
     if document.get("program") != program.code:
         report.notes.append(f"exported from program {document.get('program')!r}, imported into {program.code!r}")
     existing = set(session.scalars(select(Item.code)))
-    runs = set(session.scalars(select(CalibrationRun.id)))
+    raw_runs = [r for r in document.get("calibration_runs") or [] if isinstance(r, dict) and "id" in r]
+    runs = {r["id"] for r in raw_runs}  # run references are resolved after the runs are recreated
     parsed: list[Item] = []
     seen: set[str] = set()
     for index, raw in enumerate(document.get("items") or [], start=1):
@@ -209,9 +265,17 @@ def import_bank(session: Session, program: ExamProgram, document: dict | str | b
         parsed.append(item)
     if report.rejected and mode == "all":
         return report
+    run_refs = [(v, v.calibration_run_id) for item in parsed for v in item.versions] + [
+        (h, h.calibration_run_id) for item in parsed for h in item.history]
+    for holder, _ in run_refs:
+        holder.calibration_run_id = None
     for item in parsed:
         session.add(item)
         report.accepted.append(item.code)
+    session.flush()
+    mapping = _import_runs(session, raw_runs, {item.code: item for item in parsed})
+    for holder, old in run_refs:
+        holder.calibration_run_id = mapping.get(old)
     session.flush()
     for raw in document.get("enemy_sets") or []:
         members = [c for c in raw.get("items", []) if c in seen or c in existing]
