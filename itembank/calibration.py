@@ -128,10 +128,14 @@ def _items_of(versions: list[ItemVersion]) -> engine.ItemParameters:
     return engine.ItemParameters([v.a for v in versions], [v.b for v in versions], [v.c for v in versions])
 
 
-def _priors(settings: CalibrationSettings):
-    if settings.model == "3pl" and settings.c_prior is not None:
-        return engine.Priors(c_beta=settings.c_prior)
-    return None
+def _priors(settings: CalibrationSettings, reference_c: np.ndarray):
+    """The prior on c: the program's Beta, or one whose mode is the mean c of ``reference_c``."""
+    if settings.model != "3pl" or settings.c_prior is None:
+        return None
+    if settings.c_prior == "anchors":
+        mode, weight = float(np.mean(reference_c)), settings.c_prior_weight
+        return engine.Priors(c_beta=(weight * mode + 1.0, weight * (1.0 - mode) + 1.0))
+    return engine.Priors(c_beta=settings.c_prior)
 
 
 def _icc_groups(theta: np.ndarray, correct: np.ndarray) -> dict:
@@ -222,7 +226,8 @@ def run_pretest_calibration(session: Session, program: ExamProgram, data: Respon
     if (responses == NOT_PRESENTED).mean() > 0.5:
         matrix = engine.SparseResponses.from_dense(responses)
     result = _calibrate(matrix, settings.model, fixed=engine.FixedItems(np.arange(n_anchor), anchor_items),
-                              priors=_priors(settings), callback=progress)
+                              priors=_priors(settings, anchor_items.c), callback=progress)
+    priors = _priors(settings, anchor_items.c)
 
     theta = engine.eap(responses[:, :n_anchor], anchor_items, prior_mean=result.latent_mean,
                        prior_sd=result.latent_sd).theta
@@ -241,8 +246,8 @@ def run_pretest_calibration(session: Session, program: ExamProgram, data: Respon
         converged=bool(result.converged), iterations=int(result.iterations),
         log_likelihood=float(result.log_likelihood), latent_mean=float(result.latent_mean),
         latent_sd=float(result.latent_sd),
-        settings={"model": settings.model, "c_prior": settings.c_prior, "min_responses": settings.min_responses,
-                  "fixed": "operational items at their bank parameters"},
+        settings={"model": settings.model, "c_prior": list(priors.c_beta) if priors else None,
+                  "min_responses": settings.min_responses, "fixed": "operational items at their bank parameters"},
         summary={"notes": dif_notes + ([fit_note] if fit_note else []),
                  "dif_groups": {name: sorted(map(str, by)) for name, by in dif.items()}},
     )
@@ -419,7 +424,7 @@ def run_drift_watch(session: Session, program: ExamProgram, data: ResponseSet, *
     responses = responses[(responses >= 0).any(axis=1)]
     bank_items = _items_of(versions)
     matrix = engine.SparseResponses.from_dense(responses) if (responses < 0).mean() > 0.5 else responses
-    result = _calibrate(matrix, settings.model, priors=_priors(settings), callback=progress)
+    result = _calibrate(matrix, settings.model, priors=_priors(settings, bank_items.c), callback=progress)
     constants = engine.link(result.items, bank_items, "stocking_lord")
     linked = constants.transform_items(result.items)
     rmsd = icc_rmsd(bank_items, linked)

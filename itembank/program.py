@@ -97,7 +97,8 @@ class CalibrationSettings:
     """How the pretest loop and the drift watch run (see the program file)."""
 
     model: str
-    c_prior: tuple[float, float] | None
+    c_prior: tuple[float, float] | str | None  # (alpha, beta), "anchors", or None (no prior)
+    c_prior_weight: float
     min_sittings: int
     min_responses: int
     min_point_biserial: float
@@ -285,12 +286,13 @@ def _lifecycle(table: dict, source: str) -> tuple[LifecycleStep, ...]:
 
 def _calibration(table: dict, where: str) -> CalibrationSettings:
     prior = table.get("c_prior")
-    if prior is not None and not (isinstance(prior, list) and len(prior) == 2 and all(
+    if prior is not None and prior != "anchors" and not (isinstance(prior, list) and len(prior) == 2 and all(
             isinstance(v, (int, float)) and v > 0 for v in prior)):
-        raise ProgramError(f"{where}: c_prior must be two positive numbers [alpha, beta]")
+        raise ProgramError(f'{where}: c_prior must be "anchors" or two positive numbers [alpha, beta]')
     settings = CalibrationSettings(
         model=_require(table, "model", str, where),
-        c_prior=tuple(float(v) for v in prior) if prior is not None else None,
+        c_prior=tuple(float(v) for v in prior) if isinstance(prior, list) else prior,
+        c_prior_weight=float(table.get("c_prior_weight", 20.0)),
         min_sittings=_require(table, "min_sittings", int, where),
         min_responses=_require(table, "min_responses", int, where),
         min_point_biserial=_require(table, "min_point_biserial", float, where),
