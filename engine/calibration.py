@@ -15,8 +15,9 @@ same slope-intercept form). EM is accelerated with SQUAREM (Varadhan & Roland,
 extrapolation x + 2 s r + s^2 v with s = |r| / |v| is stabilised by one more EM
 step and kept only if the objective did not fall.
 
-Convergence: the largest absolute change of any working parameter in one EM
-step is below ``tol`` (mirt's TOL, default 1e-4). Standard errors come from the
+Convergence: the largest absolute change of log a, d or c of any item in one
+EM step is below ``tol`` (mirt's TOL, default 1e-4; c rather than logit c,
+because near c = 0 logit c can drift far with no change of the model). Standard errors come from the
 cross-product of the examinees' marginal score vectors (mirt's
 ``SE.type = 'crossprod'``), plus the curvature of the priors.
 """
@@ -144,8 +145,19 @@ class _Layout:
             latent = (float(x[n_item_values]), float(math.exp(x[n_item_values + 1])))
         return work, latent
 
+    def natural(self, x: np.ndarray) -> np.ndarray:
+        """x with logit c replaced by c: convergence is judged on (log a, d, c), since
+        near c = 0 a large move of logit c is no change of the model."""
+        if self.model != "3pl":
+            return x
+        out = x.copy()
+        n_item_values = self.n_free * self.per_item
+        logit_c = out[:n_item_values].reshape(self.n_free, self.per_item)[:, 2]
+        out[:n_item_values].reshape(self.n_free, self.per_item)[:, 2] = 1.0 / (1.0 + np.exp(-logit_c))
+        return out
+
     def item_change(self, dx: np.ndarray) -> np.ndarray:
-        """Largest absolute change per free item, (n_free,)."""
+        """Largest absolute change per free item, (n_free,), of a difference of natural()."""
         n_item_values = self.n_free * self.per_item
         change = np.abs(dx[:n_item_values]).reshape(self.n_free, self.per_item).max(axis=1)
         if self.shared_slope:
@@ -331,7 +343,9 @@ class _EM:
                 step = _arrow_solve(info, grad)
             else:
                 step = np.linalg.solve(info, grad[:, :, None])[:, :, 0]
-            step = np.clip(step, -1.0, 1.0)
+            # Shrink the whole step (not each component) so that it stays an ascent
+            # direction when the information is nearly singular (c near 0).
+            step /= np.maximum(1.0, np.abs(step).max(axis=1, keepdims=True))
             if self.layout.shared_slope:
                 # The shared slope couples all items: halve for the total objective.
                 for _ in range(10):
@@ -343,11 +357,16 @@ class _EM:
             else:
                 trial = np.clip(work + step, lower, upper)
                 value = self._item_objective(trial, correct, presented)
-                for _ in range(10):
+                for attempt in range(30):
                     worse = value < current - 1e-10
                     if not worse.any():
                         break
-                    step[worse] *= 0.5
+                    if attempt == 15:
+                        # Newton-type steps keep failing: fall back to gradient ascent.
+                        scale = np.abs(grad[worse]).max(axis=1, keepdims=True) + 1e-300
+                        step[worse] = grad[worse] / scale
+                    else:
+                        step[worse] *= 0.5
                     trial[worse] = np.clip(work[worse] + step[worse], lower, upper)
                     value[worse] = self._item_objective(trial[worse], correct[worse], presented[worse])
                 keep = value >= current - 1e-10
@@ -535,7 +554,7 @@ def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
     step_max = 1.0
     while em.e_steps < max_iterations:
         x1, objective0 = em.update(x)
-        dx = x1 - x
+        dx = em.layout.natural(x1) - em.layout.natural(x)
         change = em.layout.item_change(dx)
         max_change = float(np.max(np.abs(dx))) if dx.size else 0.0
         if callback is not None:
