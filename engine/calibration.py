@@ -15,8 +15,9 @@ same slope-intercept form). EM is accelerated with SQUAREM (Varadhan & Roland,
 extrapolation x + 2 s r + s^2 v with s = |r| / |v| is stabilised by one more EM
 step and kept only if the objective did not fall.
 
-Convergence: the largest absolute change of any working parameter in one EM
-step is below ``tol`` (mirt's TOL, default 1e-4). Standard errors come from the
+Convergence: the largest absolute change of log a, d or c of any item in one
+EM step is below ``tol`` (mirt's TOL, default 1e-4; c rather than logit c,
+because near c = 0 logit c can drift far with no change of the model). Standard errors come from the
 cross-product of the examinees' marginal score vectors (mirt's
 ``SE.type = 'crossprod'``), plus the curvature of the priors.
 """
@@ -76,7 +77,8 @@ class Calibration:
     """The result of ``calibrate``.
 
     items: all items, fixed ones included; se: standard errors of a, b, c (0 for a
-    parameter not estimated, e.g. c of a 2PL or any parameter of a fixed item).
+    parameter not estimated, e.g. c of a 2PL or any parameter of a fixed item);
+    se_intercept: (n_items,) SE of the intercept d = -a b (mirt's slope-intercept form).
     item_converged: (n_items,) False for an item whose last EM change exceeded
     tol, whose estimate is non-finite, or that looks not identified;
     item_messages: the reason for each such item ('' otherwise).
@@ -87,6 +89,7 @@ class Calibration:
     model: str
     items: ItemParameters
     se: ItemParameters
+    se_intercept: np.ndarray
     log_likelihood: float
     n_parameters: int
     n_examinees: int
@@ -144,8 +147,19 @@ class _Layout:
             latent = (float(x[n_item_values]), float(math.exp(x[n_item_values + 1])))
         return work, latent
 
+    def natural(self, x: np.ndarray) -> np.ndarray:
+        """x with logit c replaced by c: convergence is judged on (log a, d, c), since
+        near c = 0 a large move of logit c is no change of the model."""
+        if self.model != "3pl":
+            return x
+        out = x.copy()
+        n_item_values = self.n_free * self.per_item
+        logit_c = out[:n_item_values].reshape(self.n_free, self.per_item)[:, 2]
+        out[:n_item_values].reshape(self.n_free, self.per_item)[:, 2] = 1.0 / (1.0 + np.exp(-logit_c))
+        return out
+
     def item_change(self, dx: np.ndarray) -> np.ndarray:
-        """Largest absolute change per free item, (n_free,)."""
+        """Largest absolute change per free item, (n_free,), of a difference of natural()."""
         n_item_values = self.n_free * self.per_item
         change = np.abs(dx[:n_item_values]).reshape(self.n_free, self.per_item).max(axis=1)
         if self.shared_slope:
@@ -219,6 +233,10 @@ def _prior_terms(work: np.ndarray, priors: Priors | None, model: str):
     return value, grad, curv
 
 
+# Above this many response cells the EM iterations use float32.
+_FLOAT32_CELLS = 2_000_000
+
+
 class _EM:
     """The E-step and M-step over fixed data (one instance per calibration)."""
 
@@ -226,12 +244,14 @@ class _EM:
         self.layout, self.nodes, self.priors = layout, nodes, priors
         self.model = layout.model
         self.data, self.chunk_size = data, chunk_size
-        # EM iterations run in float32 (the counts are weighted sums, accurate to
-        # ~1e-6 relative, far below tol); the reported log-likelihood and the SEs
-        # come from a float64 pass at the estimates.
-        self.blocks = list(data.blocks(chunk_size, np.float32))
+        # Large problems run their EM iterations in float32 (twice the speed; the
+        # counts are weighted sums accurate to ~1e-6 relative, far below tol); the
+        # reported log-likelihood and the SEs always come from a float64 pass.
+        # Small ones, cheap anyway, stay in float64 so that a tight tol is reachable.
+        self.dtype = np.float32 if data.n_examinees * data.n_items > _FLOAT32_CELLS else np.float64
+        self.blocks = list(data.blocks(chunk_size, self.dtype))
         self.fixed_loglik = fixed_loglik  # float64 (n, Q) per block, or None
-        self.fixed_loglik32 = None if fixed_loglik is None else [f.astype(np.float32) for f in fixed_loglik]
+        self.fixed_loglik32 = None if fixed_loglik is None else [f.astype(self.dtype) for f in fixed_loglik]
         self.e_steps = 0
         self.pool = None
 
@@ -331,7 +351,9 @@ class _EM:
                 step = _arrow_solve(info, grad)
             else:
                 step = np.linalg.solve(info, grad[:, :, None])[:, :, 0]
-            step = np.clip(step, -1.0, 1.0)
+            # Shrink the whole step (not each component) so that it stays an ascent
+            # direction when the information is nearly singular (c near 0).
+            step /= np.maximum(1.0, np.abs(step).max(axis=1, keepdims=True))
             if self.layout.shared_slope:
                 # The shared slope couples all items: halve for the total objective.
                 for _ in range(10):
@@ -343,11 +365,16 @@ class _EM:
             else:
                 trial = np.clip(work + step, lower, upper)
                 value = self._item_objective(trial, correct, presented)
-                for _ in range(10):
+                for attempt in range(30):
                     worse = value < current - 1e-10
                     if not worse.any():
                         break
-                    step[worse] *= 0.5
+                    if attempt == 15:
+                        # Newton-type steps keep failing: fall back to gradient ascent.
+                        scale = np.abs(grad[worse]).max(axis=1, keepdims=True) + 1e-300
+                        step[worse] = grad[worse] / scale
+                    else:
+                        step[worse] *= 0.5
                     trial[worse] = np.clip(work[worse] + step[worse], lower, upper)
                     value[worse] = self._item_objective(trial[worse], correct[worse], presented[worse])
                 keep = value >= current - 1e-10
@@ -494,12 +521,17 @@ def calibrate(
     items_free = _to_items(work, model)
     all_items = _merge(n_items, free, items_free, fixed)
     # The log-likelihood at the final estimates (and their posteriors, for the SEs).
-    se_work = _crossproduct_se(em, work, latent, layout) if standard_errors else np.zeros_like(work)
+    se_work = _crossproduct_se(em, work, latent, layout) if standard_errors else None
     if not standard_errors:
         for _ in em.posteriors(work, latent):
             pass
-    se_free = _se_to_abc(work, se_work, model) if standard_errors else ItemParameters(
-        np.zeros(free.size), np.zeros(free.size), np.zeros(free.size))
+    if standard_errors:
+        se_free = _se_to_abc(work, se_work, model)
+        se_d = np.zeros(n_items)
+        se_d[free] = np.sqrt(np.maximum(se_work[:, 1, 1], 0.0))
+    else:
+        se_free = ItemParameters(np.zeros(free.size), np.zeros(free.size), np.zeros(free.size))
+        se_d = np.zeros(n_items)
     se_all = _merge(n_items, free, se_free, None)
 
     item_converged = np.ones(n_items, dtype=bool)
@@ -521,7 +553,7 @@ def calibrate(
 
     n_parameters = layout.size
     return Calibration(
-        model=model, items=all_items, se=se_all, log_likelihood=em.loglik, n_parameters=n_parameters,
+        model=model, items=all_items, se=se_all, se_intercept=se_d, log_likelihood=em.loglik, n_parameters=n_parameters,
         n_examinees=data.n_examinees, iterations=em.e_steps, converged=converged,
         item_converged=item_converged, item_messages=tuple(messages),
         latent_mean=latent[0], latent_sd=latent[1], fixed=is_fixed,
@@ -535,7 +567,7 @@ def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
     step_max = 1.0
     while em.e_steps < max_iterations:
         x1, objective0 = em.update(x)
-        dx = x1 - x
+        dx = em.layout.natural(x1) - em.layout.natural(x)
         change = em.layout.item_change(dx)
         max_change = float(np.max(np.abs(dx))) if dx.size else 0.0
         if callback is not None:
@@ -555,7 +587,9 @@ def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
             step_max *= 4.0
         extrapolated = x + 2 * s * r + s * s * v
         candidate, objective_ext = em.update(extrapolated)
-        if np.isfinite(objective_ext) and objective_ext >= objective1 - 1e-8 and np.all(np.isfinite(candidate)):
+        # float32 E-steps carry ~1e-7 relative noise in the objective.
+        slack = 1e-8 + (1e-7 * abs(objective1) if em.dtype == np.float32 else 0.0)
+        if np.isfinite(objective_ext) and objective_ext >= objective1 - slack and np.all(np.isfinite(candidate)):
             x = candidate
         else:
             x = x2
