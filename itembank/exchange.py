@@ -286,15 +286,21 @@ def import_bank(session: Session, program: ExamProgram, document: dict | str | b
             kept.created_at = _time(raw.get("created_at"), "enemy set") or now
     report.landed = bool(parsed)
     audit.record(session, actor=actor, actor_role=actor_role, action="bank.import", subject="bank",
-                 details={"format": "native", "accepted": len(report.accepted), "rejected": len(report.rejected)},
+                 details={"format": "native", "accepted": report.accepted, "rejected": len(report.rejected)},
                  at=now)
     return report
 
 
 def create_draft(session: Session, program: ExamProgram, *, code: str, category: int, content,
-                 actor: str, actor_role: str, now: dt.datetime, note: str) -> Item:
-    """A new draft item written by ``actor`` (the web form, the CLI, QTI import)."""
+                 actor: str, actor_role: str, now: dt.datetime, note: str, audited: bool = True) -> Item:
+    """A new draft item written by ``actor`` (the web form, the CLI, QTI import).
+
+    An import records one audit event for all its items (``audited=False`` here).
+    """
     item = add_item(session, program, code=code, category=category, status="draft", content=content,
                     author=actor, at=now, note=note)
     session.flush()
+    if audited:
+        audit.record(session, actor=actor, actor_role=actor_role, action="item.create", subject=f"item:{item.code}",
+                     details={"category": category}, at=now)
     return item

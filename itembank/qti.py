@@ -393,12 +393,12 @@ def import_package(session: Session, program: ExamProgram, data: bytes, *, actor
         return report
     for parsed, number in good:
         create_draft(session, program, code=parsed.identifier, category=number, content=parsed.content,
-                     actor=actor, actor_role=actor_role, now=now,
+                     actor=actor, actor_role=actor_role, now=now, audited=False,
                      note=f"imported from QTI {parsed.version} package {name}")
         report.accepted.append(parsed.identifier)
     report.landed = bool(good)
     audit.record(session, actor=actor, actor_role=actor_role, action="bank.import", subject="bank",
-                 details={"format": "qti", "package": name, "accepted": len(report.accepted),
+                 details={"format": "qti", "package": name, "accepted": report.accepted,
                           "rejected": len(report.rejected)}, at=now)
     return report
 
