@@ -226,6 +226,7 @@ class PresentedItem:
     field: str
     stem: str
     table: dict | None
+    figure: dict | None  # {"src": data: URI, "alt": text}
     options: tuple[PresentedOption, ...]
     chosen_option: int | None
     marked: bool
@@ -242,6 +243,7 @@ def presented_items(session: Session, sitting: Sitting) -> list[PresentedItem]:
                 field=entry.field,
                 stem=content.stem,
                 table=content.table,
+                figure={"src": content.figure_uri, "alt": content.figure["alt"]} if content.figure else None,
                 options=tuple(PresentedOption(i, text) for i, text in enumerate(content.options)),
                 chosen_option=entry.chosen_option,
                 marked=entry.marked,

@@ -1,16 +1,79 @@
 """The vectorised psychometric core: IRT models, ability estimation, calibration.
 
 Pure numpy/scipy: no database, no web. Arrays are examinees x items (x quadrature
-points); responses are integers 1 (correct), 0 (wrong), -1 (not presented).
+points); responses are integers 1 (correct), 0 (wrong), -1 (not presented), or a
+``SparseResponses`` for incomplete designs. See docs/engine.md for a tour.
 """
-from engine.ability import MISSING, AbilityEstimate, eap, normal_quadrature
-from engine.models import ItemParameters, probability
+from engine.ability import (
+    AbilityEstimate,
+    SummedScoreTable,
+    eap,
+    map_estimate,
+    ml_estimate,
+    normal_quadrature,
+    sum_score_eap,
+    summed_score_likelihood,
+    wle_estimate,
+)
+from engine.calibration import Calibration, FixedItems, Priors, calibrate
+from engine.classical import (
+    ClassicalStatistics,
+    DistractorAnalysis,
+    MantelHaenszelDIF,
+    classical_statistics,
+    distractor_analysis,
+    mantel_haenszel,
+)
+from engine.fit import ItemFit, sx2
+from engine.linking import LinkingConstants, link
+from engine.models import (
+    ItemParameters,
+    item_information,
+    log_likelihood,
+    probability,
+    probability_derivative,
+    standard_error,
+    test_characteristic,
+    test_information,
+)
+from engine.responses import MISSING, SparseResponses
+from engine.simulate import simulate_items, simulate_responses, simulate_sparse_design
 
 __all__ = [
     "MISSING",
     "AbilityEstimate",
+    "Calibration",
+    "ClassicalStatistics",
+    "DistractorAnalysis",
+    "ItemFit",
+    "LinkingConstants",
+    "MantelHaenszelDIF",
+    "classical_statistics",
+    "distractor_analysis",
+    "link",
+    "mantel_haenszel",
+    "sx2",
+    "FixedItems",
     "ItemParameters",
+    "Priors",
+    "SparseResponses",
+    "SummedScoreTable",
+    "calibrate",
     "eap",
+    "item_information",
+    "log_likelihood",
+    "map_estimate",
+    "ml_estimate",
     "normal_quadrature",
     "probability",
+    "probability_derivative",
+    "simulate_items",
+    "simulate_responses",
+    "simulate_sparse_design",
+    "standard_error",
+    "sum_score_eap",
+    "summed_score_likelihood",
+    "test_characteristic",
+    "test_information",
+    "wle_estimate",
 ]

@@ -1,26 +1,56 @@
-"""The item bank: adding items, browsing them, and what scoring and assembly read."""
+"""The item bank: adding and editing items, browsing them, and what scoring and assembly read.
+
+Content goes in and out through :mod:`itembank.content` (encrypted at rest);
+every privileged change is also written to the audit trail.
+"""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from itembank.content import ItemContent, pack, unpack
-from itembank.models import ITEM_STATUSES, Item, ItemVersion
+from itembank.models import ITEM_STATUSES, Item, ItemStatusChange, ItemVersion
 from itembank.program import ExamProgram
+from persistence import audit
 
 
 class BankError(ValueError):
-    """A request the bank cannot carry out as given."""
+    """A request the bank cannot carry out as given; ``status`` is the HTTP status it maps to."""
+
+    status = 422
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        if status is not None:
+            self.status = status
 
 
 @dataclass(frozen=True)
-class ItemParametersRow:
-    version_id: int
+class Parameters:
+    """IRT parameters with their provenance, as a new version records them."""
+
     a: float
     b: float
     c: float
+    source: str = "manual"
+    se_a: float | None = None
+    se_b: float | None = None
+    se_c: float | None = None
+    calibration_run_id: int | None = None
+    n_responses: int | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.a > 0 and -10 < self.b < 10 and 0 <= self.c < 1):
+            raise BankError(f"implausible parameters a={self.a}, b={self.b}, c={self.c}: need a > 0, |b| < 10, 0 <= c < 1")
+
+
+def check_content_for_program(program: ExamProgram, code: str, content: ItemContent) -> None:
+    if len(content.options) != len(program.option_labels):
+        raise BankError(f"item {code}: the program needs {len(program.option_labels)} options, "
+                        f"found {len(content.options)}")
 
 
 def add_item(
@@ -31,28 +61,109 @@ def add_item(
     category: int,
     status: str,
     content: ItemContent,
-    parameters: tuple[float, float, float] | None = None,
+    parameters: tuple[float, float, float] | Parameters | None = None,
     parameter_source: str = "none",
     author: str = "system",
+    at: dt.datetime | None = None,
+    note: str = "created",
 ) -> Item:
     """Add an item with its first version. The field follows from the category."""
     if status not in ITEM_STATUSES:
         raise BankError(f"unknown status {status!r}; one of {', '.join(ITEM_STATUSES)}")
+    code = code.strip()
+    if not code or len(code) > 32:
+        raise BankError("an item code needs 1 to 32 characters")
     try:
         field = program.field_of_category(category)
     except KeyError:
         raise BankError(f"item {code}: category {category} is not in the syllabus") from None
-    if status in ("pretest", "operational") and len(content.options) != len(program.option_labels):
-        raise BankError(f"item {code}: the program needs {len(program.option_labels)} options")
-    a, b, c = parameters if parameters is not None else (None, None, None)
-    item = Item(code=code, field=field, category=category, status=status)
-    item.versions.append(
-        ItemVersion(
-            version=1, content=pack(content), a=a, b=b, c=c,
-            parameter_source=parameter_source, created_by=author,
-        )
-    )
+    check_content_for_program(program, code, content)
+    if parameters is not None and not isinstance(parameters, Parameters):
+        parameters = Parameters(*parameters, source=parameter_source)
+    if status in ("operational",) and parameters is None:
+        raise BankError(f"item {code}: an operational item needs IRT parameters")
+    if session.scalar(select(Item.id).where(Item.code == code)) is not None:
+        raise BankError(f"item {code} is already in the bank", status=409)
+    at = at or dt.datetime.now(dt.timezone.utc)
+    item = Item(code=code, field=field, category=category, status=status, author=author, created_at=at)
+    item.versions.append(_version(1, content, parameters, author, at, note))
+    item.history.append(ItemStatusChange(from_status=None, to_status=status, actor=author, actor_role="author",
+                                         at=at, reason=note))
     session.add(item)
+    return item
+
+
+def _version(number: int, content: ItemContent | str, parameters: Parameters | None, author: str,
+             at: dt.datetime, note: str) -> ItemVersion:
+    stored = content if isinstance(content, str) else pack(content)
+    p = parameters
+    return ItemVersion(
+        version=number, content=stored,
+        a=p.a if p else None, b=p.b if p else None, c=p.c if p else None,
+        se_a=p.se_a if p else None, se_b=p.se_b if p else None, se_c=p.se_c if p else None,
+        parameter_source=p.source if p else "none",
+        calibration_run_id=p.calibration_run_id if p else None,
+        n_responses=p.n_responses if p else None,
+        created_by=author, created_at=at, note=note[:500],
+    )
+
+
+def current_parameters(version: ItemVersion) -> Parameters | None:
+    if not version.has_parameters:
+        return None
+    return Parameters(version.a, version.b, version.c, version.parameter_source, version.se_a, version.se_b,
+                      version.se_c, version.calibration_run_id, version.n_responses)
+
+
+# Content may change only before an item is shown to candidates: a pretest or
+# operational item's responses must all belong to the content that was calibrated.
+EDITABLE = ("draft", "reviewed")
+
+
+def edit_content(session: Session, program: ExamProgram, code: str, content: ItemContent, *, actor: str,
+                 actor_role: str, now: dt.datetime, reason: str = "") -> ItemVersion:
+    """A new version with new content (the parameters are dropped: they belonged to the old text).
+
+    Only draft and reviewed items can be edited; editing a reviewed item sends it
+    back to draft, since the new text has not been reviewed.
+    """
+    item = item_by_code(session, code, lock=True)
+    if item.status not in EDITABLE:
+        raise BankError(f"item {code} is {item.status}: only draft or reviewed items can be edited "
+                        "(move it back to review first)", status=409)
+    check_content_for_program(program, code, content)
+    current = item.current_version
+    if unpack(current.content) == content:
+        raise BankError(f"item {code}: nothing changed", status=409)
+    version = _version(current.version + 1, content, None, actor, now, reason or "content edit")
+    item.versions.append(version)
+    if item.status == "reviewed":
+        item.history.append(ItemStatusChange(from_status="reviewed", to_status="draft", actor=actor,
+                                             actor_role=actor_role, at=now, reason="content edited after review"))
+        item.status = "draft"
+    session.flush()
+    audit.record(session, actor=actor, actor_role=actor_role, action="item.edit", subject=f"item:{code}",
+                 reason=reason, details={"version": version.version}, at=now)
+    return version
+
+
+def new_parameter_version(session: Session, item: Item, parameters: Parameters, *, actor: str,
+                          now: dt.datetime, note: str) -> ItemVersion:
+    """A new version with the current content (the same ciphertext) and new parameters."""
+    current = item.current_version
+    version = _version(current.version + 1, current.content, parameters, actor, now, note)
+    item.versions.append(version)
+    session.flush()
+    return version
+
+
+def item_by_code(session: Session, code: str, *, lock: bool = False) -> Item:
+    query = select(Item).where(Item.code == code)
+    if lock:
+        query = query.with_for_update()
+    item = session.scalar(query)
+    if item is None:
+        raise BankError(f"no item {code}", status=404)
     return item
 
 
@@ -79,8 +190,13 @@ def browse(
     category: int | None = None,
     status: str | None = None,
     text: str | None = None,
+    author: str | None = None,
 ) -> list[BankEntry]:
-    """Items with their newest version, filtered, in code order."""
+    """Items with their newest version, filtered, in code order.
+
+    The text filter searches code, stem, options and rationale: content is
+    encrypted, so it is decrypted here rather than searched in SQL.
+    """
     query = _with_latest_version().order_by(Item.code)
     if field:
         query = query.where(Item.field == field)
@@ -88,6 +204,8 @@ def browse(
         query = query.where(Item.category == category)
     if status:
         query = query.where(Item.status == status)
+    if author:
+        query = query.where(Item.author == author)
     entries = [BankEntry(item, version, unpack(version.content)) for item, version in session.execute(query)]
     if text:
         needle = text.casefold()
@@ -95,6 +213,7 @@ def browse(
             e for e in entries
             if needle in e.item.code.casefold()
             or needle in e.content.stem.casefold()
+            or needle in e.content.rationale.casefold()
             or any(needle in o.casefold() for o in e.content.options)
         ]
     return entries
@@ -103,6 +222,13 @@ def browse(
 def entry(session: Session, code: str) -> BankEntry | None:
     """One item with its newest version, by code."""
     row = session.execute(_with_latest_version().where(Item.code == code)).first()
+    return BankEntry(row[0], row[1], unpack(row[1].content)) if row else None
+
+
+def version_entry(session: Session, code: str, number: int) -> BankEntry | None:
+    """An older (or the newest) version of an item: old versions stay readable."""
+    row = session.execute(select(Item, ItemVersion).join(ItemVersion, ItemVersion.item_id == Item.id)
+                          .where(Item.code == code, ItemVersion.version == number)).first()
     return BankEntry(row[0], row[1], unpack(row[1].content)) if row else None
 
 
@@ -145,3 +271,10 @@ def pool(session: Session, status: str) -> list[PoolItem]:
 def versions_by_id(session: Session, version_ids) -> dict[int, ItemVersion]:
     versions = session.scalars(select(ItemVersion).where(ItemVersion.id.in_(list(version_ids))))
     return {v.id: v for v in versions}
+
+
+def counts_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Item.status, func.count(Item.id)).group_by(Item.status))
+    counts = dict.fromkeys(ITEM_STATUSES, 0)
+    counts.update({status: count for status, count in rows})
+    return counts

@@ -1,17 +1,43 @@
-"""Reading and writing an item version's content.
+"""Reading and writing an item version's content, encrypted at rest.
 
 Content is the part of an item that must stay secret until it is shown: the
-stem, an optional table, the options, the key and the rationale. Every read and
-write of ``ItemVersion.content`` goes through :func:`pack` and :func:`unpack`.
+stem, an optional table and figure, the options, the key and the rationale.
+Every read and write of ``ItemVersion.content`` goes through :func:`pack` and
+:func:`unpack`, which encrypt and decrypt it with AES-256-GCM under the keys of
+:mod:`itembank.keyring` (outside the database). A stored value reads
+
+    v1:<key id>:<base64 of 12-byte nonce + ciphertext + 16-byte tag>
+
+so the database never holds item text in plain text, and a rotation finds the
+rows still under an old key from the prefix alone (:data:`KEY_ID_SQL`).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import os
 from dataclasses import asdict, dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from itembank.keyring import Keyring, current_keyring
+
+FORMAT = "v1"
+PREFIX_LENGTH = len("v1:01234567:")
+FIGURE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
+FIGURE_MAX_BYTES = 512 * 1024
+# The associated data binds every ciphertext to this format and its key id.
+_AAD = b"cbt item content "
 
 
 class ContentError(ValueError):
     """Item content that cannot be used as given."""
+
+
+class ContentKeyError(ContentError):
+    """Stored content that the keyring cannot decrypt (missing or wrong key, or plain text)."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +47,7 @@ class ItemContent:
     key: int  # index into options
     rationale: str = ""
     table: dict | None = None  # {"header": [...], "rows": [[...], ...]}
+    figure: dict | None = None  # {"media_type": "image/png", "data": base64, "alt": "..."}
 
     def __post_init__(self) -> None:
         if not self.stem.strip():
@@ -37,20 +64,103 @@ class ItemContent:
                 not isinstance(r, list) or len(r) != len(header) for r in rows
             ):
                 raise ContentError("a table needs a header and rows of the header's length")
+        if self.figure is not None:
+            check_figure(self.figure)
+
+    @property
+    def figure_uri(self) -> str | None:
+        """The figure as a data: URI for an <img> (the page's CSP allows data: images)."""
+        if self.figure is None:
+            return None
+        return f"data:{self.figure['media_type']};base64,{self.figure['data']}"
 
 
-def pack(content: ItemContent) -> str:
+def check_figure(figure: dict) -> None:
+    if not isinstance(figure, dict) or set(figure) != {"media_type", "data", "alt"}:
+        raise ContentError("a figure needs exactly media_type, data and alt")
+    if figure["media_type"] not in FIGURE_TYPES:
+        raise ContentError(f"a figure must be one of {', '.join(FIGURE_TYPES)}, not {figure['media_type']!r}")
+    if not isinstance(figure["alt"], str) or not figure["alt"].strip():
+        raise ContentError("a figure needs a text alternative (alt) for candidates who cannot see it")
+    try:
+        raw = base64.b64decode(figure["data"], validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise ContentError("the figure's data is not base64") from None
+    if len(raw) > FIGURE_MAX_BYTES:
+        raise ContentError(f"the figure is {len(raw) // 1024} KiB; at most {FIGURE_MAX_BYTES // 1024} KiB")
+
+
+def to_dict(content: ItemContent) -> dict:
     data = asdict(content)
     data["options"] = list(content.options)
-    return json.dumps(data, ensure_ascii=False, sort_keys=True)
+    return data
 
 
-def unpack(stored: str) -> ItemContent:
-    data = json.loads(stored)
-    return ItemContent(
-        stem=data["stem"],
-        options=tuple(data["options"]),
-        key=int(data["key"]),
-        rationale=data.get("rationale", ""),
-        table=data.get("table"),
-    )
+def from_dict(data: dict) -> ItemContent:
+    try:
+        return ItemContent(
+            stem=data["stem"],
+            options=tuple(data["options"]),
+            key=int(data["key"]),
+            rationale=data.get("rationale", "") or "",
+            table=data.get("table"),
+            figure=data.get("figure"),
+        )
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ContentError(f"malformed item content: {error!r}") from None
+
+
+_ciphers: dict[tuple[str, bytes], AESGCM] = {}
+
+
+def _cipher(kid: str, key: bytes) -> AESGCM:
+    cipher = _ciphers.get((kid, key))
+    if cipher is None:
+        cipher = _ciphers[(kid, key)] = AESGCM(key)
+    return cipher
+
+
+def pack(content: ItemContent, keyring: Keyring | None = None) -> str:
+    """The stored form of ``content``: JSON, encrypted under the active key."""
+    keyring = keyring or current_keyring()
+    plain = json.dumps(to_dict(content), ensure_ascii=False, sort_keys=True).encode()
+    kid = keyring.active
+    nonce = os.urandom(12)
+    sealed = _cipher(kid, keyring.keys[kid]).encrypt(nonce, plain, _AAD + kid.encode())
+    return f"{FORMAT}:{kid}:{base64.b64encode(nonce + sealed).decode()}"
+
+
+def key_id_of(stored: str) -> str | None:
+    """The key id a stored value was encrypted with; None if it is not in this format."""
+    if len(stored) > PREFIX_LENGTH and stored.startswith(FORMAT + ":") and stored[PREFIX_LENGTH - 1] == ":":
+        return stored[3:PREFIX_LENGTH - 1]
+    return None
+
+
+def unpack(stored: str, keyring: Keyring | None = None) -> ItemContent:
+    """Decrypt and parse a stored value; ContentKeyError if the keyring cannot."""
+    keyring = keyring or current_keyring()
+    kid = key_id_of(stored)
+    if kid is None:
+        raise ContentKeyError("stored item content is not encrypted (run `cbt items encrypt`)")
+    key = keyring.keys.get(kid)
+    if key is None:
+        raise ContentKeyError(f"item content is encrypted with key {kid}, which {keyring.source} does not hold")
+    try:
+        raw = base64.b64decode(stored[PREFIX_LENGTH:])
+        plain = _cipher(kid, key).decrypt(raw[:12], raw[12:], _AAD + kid.encode())
+    except InvalidTag:
+        raise ContentKeyError(f"key {kid} of {keyring.source} does not decrypt the item content "
+                              "(a wrong key, or the stored value was altered)") from None
+    except (binascii.Error, ValueError):
+        raise ContentKeyError("stored item content is damaged") from None
+    return from_dict(json.loads(plain))
+
+
+def reencrypt(stored: str, old: Keyring, new: Keyring) -> str:
+    """The same content under ``new``'s active key (plain-text legacy JSON is encrypted)."""
+    if key_id_of(stored) is None:
+        return pack(from_dict(json.loads(stored)), new)
+    if key_id_of(stored) == new.active:
+        return stored
+    return pack(unpack(stored, old), new)

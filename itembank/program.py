@@ -102,6 +102,36 @@ class BookingRules:
 
 
 @dataclass(frozen=True)
+class LifecycleStep:
+    """One allowed move of an item's status, and who may make it."""
+
+    from_status: str
+    to_status: str
+    roles: tuple[str, ...]
+    four_eyes: bool = False  # not by the author of the item's current content
+    calibration: bool = False  # only by approval in a calibration run
+    parameters: bool = False  # the item must have IRT parameters
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    """How the pretest loop and the drift watch run (see the program file)."""
+
+    model: str
+    c_prior: tuple[float, float] | str | None  # (alpha, beta), "anchors", or None (no prior)
+    c_prior_weight: float
+    min_sittings: int
+    min_responses: int
+    min_point_biserial: float
+    max_se_b: float
+    fit_alpha: float
+    drift_rmsd: float
+    drift_b: float
+    drift_window_days: int
+    dif_min_group: int
+
+
+@dataclass(frozen=True)
 class ExamProgram:
     code: str
     name: str
@@ -116,6 +146,8 @@ class ExamProgram:
     categories: tuple[MiddleCategory, ...]
     majors: tuple[tuple[int, str, str], ...]  # (number, name, field code)
     booking: BookingRules
+    lifecycle: tuple[LifecycleStep, ...] = ()
+    calibration: CalibrationSettings | None = None
 
     @property
     def items_per_sitting(self) -> int:
@@ -139,6 +171,16 @@ class ExamProgram:
 
     def field_of_category(self, number: int) -> str:
         return self.category(number).field
+
+    def major_of_category(self, number: int) -> tuple[int, str]:
+        major = self.category(number).major
+        return next((n, name) for n, name, _ in self.majors if n == major)
+
+    def lifecycle_step(self, from_status: str, to_status: str) -> LifecycleStep | None:
+        return next((s for s in self.lifecycle if (s.from_status, s.to_status) == (from_status, to_status)), None)
+
+    def next_statuses(self, from_status: str) -> tuple[LifecycleStep, ...]:
+        return tuple(s for s in self.lifecycle if s.from_status == from_status)
 
 
 def _require(table: dict, key: str, kind: type, where: str):
@@ -234,6 +276,8 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
             max_changes=_require(booking, "max_changes", int, where_booking),
             refund_on_cancel=_require(booking, "refund_on_cancel", bool, where_booking),
         ),
+        lifecycle=_lifecycle(data.get("lifecycle", {}), source),
+        calibration=_calibration(data.get("calibration", {}), f"{source}: [calibration]"),
     )
     if program.admission.late_arrival not in ("deduct", "full"):
         raise ProgramError(f"{source}: [admission] late_arrival must be 'deduct' or 'full'")
@@ -258,6 +302,62 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
            program.booking.max_changes) < 0:
         raise ProgramError(f"{where_booking}: day, month and change counts cannot be negative")
     return program
+
+
+ITEM_STATUSES = ("draft", "reviewed", "pretest", "operational", "retired")
+
+
+def _lifecycle(table: dict, source: str) -> tuple[LifecycleStep, ...]:
+    where = f"{source}: [lifecycle]"
+    steps = []
+    for index, raw in enumerate(_require(table, "transitions", list, where)):
+        here = f"{where} transitions[{index}]"
+        if not isinstance(raw, dict):
+            raise ProgramError(f"{here}: must be a table")
+        step = LifecycleStep(
+            from_status=_require(raw, "from", str, here),
+            to_status=_require(raw, "to", str, here),
+            roles=tuple(_require(raw, "roles", list, here)),
+            four_eyes=bool(raw.get("four_eyes", False)),
+            calibration=bool(raw.get("calibration", False)),
+            parameters=bool(raw.get("parameters", False)),
+        )
+        for status in (step.from_status, step.to_status):
+            if status not in ITEM_STATUSES:
+                raise ProgramError(f"{here}: unknown status {status!r}; one of {', '.join(ITEM_STATUSES)}")
+        if not step.roles:
+            raise ProgramError(f"{here}: no role may take this step")
+        steps.append(step)
+    pairs = [(s.from_status, s.to_status) for s in steps]
+    if len(set(pairs)) != len(pairs):
+        raise ProgramError(f"{where}: a transition is listed twice")
+    return tuple(steps)
+
+
+def _calibration(table: dict, where: str) -> CalibrationSettings:
+    prior = table.get("c_prior")
+    if prior is not None and prior != "anchors" and not (isinstance(prior, list) and len(prior) == 2 and all(
+            isinstance(v, (int, float)) and v > 0 for v in prior)):
+        raise ProgramError(f'{where}: c_prior must be "anchors" or two positive numbers [alpha, beta]')
+    settings = CalibrationSettings(
+        model=_require(table, "model", str, where),
+        c_prior=tuple(float(v) for v in prior) if isinstance(prior, list) else prior,
+        c_prior_weight=float(table.get("c_prior_weight", 20.0)),
+        min_sittings=_require(table, "min_sittings", int, where),
+        min_responses=_require(table, "min_responses", int, where),
+        min_point_biserial=_require(table, "min_point_biserial", float, where),
+        max_se_b=_require(table, "max_se_b", float, where),
+        fit_alpha=_require(table, "fit_alpha", float, where),
+        drift_rmsd=_require(table, "drift_rmsd", float, where),
+        drift_b=_require(table, "drift_b", float, where),
+        drift_window_days=_require(table, "drift_window_days", int, where),
+        dif_min_group=_require(table, "dif_min_group", int, where),
+    )
+    if settings.model not in ("2pl", "3pl"):
+        raise ProgramError(f"{where}: model must be '2pl' or '3pl'")
+    if settings.min_sittings < 1 or settings.min_responses < 1 or settings.drift_window_days < 1 or settings.dif_min_group < 1:
+        raise ProgramError(f"{where}: min_responses, drift_window_days and dif_min_group must be positive")
+    return settings
 
 
 def program_path(name: str | None = None) -> Path:

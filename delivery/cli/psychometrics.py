@@ -1,4 +1,175 @@
-"""Psychometric commands over the engine: calibrate, score, link (thin layers)."""
+"""Psychometric commands over the engine: calibrate, score, link (thin layers).
+
+Each command reads CSV files with engine.io (whose errors name the row and
+column at fault), calls one engine function and writes CSV.
+"""
 from __future__ import annotations
 
-COMMANDS: list = []
+import sys
+import time
+
+import click
+import numpy as np
+
+import engine
+from engine import io
+from engine.fit import MODEL_PARAMETERS, sx2
+from engine.linking import METHODS, link
+
+
+def _read(reader, path):
+    try:
+        return reader(path)
+    except io.CSVFormatError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _prior(text: str | None, name: str):
+    if text is None or text.lower() == "none":
+        return None
+    try:
+        first, second = (float(part) for part in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected two numbers like 6,16, got {text!r}", param_hint=name) from None
+    return first, second
+
+
+@click.command("calibrate")
+@click.argument("responses_csv", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", type=click.Choice(["rasch", "2pl", "3pl"]), default="2pl", show_default=True)
+@click.option("--out", "out_csv", type=click.Path(dir_okay=False), required=True, help="PARAMS.csv to write.")
+@click.option("--fixed", "fixed_csv", type=click.Path(exists=True, dir_okay=False),
+              help="PARAMS.csv of anchor items held at their parameters.")
+@click.option("--c-prior", default=None, metavar="ALPHA,BETA",
+              help="Beta prior on c (3PL). Default 6,16 (BILOG-MG's for four options); 'none' for ML.")
+@click.option("--a-prior", default=None, metavar="MEANLOG,SDLOG", help="Lognormal prior on a.")
+@click.option("--b-prior", default=None, metavar="MEAN,SD", help="Normal prior on b.")
+@click.option("--tol", default=1e-4, show_default=True, help="Largest parameter change at convergence.")
+@click.option("--max-iterations", default=2000, show_default=True, help="Largest number of E-steps.")
+@click.option("--quadrature", "n_points", default=61, show_default=True, help="Quadrature nodes on [-6, 6].")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def calibrate_command(responses_csv, model, out_csv, fixed_csv, c_prior, a_prior, b_prior, tol,
+                      max_iterations, n_points, quiet):
+    """Calibrate items by marginal maximum likelihood (EM) and write PARAMS.csv."""
+    started = time.perf_counter()
+    table = _read(io.read_responses, responses_csv)
+    responses = table.responses
+    if (responses == engine.MISSING).mean() > 0.5:
+        responses = engine.SparseResponses.from_dense(responses)
+    fixed = None
+    if fixed_csv:
+        anchors = _read(io.read_parameters, fixed_csv)
+        column_of = {name: index for index, name in enumerate(table.item_ids)}
+        pairs = [(column_of[name], index) for index, name in enumerate(anchors.item_ids) if name in column_of]
+        if not pairs:
+            raise click.ClickException(f"{fixed_csv}: none of its items appears in {responses_csv}")
+        columns, rows = (np.array(side) for side in zip(*pairs))
+        fixed = engine.FixedItems(columns, anchors.items.subset(rows))
+    if c_prior is None and model == "3pl":
+        c_prior = "6,16"
+    priors = engine.Priors(_prior(a_prior, "--a-prior"), _prior(b_prior, "--b-prior"), _prior(c_prior, "--c-prior"))
+    if priors == engine.Priors():
+        priors = None
+
+    def progress(e_steps, loglik, change):
+        click.echo(f"EM {e_steps:4d}  log-likelihood {loglik:16.4f}  largest change {change:.2e}", err=True)
+
+    result = engine.calibrate(responses, model, fixed=fixed, priors=priors, tol=tol,
+                              max_iterations=max_iterations, n_points=n_points,
+                              callback=None if quiet else progress)
+    fixed_flags = result.fixed.astype(int)
+    io.write_parameters(out_csv, table.item_ids, result.items, result.se,
+                        {"converged": result.item_converged.astype(int), "fixed": fixed_flags})
+
+    lines = [
+        f"model {model}, {result.n_examinees} examinees, {len(table.item_ids)} items"
+        + (f" ({int(fixed_flags.sum())} fixed)" if fixed is not None else ""),
+        f"log-likelihood {result.log_likelihood:.3f}   AIC {result.aic:.1f}   BIC {result.bic:.1f}"
+        f"   parameters {result.n_parameters}",
+        f"EM: {result.iterations} E-steps, " + ("converged" if result.converged else "NOT converged")
+        + f" (tol {tol:g})",
+    ]
+    if priors is not None:
+        lines.append(f"priors: {priors}")
+    if fixed is not None:
+        lines.append(f"latent distribution on the anchors' scale: mean {result.latent_mean:.3f}, "
+                     f"sd {result.latent_sd:.3f}")
+    bad = [f"  {table.item_ids[j]}: {result.item_messages[j]}" for j in np.flatnonzero(~result.item_converged)]
+    lines.append(f"items not converged: {len(bad)}")
+    lines.extend(bad)
+    if isinstance(responses, np.ndarray) and (responses >= 0).all():
+        fit = sx2(responses, result.items, n_estimated=np.where(result.fixed, 0, MODEL_PARAMETERS[model]))
+        misfit = fit.misfit(0.01)
+        lines.append(f"S-X2 misfit (p < .01): {int(misfit.sum())} of {len(misfit)} items"
+                     + (": " + ", ".join(table.item_ids[j] for j in np.flatnonzero(misfit)[:20]) if misfit.any() else ""))
+    else:
+        lines.append("S-X2: not computed (incomplete design; summed scores need every item)")
+    lines.append(f"wrote {out_csv} in {time.perf_counter() - started:.2f} s")
+    click.echo("\n".join(lines), err=True)
+    if not result.converged:
+        sys.exit(2)
+
+
+SCORERS = {
+    "eap": engine.eap,
+    "map": engine.map_estimate,
+    "ml": engine.ml_estimate,
+    "wle": engine.wle_estimate,
+}
+
+
+@click.command("score")
+@click.argument("responses_csv", type=click.Path(exists=True, dir_okay=False))
+@click.option("--params", "params_csv", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--method", type=click.Choice(list(SCORERS)), default="eap", show_default=True)
+@click.option("--out", "out_csv", type=click.Path(dir_okay=False), required=True, help="SCORES.csv to write.")
+def score_command(responses_csv, params_csv, method, out_csv):
+    """Estimate theta and its standard error for every examinee and write SCORES.csv."""
+    table = _read(io.read_responses, responses_csv)
+    params = _read(io.read_parameters, params_csv)
+    row_of = {name: index for index, name in enumerate(params.item_ids)}
+    missing = [name for name in table.item_ids if name not in row_of]
+    if missing:
+        raise click.ClickException(f"{params_csv}: no parameters for item(s) of {responses_csv}: "
+                                   + ", ".join(missing[:10]))
+    items = params.items.subset(np.array([row_of[name] for name in table.item_ids]))
+    estimate = SCORERS[method](table.responses, items)
+    io.write_scores(out_csv, table.examinee_ids, estimate.theta, estimate.se)
+    click.echo(f"scored {len(table.examinee_ids)} examinees by {method.upper()}; wrote {out_csv}", err=True)
+
+
+@click.command("link")
+@click.argument("from_csv", type=click.Path(exists=True, dir_okay=False))
+@click.argument("to_csv", type=click.Path(exists=True, dir_okay=False))
+@click.option("--method", type=click.Choice(list(METHODS)), default="stocking_lord", show_default=True)
+@click.option("--out", "out_csv", type=click.Path(dir_okay=False),
+              help="Write FROM's items transformed onto TO's scale.")
+def link_command(from_csv, to_csv, method, out_csv):
+    """Link the calibration FROM_CSV onto the scale of TO_CSV through their common items.
+
+    Prints theta_TO = A theta_FROM + B by every method; --method picks the one used for --out.
+    """
+    source = _read(io.read_parameters, from_csv)
+    target = _read(io.read_parameters, to_csv)
+    row_of = {name: index for index, name in enumerate(target.item_ids)}
+    common = [(index, row_of[name]) for index, name in enumerate(source.item_ids) if name in row_of]
+    if len(common) < 2:
+        raise click.ClickException(f"{from_csv} and {to_csv} share {len(common)} item(s); linking needs at least 2")
+    mine, theirs = (np.array(side) for side in zip(*common))
+    click.echo(f"{len(common)} common items", err=True)
+    click.echo(f"{'method':<14} {'A':>10} {'B':>10}")
+    chosen = None
+    for name in METHODS:
+        constants = link(source.items.subset(mine), target.items.subset(theirs), name)
+        click.echo(f"{name:<14} {constants.A:10.5f} {constants.B:10.5f}" + ("  <- used" if name == method else ""))
+        if name == method:
+            chosen = constants
+    if out_csv:
+        se = None
+        if source.se is not None:
+            se = engine.ItemParameters(source.se.a / chosen.A, chosen.A * source.se.b, source.se.c)
+        io.write_parameters(out_csv, source.item_ids, chosen.transform_items(source.items), se)
+        click.echo(f"wrote {out_csv}", err=True)
+
+
+COMMANDS: list = [calibrate_command, score_command, link_command]

@@ -13,6 +13,7 @@ from delivery.answers import AnswerStore
 from delivery.web import context
 from itembank.program import load_program
 from persistence import create_database_engine, database_url, session_factory
+from itembank.encryption import check_content_keys
 from persistence.migrate import check_schema
 
 csrf = CSRFProtect()
@@ -53,6 +54,9 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
 
     engine = app.config.get("ENGINE") or create_database_engine(app.config["DATABASE_URL"])
     check_schema(engine)
+    # A missing or wrong content key refuses start-up, before any request needs an item.
+    with session_factory(engine)() as session:
+        check_content_keys(session)
     program = load_program(app.config["PROGRAM"])
     app.extensions["cbt"] = context.Resources(
         engine=engine,
@@ -61,6 +65,8 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
         answers=AnswerStore(engine),
         clock=app.config.get("CLOCK") or context.system_clock,
     )
+    # Before CSRF, which reads the form: item bank imports may be larger than other requests.
+    app.before_request(_upload_limits)
     csrf.init_app(app)
 
     from delivery.web import candidate, errors, proctor, psychometrician, public, staff
@@ -75,6 +81,19 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_security_headers)
     app.jinja_env.globals["program"] = program
     return app
+
+
+# Paths that take uploads bigger than MAX_CONTENT_LENGTH, and their limit.
+UPLOAD_LIMITS = {"/bank/exchange/import/": 50 * 1024 * 1024, "/bank/items/": 2 * 1024 * 1024}
+
+
+def _upload_limits() -> None:
+    from flask import request
+
+    for prefix, limit in UPLOAD_LIMITS.items():
+        if request.path.startswith(prefix):
+            request.max_content_length = limit
+            return
 
 
 def _secret_key() -> str:

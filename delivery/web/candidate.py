@@ -154,6 +154,7 @@ def _state(sitting) -> dict:
                 "field_name": fields[item.field],
                 "stem": item.stem,
                 "table": item.table,
+                "figure": item.figure,
                 "options": [{"id": o.id, "text": o.text} for o in item.options],
                 "answer": item.chosen_option,
                 "marked": item.marked,

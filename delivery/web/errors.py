@@ -39,6 +39,9 @@ def register(app: Flask) -> None:
         return error_response(error.status, str(error))
 
     @app.errorhandler(BankError)
+    def bank_error(error):
+        return error_response(error.status, str(error))
+
     @app.errorhandler(ContentError)
     def bad_content(error):
         return error_response(422, str(error))

@@ -45,6 +45,15 @@
 
     var tableBox = $("question-table");
     tableBox.textContent = "";
+    if (it.figure) {
+      var figure = document.createElement("figure");
+      figure.className = "item-figure";
+      var image = document.createElement("img");
+      image.src = it.figure.src;
+      image.alt = it.figure.alt;
+      figure.appendChild(image);
+      tableBox.appendChild(figure);
+    }
     if (it.table) {
       var table = document.createElement("table");
       table.className = "item-table";

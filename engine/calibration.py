@@ -1,0 +1,716 @@
+"""Item calibration by marginal maximum likelihood with EM (Bock & Aitkin, 1981).
+
+The latent distribution is normal on a fixed grid of ``n_points`` equally spaced
+nodes over [-bound, bound] (mirt's default: 61 nodes on [-6, 6]). Each EM cycle:
+
+E-step  w_iq = L_i(x_q) pi_q / sum_q' L_i(x_q') pi_q'   (posterior weight of node q)
+        r_jq = sum_i x_ij w_iq,   n_jq = sum_i presented_ij w_iq   (expected counts)
+M-step  for every item at once, Fisher scoring on
+        sum_q r_jq log P_j(x_q) + (n_jq - r_jq) log(1 - P_j(x_q)) + log prior_j
+
+Items are worked in the parametrisation (log a, d = -a b, logit c), which keeps
+a > 0 and 0 < c < 1 and makes the M-step well conditioned (mirt estimates the
+same slope-intercept form). EM is accelerated with SQUAREM (Varadhan & Roland,
+2008, scheme S3): two EM steps give r = F(x) - x and v = F(F(x)) - 2 F(x) + x, the
+extrapolation x + 2 s r + s^2 v with s = |r| / |v| is stabilised by one more EM
+step and kept only if the objective did not fall.
+
+Convergence: the largest absolute change of log a, d or c of any item in one
+EM step is below ``tol`` (mirt's TOL, default 1e-4; c rather than logit c,
+because near c = 0 logit c can drift far with no change of the model). Standard errors come from the
+cross-product of the examinees' marginal score vectors (mirt's
+``SE.type = 'crossprod'``), plus the curvature of the priors.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from engine.ability import normal_quadrature
+from engine.models import EPSILON, ItemParameters
+from engine.responses import ResponseData, SparseResponses, as_response_data
+
+MODELS = ("rasch", "2pl", "3pl")
+# Bounds on the working parameters: a in [0.01, 20], |d| <= 40, c <= 0.9.
+_LOWER = np.array([math.log(0.01), -40.0, -12.0])
+_UPPER = np.array([math.log(20.0), 40.0, math.log(0.9 / 0.1)])
+# Beyond these an estimate is reported as probably not identified.
+_SUSPECT_A = (0.05, 10.0)
+_SUSPECT_B = 8.0
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Priors on item parameters (None means flat); estimates are then posterior modes.
+
+    a_lognormal: (meanlog, sdlog) of log a; b_normal: (mean, sd) of b;
+    c_beta: (alpha, beta) of c. BILOG-MG's default for a four-option item is
+    c_beta = (6, 16) (mean near 1/4, 20 pseudo-observations).
+    """
+
+    a_lognormal: tuple[float, float] | None = None
+    b_normal: tuple[float, float] | None = None
+    c_beta: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class FixedItems:
+    """Anchor items held at known parameters: ``columns`` (int array) of the response matrix."""
+
+    columns: np.ndarray
+    items: ItemParameters
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", np.asarray(self.columns, dtype=np.int64))
+        if self.columns.shape != (self.items.n_items,):
+            raise ValueError("FixedItems needs one column index per item")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The result of ``calibrate``.
+
+    items: all items, fixed ones included; se: standard errors of a, b, c (0 for a
+    parameter not estimated, e.g. c of a 2PL or any parameter of a fixed item);
+    se_intercept: (n_items,) SE of the intercept d = -a b (mirt's slope-intercept form).
+    item_converged: (n_items,) False for an item whose last EM change exceeded
+    tol, whose estimate is non-finite, or that looks not identified;
+    item_messages: the reason for each such item ('' otherwise).
+    latent_mean, latent_sd: the ability distribution on the items' scale
+    (0 and 1 unless estimated, i.e. with fixed anchor items).
+    """
+
+    model: str
+    items: ItemParameters
+    se: ItemParameters
+    se_intercept: np.ndarray
+    log_likelihood: float
+    n_parameters: int
+    n_examinees: int
+    iterations: int
+    converged: bool
+    item_converged: np.ndarray
+    item_messages: tuple[str, ...]
+    latent_mean: float = 0.0
+    latent_sd: float = 1.0
+    fixed: np.ndarray = field(default=None)
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.log_likelihood + 2.0 * self.n_parameters
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.log_likelihood + math.log(self.n_examinees) * self.n_parameters
+
+
+class _Layout:
+    """Packs the free parameters of a model into one vector (SQUAREM works on it).
+
+    Per free item: log a (unless one slope is shared), d, and logit c for the 3PL;
+    then the shared log a (Rasch/1PL), then the latent mean and log sd if estimated.
+    """
+
+    def __init__(self, model: str, n_free: int, estimate_latent: bool):
+        self.model, self.n_free, self.estimate_latent = model, n_free, estimate_latent
+        self.k = 3 if model == "3pl" else 2  # working parameters per item
+        self.shared_slope = model == "rasch"
+        self.per_item = self.k - (1 if self.shared_slope else 0)
+        self.size = n_free * self.per_item + (1 if self.shared_slope else 0) + (2 if estimate_latent else 0)
+
+    def pack(self, work: np.ndarray, latent: tuple[float, float]) -> np.ndarray:
+        """work: (n_free, k) working parameters -> vector."""
+        parts = [work[:, 1:].ravel() if self.shared_slope else work.ravel()]
+        if self.shared_slope:
+            parts.append(work[:1, 0])
+        if self.estimate_latent:
+            parts.append(np.array([latent[0], math.log(latent[1])]))
+        return np.concatenate(parts)
+
+    def unpack(self, x: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+        n_item_values = self.n_free * self.per_item
+        work = np.empty((self.n_free, self.k))
+        if self.shared_slope:
+            work[:, 1:] = x[:n_item_values].reshape(self.n_free, self.per_item)
+            work[:, 0] = x[n_item_values]
+            n_item_values += 1
+        else:
+            work[:] = x[:n_item_values].reshape(self.n_free, self.k)
+        latent = (0.0, 1.0)
+        if self.estimate_latent:
+            latent = (float(x[n_item_values]), float(math.exp(x[n_item_values + 1])))
+        return work, latent
+
+    def natural(self, x: np.ndarray) -> np.ndarray:
+        """x with logit c replaced by c: convergence is judged on (log a, d, c), since
+        near c = 0 a large move of logit c is no change of the model."""
+        if self.model != "3pl":
+            return x
+        out = x.copy()
+        n_item_values = self.n_free * self.per_item
+        logit_c = out[:n_item_values].reshape(self.n_free, self.per_item)[:, 2]
+        out[:n_item_values].reshape(self.n_free, self.per_item)[:, 2] = 1.0 / (1.0 + np.exp(-logit_c))
+        return out
+
+    def item_change(self, dx: np.ndarray) -> np.ndarray:
+        """Largest absolute change per free item, (n_free,), of a difference of natural()."""
+        n_item_values = self.n_free * self.per_item
+        change = np.abs(dx[:n_item_values]).reshape(self.n_free, self.per_item).max(axis=1)
+        if self.shared_slope:
+            change = np.maximum(change, abs(dx[n_item_values]))
+        return change
+
+
+def _to_items(work: np.ndarray, model: str) -> ItemParameters:
+    a = np.exp(work[:, 0])
+    c = 1.0 / (1.0 + np.exp(-work[:, 2])) if model == "3pl" else np.zeros(len(a))
+    return ItemParameters(a, -work[:, 1] / a, c)
+
+
+def _to_work(items: ItemParameters, model: str) -> np.ndarray:
+    work = np.column_stack([np.log(items.a), -items.a * items.b])
+    if model == "3pl":
+        c = np.clip(items.c, 1e-4, 0.9)
+        work = np.column_stack([work, np.log(c / (1 - c))])
+    return work
+
+
+def _curves(work: np.ndarray, nodes: np.ndarray, model: str):
+    """P (n_free, Q) and dP/d(working parameters) (n_free, Q, k)."""
+    a = np.exp(work[:, :1])
+    s = 1.0 / (1.0 + np.exp(-(a * nodes + work[:, 1:2])))
+    if model == "3pl":
+        c = 1.0 / (1.0 + np.exp(-work[:, 2:3]))
+    else:
+        c = np.zeros_like(a)
+    p = c + (1.0 - c) * s
+    ds = (1.0 - c) * s * (1.0 - s)
+    derivs = [ds * a * nodes, ds]
+    if model == "3pl":
+        derivs.append((1.0 - s) * c * (1.0 - c))
+    return np.clip(p, EPSILON, 1 - EPSILON), np.stack(derivs, axis=2)
+
+
+def _prior_terms(work: np.ndarray, priors: Priors | None, model: str):
+    """Log prior per item (n,), its gradient (n, k) and curvature (n, k, k) in working parameters.
+
+    With one shared slope (Rasch) the prior on a enters once, not once per item.
+    """
+    n, k = work.shape
+    a_share = 1.0 / n if model == "rasch" else 1.0
+    value = np.zeros(n)
+    grad = np.zeros((n, k))
+    curv = np.zeros((n, k, k))
+    if priors is None:
+        return value, grad, curv
+    if priors.a_lognormal is not None:
+        mu, sd = priors.a_lognormal
+        la = work[:, 0]
+        # lognormal density of a, written in log a: -(la - mu)^2 / (2 sd^2) - la.
+        value += a_share * (-0.5 * ((la - mu) / sd) ** 2 - la)
+        grad[:, 0] += a_share * (-(la - mu) / sd**2 - 1.0)
+        curv[:, 0, 0] += a_share / sd**2
+    if priors.b_normal is not None:
+        mu, sd = priors.b_normal
+        a = np.exp(work[:, 0])
+        b = -work[:, 1] / a
+        value += -0.5 * ((b - mu) / sd) ** 2
+        db = np.column_stack([-b, -1.0 / a])  # d b / d(log a, d)
+        grad[:, :2] += (-(b - mu) / sd**2)[:, None] * db
+        curv[:, :2, :2] += db[:, :, None] * db[:, None, :] / sd**2
+    if priors.c_beta is not None and model == "3pl":
+        alpha, beta = priors.c_beta
+        c = 1.0 / (1.0 + np.exp(-work[:, 2]))
+        value += (alpha - 1) * np.log(c) + (beta - 1) * np.log1p(-c)
+        grad[:, 2] += (alpha - 1) * (1 - c) - (beta - 1) * c
+        curv[:, 2, 2] += (alpha + beta - 2) * c * (1 - c)
+    return value, grad, curv
+
+
+# Above this many response cells the EM iterations use float32.
+_FLOAT32_CELLS = 2_000_000
+
+
+class _EM:
+    """The E-step and M-step over fixed data (one instance per calibration)."""
+
+    def __init__(self, data: ResponseData, layout: _Layout, nodes, priors, fixed_loglik, chunk_size):
+        self.layout, self.nodes, self.priors = layout, nodes, priors
+        self.model = layout.model
+        self.data, self.chunk_size = data, chunk_size
+        # Large problems run their EM iterations in float32 (twice the speed; the
+        # counts are weighted sums accurate to ~1e-6 relative, far below tol); the
+        # reported log-likelihood and the SEs always come from a float64 pass.
+        # Small ones, cheap anyway, stay in float64 so that a tight tol is reachable.
+        self.dtype = np.float32 if data.n_examinees * data.n_items > _FLOAT32_CELLS else np.float64
+        self.blocks = list(data.blocks(chunk_size, self.dtype))
+        self.fixed_loglik = fixed_loglik  # float64 (n, Q) per block, or None
+        self.fixed_loglik32 = None if fixed_loglik is None else [f.astype(self.dtype) for f in fixed_loglik]
+        self.e_steps = 0
+        self.pool = None
+
+    def log_weights(self, latent):
+        mean, sd = latent
+        logw = -0.5 * ((self.nodes - mean) / sd) ** 2
+        return logw - np.logaddexp.reduce(logw)
+
+    def _tables(self, work, latent):
+        p, _ = _curves(work, self.nodes, self.model)
+        return np.log(p), np.log1p(-p), self.log_weights(latent)
+
+    @staticmethod
+    def _posterior(block, log_p, log_q, logw, fixed):
+        """Posterior weights (n, Q) of one block and its part of the marginal log-likelihood."""
+        post = block.node_log_likelihood(log_p, log_q)
+        if fixed is not None:
+            post += fixed
+        post += logw.astype(post.dtype)
+        top = post.max(axis=1, keepdims=True)
+        post -= top
+        np.exp(post, out=post)
+        total = post.sum(axis=1, keepdims=True)
+        post /= total
+        return post, float(np.sum(np.log(total), dtype=np.float64) + np.sum(top, dtype=np.float64))
+
+    def posteriors(self, work, latent):
+        """Yield (block, posterior) in float64 over fresh blocks, and set ``self.loglik``.
+
+        Used once at the estimates, for the reported log-likelihood and the SEs.
+        """
+        log_p, log_q, logw = self._tables(work, latent)
+        self.loglik = 0.0
+        blocks = self.data.blocks(self.chunk_size, np.float64)
+        for index, block in enumerate(blocks):
+            fixed = None if self.fixed_loglik is None else self.fixed_loglik[index]
+            post, part = self._posterior(block, log_p, log_q, logw, fixed)
+            self.loglik += part
+            yield block, post
+
+    def e_step(self, work, latent):
+        """Marginal log-likelihood, expected counts (n_free, Q) twice, and node masses (Q,).
+
+        Blocks run on a small thread pool: the products and ufuncs release the GIL.
+        """
+        self.e_steps += 1
+        log_p, log_q, logw = self._tables(work, latent)
+
+        def one(index):
+            block = self.blocks[index]
+            fixed = None if self.fixed_loglik32 is None else self.fixed_loglik32[index]
+            post, part = self._posterior(block, log_p, log_q, logw, fixed)
+            r, n = block.expected_counts(post)
+            return part, np.asarray(r, dtype=np.float64), np.asarray(n, dtype=np.float64), post.sum(axis=0, dtype=np.float64)
+
+        results = list(self.pool.map(one, range(len(self.blocks)))) if self.pool else [one(i) for i in range(len(self.blocks))]
+        self.loglik = sum(r[0] for r in results)
+        correct = sum(r[1] for r in results)
+        presented = sum(r[2] for r in results)
+        node_mass = sum(r[3] for r in results)
+        return self.loglik, correct, presented, node_mass
+
+    def objective(self, loglik, work):
+        return loglik + float(_prior_terms(work, self.priors, self.model)[0].sum())
+
+    def _item_objective(self, work, correct, presented):
+        p, _ = _curves(work, self.nodes, self.model)
+        value = np.sum(correct * np.log(p) + (presented - correct) * np.log1p(-p), axis=1)
+        return value + _prior_terms(work, self.priors, self.model)[0]
+
+    def m_step(self, work, correct, presented, max_steps: int = 25):
+        """Fisher scoring on every item's expected complete-data log posterior at once.
+
+        A parameter at its bound whose step points outward is held there (the
+        others solve the reduced system), and steps are halved for any item
+        whose objective would fall, so each M-step never lowers the objective.
+        """
+        work = work.copy()
+        k = work.shape[1]
+        lower, upper = _LOWER[:k], _UPPER[:k]
+        current = self._item_objective(work, correct, presented)
+        for _ in range(max_steps):
+            p, dp = _curves(work, self.nodes, self.model)
+            resid = (correct - presented * p) / (p * (1.0 - p))
+            grad = np.einsum("jq,jqk->jk", resid, dp)
+            info = np.einsum("jq,jqk,jql->jkl", presented / (p * (1.0 - p)), dp, dp)
+            _, prior_grad, prior_curv = _prior_terms(work, self.priors, self.model)
+            grad += prior_grad
+            info += prior_curv
+            held = ((work <= lower + 1e-12) & (grad < 0)) | ((work >= upper - 1e-12) & (grad > 0))
+            if self.layout.shared_slope:
+                held[:, 0] = False
+            grad[held] = 0.0
+            info[held[:, :, None] | held[:, None, :]] = 0.0
+            info += (held[:, :, None] & np.eye(k, dtype=bool)) + 1e-9 * np.eye(k)
+            if self.layout.shared_slope:
+                step = _arrow_solve(info, grad)
+            else:
+                step = np.linalg.solve(info, grad[:, :, None])[:, :, 0]
+            # Shrink the whole step (not each component) so that it stays an ascent
+            # direction when the information is nearly singular (c near 0).
+            step /= np.maximum(1.0, np.abs(step).max(axis=1, keepdims=True))
+            if self.layout.shared_slope:
+                # The shared slope couples all items: halve for the total objective.
+                for _ in range(10):
+                    trial = np.clip(work + step, lower, upper)
+                    value = self._item_objective(trial, correct, presented)
+                    if value.sum() >= current.sum() - 1e-10:
+                        break
+                    step = 0.5 * step
+            else:
+                trial = np.clip(work + step, lower, upper)
+                value = self._item_objective(trial, correct, presented)
+                for attempt in range(30):
+                    worse = value < current - 1e-10
+                    if not worse.any():
+                        break
+                    if attempt == 15:
+                        # Newton-type steps keep failing: fall back to gradient ascent.
+                        scale = np.abs(grad[worse]).max(axis=1, keepdims=True) + 1e-300
+                        step[worse] = grad[worse] / scale
+                    else:
+                        step[worse] *= 0.5
+                    trial[worse] = np.clip(work[worse] + step[worse], lower, upper)
+                    value[worse] = self._item_objective(trial[worse], correct[worse], presented[worse])
+                keep = value >= current - 1e-10
+                trial[~keep] = work[~keep]
+                value[~keep] = current[~keep]
+            moved = np.max(np.abs(trial - work)) if trial.size else 0.0
+            work, current = trial, value
+            if moved < 1e-8:
+                break
+        return work
+
+    def latent_m_step(self, node_mass):
+        total = node_mass.sum()
+        mean = float(node_mass @ self.nodes / total)
+        sd = float(np.sqrt(node_mass @ (self.nodes - mean) ** 2 / total))
+        return mean, sd
+
+    def update(self, x):
+        """One EM step: returns F(x) and the objective at x."""
+        work, latent = self.layout.unpack(x)
+        loglik, correct, presented, node_mass = self.e_step(work, latent)
+        objective = self.objective(loglik, work)
+        new_work = self.m_step(work, correct, presented)
+        new_latent = self.latent_m_step(node_mass) if self.layout.estimate_latent else latent
+        return self.layout.pack(new_work, new_latent), objective
+
+
+def _arrow_solve(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """Newton step for one shared log-slope (column 0) and per-item intercepts.
+
+    The joint information has an arrow shape: a full row/column for the shared
+    slope and a diagonal over intercepts, solved by the Schur complement.
+    """
+    h_aa = info[:, 0, 0].sum()
+    h_ad = info[:, 0, 1]
+    h_dd = info[:, 1, 1]
+    g_a = grad[:, 0].sum()
+    g_d = grad[:, 1]
+    step_a = (g_a - np.sum(h_ad * g_d / h_dd)) / (h_aa - np.sum(h_ad**2 / h_dd))
+    step = np.empty_like(grad)
+    step[:, 0] = step_a
+    step[:, 1] = (g_d - h_ad * step_a) / h_dd
+    return step
+
+
+def _start_values(data: ResponseData, model: str, free: np.ndarray, priors: Priors | None) -> np.ndarray:
+    n_correct, n_presented = data.item_counts()
+    p = np.clip((n_correct[free] + 0.5) / (n_presented[free] + 1.0), 0.02, 0.98)
+    c = np.zeros_like(p)
+    if model == "3pl":
+        if priors is not None and priors.c_beta is not None:
+            c0 = priors.c_beta[0] / sum(priors.c_beta)
+        else:
+            c0 = 0.15
+        c = np.minimum(c0, 0.5 * p)
+    s = np.clip((p - c) / (1 - c), 0.02, 0.98)
+    # Marginally over N(0, 1), P(correct) ~ logistic(d / sqrt(1 + 0.346 a^2)) (a = 1 here).
+    d = np.log(s / (1 - s)) * math.sqrt(1.346)
+    work = np.column_stack([np.zeros_like(p), d])
+    if model == "3pl":
+        work = np.column_stack([work, np.log(c / (1 - c))])
+    return work
+
+
+def calibrate(
+    responses,
+    model: str = "2pl",
+    *,
+    fixed: FixedItems | None = None,
+    priors: Priors | None = None,
+    start: ItemParameters | None = None,
+    estimate_latent: bool | None = None,
+    n_points: int = 61,
+    bound: float = 6.0,
+    tol: float = 1e-4,
+    max_iterations: int = 2000,
+    accelerate: bool = True,
+    standard_errors: bool = True,
+    chunk_size: int = 20_000,
+    threads: int | None = None,
+    callback: Callable[[int, float, float], None] | None = None,
+) -> Calibration:
+    """Marginal maximum likelihood (or posterior mode, with priors) item estimates by EM.
+
+    responses: dense (n_examinees, n_items) with -1 for not presented, or a
+        SparseResponses for an incomplete design (never densified).
+    model: 'rasch' (one common slope a, equivalent to mirt's Rasch with a = 1 and
+        a free latent variance a^2), '2pl' or '3pl'.
+    fixed: anchor items held at their parameters; the other items are estimated
+        on the anchors' scale, and then the latent mean and SD are estimated too
+        (fixed-parameter calibration of pretest items).
+    priors: ``Priors``; None gives maximum likelihood, as mirt's default.
+    start: optional starting parameters for all items.
+    estimate_latent: estimate the latent mean and SD (default: only with anchors).
+    tol, max_iterations: stop when no working parameter moves by tol in one EM
+        step, or after max_iterations E-steps.
+    threads: E-step blocks run on this many threads (default: the CPU count for
+        sparse data, 1 for dense data, whose products BLAS already spreads).
+    callback(e_steps, log_likelihood, max_change): called after every EM cycle,
+        e.g. for a progress display.
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    data = as_response_data(responses)
+    n_items = data.n_items
+    is_fixed = np.zeros(n_items, dtype=bool)
+    if fixed is not None:
+        is_fixed[fixed.columns] = True
+    free = np.flatnonzero(~is_fixed)
+    if estimate_latent is None:
+        estimate_latent = fixed is not None
+    if estimate_latent and fixed is None:
+        raise ValueError("the latent mean and SD can only be estimated against fixed anchor items")
+    layout = _Layout(model, free.size, estimate_latent)
+    nodes, _ = normal_quadrature(n_points, bound)
+
+    fixed_loglik = None
+    if fixed is not None:
+        fixed_p = np.clip(_probability_on(nodes, fixed.items), EPSILON, 1 - EPSILON)
+        log_p, log_q = np.log(fixed_p).T, np.log1p(-fixed_p).T
+        fixed_data = data.select_items(fixed.columns)
+        fixed_loglik = [b.node_log_likelihood(log_p, log_q) for b in fixed_data.blocks(chunk_size)]
+    free_data = data.select_items(free) if fixed is not None else data
+    em = _EM(free_data, layout, nodes, priors, fixed_loglik, chunk_size)
+
+    if start is not None:
+        work = _to_work(start.subset(free), model)
+        if model == "rasch":
+            work[:, 0] = np.mean(work[:, 0])
+    else:
+        work = _start_values(data, model, free, priors)
+    x = layout.pack(work, (0.0, 1.0))
+
+    if threads is None:
+        # Sparse products run single-threaded in scipy, so blocks go in parallel;
+        # dense products are already spread over the cores by BLAS.
+        threads = (os.cpu_count() or 1) if data.sparse else 1
+    with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
+        em.pool = pool
+        x, converged, change = _squarem(em, x, tol, max_iterations, accelerate, callback)
+        em.pool = None
+
+    work, latent = layout.unpack(x)
+    items_free = _to_items(work, model)
+    all_items = _merge(n_items, free, items_free, fixed)
+    # The log-likelihood at the final estimates (and their posteriors, for the SEs).
+    se_work = _crossproduct_se(em, work, latent, layout) if standard_errors else None
+    if not standard_errors:
+        for _ in em.posteriors(work, latent):
+            pass
+    if standard_errors:
+        se_free = _se_to_abc(work, se_work, model)
+        se_d = np.zeros(n_items)
+        se_d[free] = np.sqrt(np.maximum(se_work[:, 1, 1], 0.0))
+    else:
+        se_free = ItemParameters(np.zeros(free.size), np.zeros(free.size), np.zeros(free.size))
+        se_d = np.zeros(n_items)
+    se_all = _merge(n_items, free, se_free, None)
+
+    item_converged = np.ones(n_items, dtype=bool)
+    messages = [""] * n_items
+    for position, column in enumerate(free):
+        reasons = []
+        if not converged and change[position] >= tol:
+            reasons.append(f"last EM change {change[position]:.2g} >= tol {tol:g}")
+        a, b = items_free.a[position], items_free.b[position]
+        if not (np.isfinite(a) and np.isfinite(b)):
+            reasons.append("non-finite estimate")
+        elif not (_SUSPECT_A[0] <= a <= _SUSPECT_A[1]):
+            reasons.append(f"slope a = {a:.3g} outside [{_SUSPECT_A[0]}, {_SUSPECT_A[1]}]; probably not identified")
+        elif abs(b) > _SUSPECT_B:
+            reasons.append(f"difficulty b = {b:.3g} beyond +-{_SUSPECT_B:g}; probably not identified")
+        if reasons:
+            item_converged[column] = False
+            messages[column] = "; ".join(reasons)
+
+    n_parameters = layout.size
+    return Calibration(
+        model=model, items=all_items, se=se_all, se_intercept=se_d, log_likelihood=em.loglik, n_parameters=n_parameters,
+        n_examinees=data.n_examinees, iterations=em.e_steps, converged=converged,
+        item_converged=item_converged, item_messages=tuple(messages),
+        latent_mean=latent[0], latent_sd=latent[1], fixed=is_fixed,
+    )
+
+
+def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
+    """EM steps, SQUAREM-accelerated: returns (x, converged, last change per free item)."""
+    converged = False
+    change = np.full(em.layout.n_free, np.inf)
+    step_max = 1.0
+    while em.e_steps < max_iterations:
+        x1, objective0 = em.update(x)
+        dx = em.layout.natural(x1) - em.layout.natural(x)
+        change = em.layout.item_change(dx)
+        max_change = float(np.max(np.abs(dx))) if dx.size else 0.0
+        if callback is not None:
+            callback(em.e_steps, em.loglik, max_change)
+        if max_change < tol:
+            x, converged = x1, True
+            break
+        if not accelerate or em.e_steps + 2 > max_iterations:
+            x = x1
+            continue
+        x2, objective1 = em.update(x1)
+        r, v = x1 - x, x2 - 2 * x1 + x
+        v_norm = float(np.sqrt(v @ v))
+        s = float(np.sqrt(r @ r)) / v_norm if v_norm > 0 else 1.0
+        s = min(max(s, 1.0), step_max)
+        if s == step_max:
+            step_max *= 4.0
+        extrapolated = x + 2 * s * r + s * s * v
+        candidate, objective_ext = em.update(extrapolated)
+        # float32 E-steps carry ~1e-7 relative noise in the objective.
+        slack = 1e-8 + (1e-7 * abs(objective1) if em.dtype == np.float32 else 0.0)
+        if np.isfinite(objective_ext) and objective_ext >= objective1 - slack and np.all(np.isfinite(candidate)):
+            x = candidate
+        else:
+            x = x2
+            step_max = max(1.0, step_max / 4.0)
+
+    return x, converged, change
+
+
+def _probability_on(nodes, items: ItemParameters):
+    from engine.models import probability
+
+    return probability(nodes, items)
+
+
+def _merge(n_items, free, free_items: ItemParameters, fixed: FixedItems | None) -> ItemParameters:
+    a, b, c = np.zeros(n_items), np.zeros(n_items), np.zeros(n_items)
+    a[free], b[free], c[free] = free_items.a, free_items.b, free_items.c
+    if fixed is not None:
+        a[fixed.columns], b[fixed.columns], c[fixed.columns] = fixed.items.a, fixed.items.b, fixed.items.c
+    return ItemParameters(a, b, c)
+
+
+# Above this many item parameters the cross-product is kept item by item.
+_FULL_COVARIANCE_LIMIT = 600
+
+
+def _crossproduct_se(em: _EM, work, latent, layout: _Layout) -> np.ndarray:
+    """Covariance of each free item's working parameters, (n_free, k, k).
+
+    From the cross-product sum_i g_i g_i^T of the examinees' marginal scores plus
+    the curvature of the priors (mirt's SE.type = 'crossprod'). g_i for item j is
+    g_ijk = sum_q w_iq s_ijqk with the complete-data score
+    s_ijqk = (x_ij - P_jq) / (P_jq (1 - P_jq)) dP_jq/dk over presented items,
+    i.e. x_ij (w_i . A_jk) - (w_i . B_jk) with A = dP / (P (1 - P)) and
+    B = dP / (1 - P). Up to ``_FULL_COVARIANCE_LIMIT`` parameters the whole
+    matrix is inverted; above it (large banks) each item's own k x k block is,
+    which ignores the small covariances between items' estimates.
+    """
+    n_free, k = work.shape
+    p, dp = _curves(work, em.nodes, em.model)
+    a_tab = dp / (p * (1 - p))[:, :, None]  # (n_free, Q, k)
+    b_tab = dp / (1 - p)[:, :, None]
+    shared = layout.shared_slope
+    n_par = n_free * (k - 1) + 1 if shared else n_free * k
+    full = n_par <= _FULL_COVARIANCE_LIMIT
+    xpd = np.zeros((n_par, n_par)) if full else np.zeros((n_free, k, k))
+    # Item columns for all k parameters at once: (Q, 2 k n_free), A then B.
+    tables = np.concatenate([a_tab.transpose(1, 2, 0), b_tab.transpose(1, 2, 0)], axis=1).reshape(em.nodes.size, -1)
+    for block, post in em.posteriors(work, latent):
+        if full:
+            correct, presented = block.indicators()
+            proj = (post @ tables).reshape(block.n, 2, k, n_free)
+            g = correct[:, None, :] * proj[:, 0] - presented[:, None, :] * proj[:, 1]  # (n, k, n_free)
+            if shared:
+                flat = np.concatenate([g[:, 1:, :].transpose(0, 2, 1).reshape(block.n, -1),
+                                       g[:, 0, :].sum(axis=1, keepdims=True)], axis=1)
+            else:
+                flat = g.transpose(0, 2, 1).reshape(block.n, -1)
+            xpd += flat.T @ flat
+        else:
+            xpd += _item_block_crossproduct(block, post, tables, k, n_free)
+    _, _, prior_curv = _prior_terms(work, em.priors, em.model)
+    if full:
+        if shared:
+            index = np.column_stack([np.full(n_free, n_par - 1), np.arange(n_free * (k - 1)).reshape(n_free, k - 1)])
+            np.add.at(xpd, (index[:, :, None], index[:, None, :]), prior_curv)
+        else:
+            index = np.arange(n_par).reshape(n_free, k)
+            xpd[index[:, :, None], index[:, None, :]] += prior_curv
+        try:
+            cov = np.linalg.inv(xpd)
+        except np.linalg.LinAlgError:
+            cov = np.linalg.pinv(xpd)
+        return cov[index[:, :, None], index[:, None, :]]
+    return np.linalg.pinv(xpd + prior_curv)
+
+
+def _item_block_crossproduct(block, post, tables, k, n_free, max_cells: int = 4_000_000) -> np.ndarray:
+    """sum_i g_ij g_ij^T for every item j of one block, (n_free, k, k).
+
+    The projections w_i . A_j are computed for sub-chunks of rows as one float32
+    product and read off at the presented responses only.
+    """
+    rows, items, correct = block.triplets()
+    out = np.zeros((n_free, k, k))
+    tables32 = tables.astype(np.float32)
+    step = max(1, max_cells // tables.shape[1])
+    bounds = np.searchsorted(rows, np.arange(0, block.n + step, step))
+    for first, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+        if lo == hi:
+            continue
+        proj = (post[first * step : (first + 1) * step].astype(np.float32) @ tables32).reshape(-1, 2, k, n_free)
+        r, j, x = rows[lo:hi] - first * step, items[lo:hi], correct[lo:hi]
+        g = x[:, None] * proj[r, 0, :, j] - proj[r, 1, :, j]  # (responses, k)
+        for i in range(k):
+            for m in range(i, k):
+                out[:, i, m] += np.bincount(j, weights=g[:, i] * g[:, m], minlength=n_free)
+                out[:, m, i] = out[:, i, m]
+    return out
+
+
+def _block_diag(blocks: np.ndarray) -> np.ndarray:
+    n, k, _ = blocks.shape
+    out = np.zeros((n * k, n * k))
+    index = np.arange(n * k).reshape(n, k)
+    out[index[:, :, None], index[:, None, :]] = blocks
+    return out
+
+
+def _se_to_abc(work, cov, model) -> ItemParameters:
+    """Delta method from (log a, d, logit c) to (a, b, c)."""
+    n, k = work.shape
+    a = np.exp(work[:, 0])
+    b = -work[:, 1] / a
+    jac = np.zeros((n, 3, k))
+    jac[:, 0, 0] = a
+    jac[:, 1, 0] = -b
+    jac[:, 1, 1] = -1.0 / a
+    if model == "3pl":
+        c = 1.0 / (1.0 + np.exp(-work[:, 2]))
+        jac[:, 2, 2] = c * (1 - c)
+    var = np.einsum("nik,nkl,nil->ni", jac, cov, jac)
+    se = np.sqrt(np.maximum(var, 0.0))
+    return ItemParameters(se[:, 0], se[:, 1], se[:, 2])

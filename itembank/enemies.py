@@ -1,0 +1,71 @@
+"""Enemy sets: items that must never appear together in one sitting.
+
+Assembly (:mod:`itembank.assembly`) reads them; psychometricians keep them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from itembank.bank import BankError
+from itembank.models import EnemySet, EnemySetMember, Item
+from persistence import audit
+
+
+def enemy_sets(session: Session) -> list[EnemySet]:
+    return list(session.scalars(select(EnemySet).options(selectinload(EnemySet.members).selectinload(
+        EnemySetMember.item)).order_by(EnemySet.name)))
+
+
+def _items(session: Session, codes: list[str]) -> list[Item]:
+    codes = sorted({c.strip() for c in codes if c.strip()})
+    found = {i.code: i for i in session.scalars(select(Item).where(Item.code.in_(codes)))}
+    unknown = [c for c in codes if c not in found]
+    if unknown:
+        raise BankError(f"no such item(s): {', '.join(unknown)}", status=404)
+    return [found[c] for c in codes]
+
+
+def save_enemy_set(session: Session, name: str, codes: list[str], *, actor: str, actor_role: str,
+                   now: dt.datetime, note: str = "") -> EnemySet:
+    """Create the set ``name`` or replace its members; a set needs at least two items."""
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise BankError("an enemy set needs a name of 1 to 64 characters")
+    items = _items(session, codes)
+    if len(items) < 2:
+        raise BankError("an enemy set needs at least two items")
+    enemy_set = session.scalar(select(EnemySet).where(EnemySet.name == name))
+    if enemy_set is None:
+        enemy_set = EnemySet(name=name, created_by=actor, created_at=now)
+        session.add(enemy_set)
+    enemy_set.note = note[:500]
+    enemy_set.members = [EnemySetMember(item_id=item.id) for item in items]
+    session.flush()
+    audit.record(session, actor=actor, actor_role=actor_role, action="enemies.save", subject=f"enemies:{name}",
+                 details={"items": [i.code for i in items]}, at=now)
+    return enemy_set
+
+
+def delete_enemy_set(session: Session, name: str, *, actor: str, actor_role: str, now: dt.datetime) -> None:
+    enemy_set = session.scalar(select(EnemySet).where(EnemySet.name == name))
+    if enemy_set is None:
+        raise BankError(f"no enemy set {name}", status=404)
+    session.delete(enemy_set)
+    audit.record(session, actor=actor, actor_role=actor_role, action="enemies.delete", subject=f"enemies:{name}",
+                 at=now)
+
+
+def enemies_by_item(session: Session) -> dict[int, set[int]]:
+    """item id -> the ids of every item that shares an enemy set with it."""
+    members = defaultdict(set)
+    for set_id, item_id in session.execute(select(EnemySetMember.enemy_set_id, EnemySetMember.item_id)):
+        members[set_id].add(item_id)
+    enemies: dict[int, set[int]] = defaultdict(set)
+    for items in members.values():
+        for item_id in items:
+            enemies[item_id] |= items - {item_id}
+    return dict(enemies)

@@ -1,0 +1,200 @@
+"""Calibration: published LSAT results (mirt, ltm) and recovery of simulated truth."""
+import numpy as np
+import pytest
+
+from scipy import optimize
+
+import engine
+from engine import FixedItems, ItemParameters, Priors, calibrate
+from lsat_data import LSAT6_FREQUENCIES, LSAT7_FREQUENCIES, PATTERNS, expand
+
+LSAT6 = expand(LSAT6_FREQUENCIES)
+LSAT7 = expand(LSAT7_FREQUENCIES)
+
+
+def test_lsat7_2pl_matches_mirt():
+    # mirt 1.47 reference page for mirt() (philchalmers/mirt, reference/mirt.md), defaults
+    # (61 nodes on [-6, 6], TOL 1e-4): "Log-likelihood = -2658.805", coef() a1 / d:
+    # 0.988/1.856, 1.081/0.808, 1.706/1.804, 0.765/0.486, 0.736/1.855 (3 decimals);
+    # tests/testthat/test-01-mirtOne.R gives 4: 0.988 1.8561 1.081 0.808 1.706 1.8043
+    # 0.7651 0.486 0.7358 1.8545. Both fits stop at TOL 1e-4, so the 4th decimal may
+    # differ by a few units.
+    result = calibrate(LSAT7, "2pl")
+    assert result.converged
+    assert result.log_likelihood == pytest.approx(-2658.805, abs=1e-3)
+    np.testing.assert_allclose(result.items.a, [0.988, 1.081, 1.706, 0.7651, 0.7358], atol=1.5e-3)
+    np.testing.assert_allclose(result.items.intercept, [1.8561, 0.808, 1.8043, 0.486, 1.8545], atol=1.5e-3)
+    assert result.n_parameters == 10
+    assert result.aic == pytest.approx(5337.61, abs=1e-2)  # mirt: AIC = 5337.61, BIC = 5386.688
+    assert result.bic == pytest.approx(5386.688, abs=1e-2)
+
+
+def test_lsat7_2pl_standard_errors_close_to_mirt():
+    # test-01-mirtOne.R, modm2 (SE.type = 'Richardson', numerical observed information):
+    # 95% CI for a1 of item 1 is [0.6406, 1.3354] -> SE 0.1772; item 3 [1.0779, 2.334] ->
+    # 0.3205. Cross-product SEs estimate the same information differently; with N = 1000
+    # the two agree to a few percent.
+    result = calibrate(LSAT7, "2pl")
+    np.testing.assert_allclose(result.se.a[[0, 2]], [(1.3354 - 0.6406) / 3.92, (2.334 - 1.0779) / 3.92], rtol=0.05)
+
+
+def test_lsat7_equal_slopes_matches_mirt_crossprod_standard_errors():
+    # test-01-mirtOne.R, modm4: 'F = 1-5, CONSTRAIN = (1-5, a1)', SE.type = 'crossprod':
+    # a1 = 1.011 [0.885, 1.138]; d = 1.868 [1.67, 2.067], 0.791 [0.631, 0.951],
+    # 1.461 [1.277, 1.644], 0.521 [0.367, 0.676], 1.993 [1.793, 2.193].
+    result = calibrate(LSAT7, "rasch")
+    np.testing.assert_allclose(result.items.a, 1.011, atol=1e-3)
+    np.testing.assert_allclose(result.items.intercept, [1.868, 0.791, 1.461, 0.521, 1.993], atol=1e-3)
+    assert result.se.a[0] == pytest.approx((1.138 - 0.885) / 3.92, abs=5e-4)
+    # SE of d = -a b by the delta method from the (a, b) covariance is not kept; check b's
+    # SE against mirt's d interval instead through d = -a b at fixed a (a's SE is small):
+    se_d_mirt = (np.array([2.067, 0.951, 1.644, 0.676, 2.193]) - [1.67, 0.631, 1.277, 0.367, 1.793]) / 3.92
+    np.testing.assert_allclose(result.se_intercept, se_d_mirt, atol=1.5e-3)
+
+
+def test_lsat6_rasch_matches_mirt():
+    # test-01-mirtOne.R: mirt(expand.table(LSAT6), 1, itemtype = 'Rasch'): d = 2.73, 0.999,
+    # 0.24, 1.306, 2.099 and latent variance 0.57. Our one common slope a on N(0, 1) is the
+    # same model with a^2 = variance and the same intercepts.
+    result = calibrate(LSAT6, "rasch")
+    np.testing.assert_allclose(result.items.intercept, [2.73, 0.999, 0.24, 1.306, 2.099], atol=1e-3)
+    assert result.items.a[0] ** 2 == pytest.approx(0.57, abs=5e-3)
+
+
+def test_lsat6_2pl_matches_ltm_and_mirt():
+    # ltm (Rizopoulos) summary(ltm(LSAT ~ z1)): log.Lik -2466.653; Dscrmn 0.8254 0.7229 0.8905
+    # 0.6886 0.6575, Dffclt -3.3597 -1.3696 -0.2799 -1.8659 -3.1236 (21 Gauss-Hermite nodes:
+    # the 3rd decimal differs from a 61-node rectangular grid); mirt QMCEM logLik -2466.653
+    # (test-01-mirtOne.R).
+    result = calibrate(LSAT6, "2pl")
+    assert result.log_likelihood == pytest.approx(-2466.653, abs=1e-3)
+    np.testing.assert_allclose(result.items.a, [0.8254, 0.7229, 0.8905, 0.6886, 0.6575], atol=2e-3)
+    np.testing.assert_allclose(result.items.b, [-3.3597, -1.3696, -0.2799, -1.8659, -3.1236], atol=1e-2)
+
+
+def test_lsat7_3pl_reaches_mirts_log_likelihood():
+    # mirt reference/anova.md: mod2 <- mirt(expand.table(LSAT7), 1, '3PL'); anova():
+    # logLik -2658.055 (AIC 5346.11, 15 parameters). The 3PL surface is flat (four c
+    # estimates at 0), so estimates are compared through the likelihood, which must also
+    # exceed the nested 2PL's -2658.805.
+    result = calibrate(LSAT7, "3pl")
+    assert result.converged
+    assert result.log_likelihood == pytest.approx(-2658.055, abs=2e-3)
+    assert result.items.c[1] == pytest.approx(0.298, abs=0.01)
+
+
+def test_squarem_reaches_the_same_optimum_in_fewer_e_steps():
+    plain = calibrate(LSAT7, "3pl", accelerate=False, tol=1e-5, max_iterations=5000)
+    fast = calibrate(LSAT7, "3pl", tol=1e-5)
+    assert fast.log_likelihood == pytest.approx(plain.log_likelihood, abs=1e-3)
+    assert fast.iterations < 0.6 * plain.iterations  # 76 vs 136 E-steps here
+
+
+def z_scores(result, truth):
+    return np.concatenate([(result.items.a - truth.a) / result.se.a, (result.items.b - truth.b) / result.se.b])
+
+
+@pytest.mark.parametrize("model", ["2pl", "rasch"])
+def test_recovery_within_standard_errors(model):
+    # With SEs right, (estimate - truth) / SE ~ N(0, 1): the mean of z^2 over 2 x 25 values
+    # has SD sqrt(2/50) = 0.2, so [0.4, 1.8] is a 3-4 SD band, and no |z| should pass 4.
+    rng = np.random.default_rng(11)
+    truth = engine.simulate_items(25, model, rng)
+    x = engine.simulate_responses(rng.normal(size=3000), truth, rng)
+    result = calibrate(x, model)
+    z = z_scores(result, truth)
+    if model == "rasch":
+        z = (result.items.b - truth.b) / result.se.b
+    assert 0.4 < np.mean(z**2) < 1.8
+    assert np.max(np.abs(z)) < 4
+
+
+def test_3pl_recovery_with_c_prior():
+    # The c prior Beta(6, 16) pulls c towards .27 while the truth is U(.1, .25), a bias of a
+    # few hundredths on c; a and b are checked within 4 SEs (about 1 in 16,000 by chance).
+    rng = np.random.default_rng(12)
+    truth = engine.simulate_items(20, "3pl", rng)
+    x = engine.simulate_responses(rng.normal(size=8000), truth, rng)
+    result = calibrate(x, "3pl", priors=Priors(c_beta=(6, 16)))
+    assert result.converged and result.item_converged.all()
+    z = z_scores(result, truth)
+    assert np.mean(np.abs(z) < 4) >= 0.95
+    assert np.sqrt(np.mean((result.items.c - truth.c) ** 2)) < 0.06
+
+
+def test_fixed_anchor_calibration_puts_pretest_items_on_the_bank_scale():
+    # Examinees ~ N(0.5, 1.2^2) on the bank scale; 30 anchors fixed at their true values,
+    # 6 pretest items free. The latent mean and SD are estimated (their SEs with N = 4000
+    # are ~0.02), and pretest items must come out on the bank scale within 4 SEs.
+    rng = np.random.default_rng(13)
+    truth = engine.simulate_items(36, "2pl", rng)
+    x = engine.simulate_responses(rng.normal(0.5, 1.2, size=4000), truth, rng)
+    anchors = np.arange(30)
+    result = calibrate(x, "2pl", fixed=FixedItems(anchors, truth.subset(anchors)))
+    np.testing.assert_array_equal(result.items.a[:30], truth.a[:30])
+    assert result.latent_mean == pytest.approx(0.5, abs=0.1)
+    assert result.latent_sd == pytest.approx(1.2, abs=0.1)
+    free = np.arange(30, 36)
+    z = np.concatenate([(result.items.a[free] - truth.a[free]) / result.se.a[free],
+                        (result.items.b[free] - truth.b[free]) / result.se.b[free]])
+    assert np.max(np.abs(z)) < 4
+    assert np.all(result.se.a[:30] == 0)
+
+
+def test_sparse_design_equals_dense_with_missing():
+    rng = np.random.default_rng(14)
+    truth = engine.simulate_items(40, "2pl", rng)
+    sparse = engine.simulate_sparse_design(rng.normal(size=2000), truth, 15, rng)
+    assert np.all(np.diff(sparse.indptr) == 15)
+    dense = sparse.to_dense()
+    assert all(len(set(row)) == 15 for row in np.split(sparse.item, sparse.indptr[1:-1]))
+    a = calibrate(sparse, "2pl", threads=2)
+    b = calibrate(dense, "2pl")
+    assert a.log_likelihood == pytest.approx(b.log_likelihood, abs=1e-6)
+    np.testing.assert_allclose(a.items.a, b.items.a, atol=1e-6)
+    np.testing.assert_allclose(a.se.b, b.se.b, rtol=1e-6)
+
+
+def test_non_convergence_is_reported_per_item():
+    result = calibrate(LSAT7, "3pl", max_iterations=3)
+    assert not result.converged
+    assert not result.item_converged.all()
+    assert any("last EM change" in message for message in result.item_messages)
+
+
+def test_unidentified_item_is_flagged():
+    # An item everyone answers correctly has no finite difficulty.
+    x = LSAT7.copy()
+    x[:, 4] = 1
+    result = calibrate(x, "2pl", max_iterations=200)
+    assert not result.item_converged[4]
+    assert "not identified" in result.item_messages[4]
+
+
+def test_priors_pull_estimates():
+    # Strong priors dominate 1000 examinees: estimates sit within ~3 prior SDs of the mode.
+    on_a = calibrate(LSAT7, "2pl", priors=Priors(a_lognormal=(0.0, 0.05)))
+    assert np.all(np.abs(np.log(on_a.items.a)) < 0.15)
+    on_c = calibrate(LSAT7, "3pl", priors=Priors(c_beta=(60, 160)))
+    np.testing.assert_allclose(on_c.items.c, 59 / 218, atol=0.05)  # mode of Beta(60, 160)
+    # A flat-enough prior changes nothing.
+    weak = calibrate(LSAT7, "2pl", priors=Priors(b_normal=(0.0, 100.0)))
+    np.testing.assert_allclose(weak.items.a, calibrate(LSAT7, "2pl").items.a, atol=2e-3)
+
+
+def test_posterior_mode_with_priors_equals_direct_optimisation():
+    # EM with priors must land on the mode of marginal log-likelihood + log priors; a
+    # general-purpose optimiser (BFGS on the 32 LSAT7 patterns) finds the same point.
+    priors = Priors(a_lognormal=(0.0, 0.5), b_normal=(0.0, 0.5))
+    nodes, weights = engine.normal_quadrature()
+
+    def negative_log_posterior(v):
+        items = ItemParameters(np.exp(v[:5]), -v[5:] / np.exp(v[:5]), np.zeros(5))
+        marginal = np.exp(engine.log_likelihood(PATTERNS, nodes, items)) @ weights
+        log_prior = np.sum(-0.5 * (v[:5] / 0.5) ** 2 - v[:5]) + np.sum(-0.5 * (items.b / 0.5) ** 2)
+        return -(LSAT7_FREQUENCIES @ np.log(marginal) + log_prior)
+
+    result = calibrate(LSAT7, "2pl", priors=priors, tol=1e-7)
+    start = np.concatenate([np.log(result.items.a), result.items.intercept])
+    direct = optimize.minimize(negative_log_posterior, start + 0.05, method="BFGS", options={"gtol": 1e-6})
+    np.testing.assert_allclose(start, direct.x, atol=2e-4)
