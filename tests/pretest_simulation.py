@@ -46,8 +46,10 @@ def simulate_sittings(engine, session, program, truth: dict[str, tuple[float, fl
     """``n`` candidates sit the exam; ``truth`` maps item code -> its true (a, b, c)."""
     day = now.astimezone(ZoneInfo(program.timezone)).date()
     centres = []
-    for code, prefecture in (("SIM-TKY", "Tokyo"), ("SIM-OSA", "Osaka"), ("SIM-FUK", "Fukuoka")):
-        centre = Centre(code=f"{code}-{rng.integers(1e9)}", name=f"Simulated {prefecture}", prefecture=prefecture)
+    for code, prefecture, region in (("SIM-TKY", "Tokyo", "Kanto"), ("SIM-OSA", "Osaka", "Kinki"),
+                                     ("SIM-FUK", "Fukuoka", "Kyushu")):
+        centre = Centre(code=f"{code}-{rng.integers(1e9)}", name=f"Simulated {prefecture}", prefecture=prefecture,
+                        region=region)
         centre.seats = [Seat(label="S-1")]
         slot = Slot(centre=centre, date=day, kind="morning", starts_at=now, capacity=n)
         session.add_all([centre, slot])
@@ -60,7 +62,7 @@ def simulate_sittings(engine, session, program, truth: dict[str, tuple[float, fl
         occupation = "student" if rng.random() < 0.393 else "working"
         candidate = Candidate(name=f"Simulated {index}", date_of_birth=dt.date(2000, 1, 1), occupation=occupation,
                               company_type=None if occupation == "student" else ("it" if rng.random() < 0.378 else "non-it"))
-        booking = book(session, candidate, slot, seat_id=centre.seats[0].id)
+        booking = book(session, candidate, slot)
         booking.status, booking.checked_in_at = "checked_in", now
         bookings.append(booking)
     session.commit()
@@ -70,8 +72,8 @@ def simulate_sittings(engine, session, program, truth: dict[str, tuple[float, fl
     keys_of_version: dict[int, int] = {}
     for index, booking in enumerate(bookings):
         sitting, token = sittings.candidate_login(session, program, booking.admission_code,
-                                                  booking.candidate.date_of_birth, now)
-        sittings.start(session, program, sitting, now, rng)
+                                                  booking.candidate.date_of_birth, now, rng)
+        sittings.start(session, program, sitting, now)
         session.commit()
         unknown = {i.item_version_id for i in sitting.items} - set(codes_of_version)
         if unknown:
