@@ -6,6 +6,7 @@ statistics plain arrays, one element per scored sitting.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import func, select
@@ -15,7 +16,8 @@ from centers.models import Booking, Candidate, Centre, Slot
 from delivery.models import Sitting
 from itembank.program import ExamProgram
 from scoring.models import ScoreResult
-from scoring.statistics import ScoredSittings, candidate_group
+from scoring.statistics import (BREAKDOWNS, Breakdown, ScoredSittings, Summary, breakdown, breakdowns_csv,
+                                candidate_group, score_distribution, summary)
 
 
 def _period(query, since: dt.date | None, until: dt.date | None, centre_id: int | None):
@@ -65,3 +67,25 @@ def applicants(session: Session, *, since: dt.date | None = None, until: dt.date
     query = _period(select(func.count(Booking.id)).join(Slot, Slot.id == Booking.slot_id)
                     .where(Booking.status != "cancelled"), since, until, centre_id)
     return int(session.scalar(query) or 0)
+
+
+@dataclass(frozen=True)
+class OperationReport:
+    summary: Summary
+    breakdowns: dict[str, Breakdown]
+    distribution: tuple[np.ndarray, np.ndarray]
+    csv: str
+
+
+def operation_report(session: Session, program: ExamProgram, *, since: dt.date | None = None,
+                     until: dt.date | None = None) -> OperationReport:
+    """Every figure of the statistics dashboard for the period."""
+    data = scored_sittings(session, program, since=since, until=until)
+    rule = program.pass_rule
+    breakdowns = {name: breakdown(data, name, rule.field_minimum) for name in BREAKDOWNS}
+    return OperationReport(
+        summary=summary(data, applicants(session, since=since, until=until)),
+        breakdowns=breakdowns,
+        distribution=score_distribution(data.total),
+        csv=breakdowns_csv(list(breakdowns.values()), data.field_codes),
+    )

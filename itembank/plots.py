@@ -6,6 +6,7 @@ nothing to a screen reader.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 
@@ -28,6 +29,23 @@ def _svg(figure) -> str:
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(figure)
     return buffer.getvalue()
+
+
+class SvgFigure:
+    """One figure's axes; ``svg`` holds the document once the ``with`` block ends."""
+
+    def __init__(self, figure, axes):
+        self.figure, self.axes, self.svg = figure, axes, ""
+
+
+@contextlib.contextmanager
+def svg_figure(figsize: tuple[float, float] = (6.4, 3.2)):
+    """Draw on ``.axes`` inside the block; read ``.svg`` after it. Other packages' charts use this too."""
+    with _lock:
+        figure, axes = plt.subplots(figsize=figsize)
+        drawing = SvgFigure(figure, axes)
+        yield drawing
+        drawing.svg = _svg(figure)
 
 
 def _curve(a: float, b: float, c: float, theta: np.ndarray) -> np.ndarray:

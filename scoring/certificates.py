@@ -159,8 +159,9 @@ def public_keys(session: Session) -> dict[int, str]:
 
 def issue(session: Session, result: ScoreResult, *, holder_name: str, sat_on: dt.date,
           directory: Path, now: dt.datetime) -> Certificate:
-    """The result's certificate, signed with the active key on first request."""
-    existing = session.scalar(select(Certificate).where(Certificate.score_result_id == result.id))
+    """The result's current certificate, signed with the active key on first request
+    (and again after a rescoring changed the result)."""
+    existing = current_certificate(session, result.id)
     if existing is not None:
         return existing
     key = active_key(session) or create_signing_key(session, directory, now)
@@ -181,6 +182,21 @@ def issue(session: Session, result: ScoreResult, *, holder_name: str, sat_on: dt
     session.add(certificate)
     session.flush()
     return certificate
+
+
+def current_certificate(session: Session, result_id: int) -> Certificate | None:
+    return session.scalar(select(Certificate).where(Certificate.score_result_id == result_id,
+                                                    Certificate.superseded_at.is_(None)))
+
+
+def superseded(session: Session, code: str) -> Certificate | None:
+    """The stored certificate with this code, if a rescoring has since replaced it."""
+    try:
+        canonical = format_code(parse_code(code))
+    except CertificateError:
+        return None
+    return session.scalar(select(Certificate).where(Certificate.code == canonical,
+                                                    Certificate.superseded_at.is_not(None)))
 
 
 @dataclass(frozen=True)

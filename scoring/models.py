@@ -43,6 +43,8 @@ class ScoreResult(Base):
     standard_errors: Mapped[dict] = mapped_column(JSON)
     passed: Mapped[bool] = mapped_column(Boolean)
     scored_items: Mapped[int] = mapped_column(Integer)
+    # The scoring amendments (key corrections, withdrawals) the result was computed with.
+    amendment_ids: Mapped[list] = mapped_column(JSON, default=list)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     rule_version: Mapped[ScoringRuleVersion] = relationship()
@@ -68,7 +70,65 @@ class Certificate(Base):
     __tablename__ = "certificates"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    score_result_id: Mapped[int] = mapped_column(ForeignKey("score_results.id"), unique=True)
+    score_result_id: Mapped[int] = mapped_column(ForeignKey("score_results.id"), index=True)
     key_id: Mapped[int] = mapped_column(ForeignKey("certificate_keys.id"))
     code: Mapped[str] = mapped_column(String(400))
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when a rescoring changed the result: the online check then says so.
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+AMENDMENT_KINDS = ("key", "withdrawn")
+CAMPAIGN_STATUSES = ("proposed", "applied", "discarded")
+
+
+class RescoringCampaign(Base):
+    """A correction to scoring (a key fixed, an item withdrawn) and its effect on every result.
+
+    Proposed with the before/after table; applied by a second psychometrician, or discarded.
+    """
+
+    __tablename__ = "rescoring_campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    proposed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    amendments: Mapped[list[ScoringAmendment]] = relationship(back_populates="campaign", order_by="ScoringAmendment.id")
+    changes: Mapped[list[CampaignChange]] = relationship(back_populates="campaign", order_by="CampaignChange.id",
+                                                         cascade="all, delete-orphan")
+
+
+class ScoringAmendment(Base):
+    """How one item version is scored from now on: a corrected key, or withdrawn (not scored).
+
+    In effect once its campaign is applied; every result records the amendments it used.
+    """
+
+    __tablename__ = "scoring_amendments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("rescoring_campaigns.id"), index=True)
+    item_version_id: Mapped[int] = mapped_column(ForeignKey("item_versions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[int | None] = mapped_column(Integer)
+
+    campaign: Mapped[RescoringCampaign] = relationship(back_populates="amendments")
+
+
+class CampaignChange(Base):
+    """One result before and after a campaign: {"total", "fields", "passed"} each."""
+
+    __tablename__ = "campaign_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("rescoring_campaigns.id"), index=True)
+    score_result_id: Mapped[int] = mapped_column(ForeignKey("score_results.id"), index=True)
+    before: Mapped[dict] = mapped_column(JSON)
+    after: Mapped[dict] = mapped_column(JSON)
+
+    campaign: Mapped[RescoringCampaign] = relationship(back_populates="changes")

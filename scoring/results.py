@@ -2,19 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import engine
-from itembank.bank import versions_by_id
-from itembank.content import unpack
 from itembank.program import ExamProgram
-from scoring.models import ScoreResult, ScoringRuleVersion
+from scoring.batch import UNANSWERED, AnswerSheet, ScoringError, SheetScores, score_sheet, version_table
+from scoring.models import RescoringCampaign, ScoreResult, ScoringAmendment, ScoringRuleVersion
 from scoring.rules import rule_of_version
-from scoring.scale import score_responses
 
 
 @dataclass(frozen=True)
@@ -26,53 +23,65 @@ class ScoredAnswer:
     chosen_option: int | None
 
 
-class ScoringError(RuntimeError):
-    """An answer set that cannot be scored (e.g. an item without parameters)."""
+def effective_amendments(session: Session, version_ids) -> list[int]:
+    """Ids of the amendments in force (their campaign applied) for these item versions."""
+    return list(session.scalars(
+        select(ScoringAmendment.id)
+        .join(RescoringCampaign, RescoringCampaign.id == ScoringAmendment.campaign_id)
+        .where(RescoringCampaign.status == "applied", ScoringAmendment.item_version_id.in_(list(version_ids)))
+        .order_by(ScoringAmendment.id)
+    ))
 
 
-def score_answers(session: Session, rule_version: ScoringRuleVersion, answers: Iterable[ScoredAnswer]) -> ScoreResult:
+def answer_sheet(answers: Sequence[ScoredAnswer]) -> AnswerSheet:
+    """The sheet of one sitting."""
+    return AnswerSheet(
+        n_sittings=1,
+        sitting=np.zeros(len(answers), dtype=np.int64),
+        version_id=[a.version_id for a in answers],
+        field=[a.field for a in answers],
+        chosen=[UNANSWERED if a.chosen_option is None else a.chosen_option for a in answers],
+    )
+
+
+def result_of(rule_version: ScoringRuleVersion, scores: SheetScores, row: int, amendment_ids: list[int]) -> ScoreResult:
+    """Row ``row`` of a sheet's scores as an unsaved :class:`ScoreResult`."""
+    return ScoreResult(
+        program_code=rule_version.program_code,
+        rule_version_id=rule_version.id,
+        method=rule_version.definition["method"],
+        total_score=int(scores.scale[row, 0]),
+        field_scores={code: int(scores.scale[row, i]) for i, code in enumerate(scores.columns) if i > 0},
+        thetas={column: float(scores.theta[row, i]) for i, column in enumerate(scores.columns)},
+        standard_errors={column: float(scores.se[row, i]) for i, column in enumerate(scores.columns)},
+        passed=bool(scores.passed[row]),
+        scored_items=int(scores.scored_items[row]),
+        amendment_ids=list(amendment_ids),
+    )
+
+
+def score_answers(session: Session, rule_version: ScoringRuleVersion, answers: Iterable[ScoredAnswer],
+                  amendment_ids: list[int] | None = None) -> ScoreResult:
     """Score one sitting's scored items under ``rule_version``; an unanswered item counts as wrong.
 
+    ``amendment_ids``: the scoring amendments to apply (default: those in force now).
     Returns an unsaved :class:`ScoreResult` (without ``sitting_id``). Given the same
-    answers and rule version it gives the same result, to the last digit.
+    answers, rule version and amendments it gives the same result, to the last digit.
     """
-    rule = rule_of_version(rule_version)
     answers = list(answers)
     if not answers:
         raise ScoringError("a sitting with no scored items cannot be scored")
-    versions = versions_by_id(session, {a.version_id for a in answers})
-    a, b, c, correct = [], [], [], []
-    for answer in answers:
-        version = versions[answer.version_id]
-        if version.a is None or version.b is None or version.c is None:
-            raise ScoringError(f"item version {version.id} has no IRT parameters")
-        a.append(version.a)
-        b.append(version.b)
-        c.append(version.c)
-        correct.append(int(answer.chosen_option is not None and answer.chosen_option == unpack(version.content).key))
-    scores = score_responses(
-        rule,
-        engine.ItemParameters(a, b, c),
-        np.array([answer.field for answer in answers]),
-        np.array([correct], dtype=np.int8),
-    )
-    fields = scores.columns[1:]
-    return ScoreResult(
-        program_code=rule.program_code,
-        rule_version_id=rule_version.id,
-        method=rule.method,
-        total_score=int(scores.scale[0, 0]),
-        field_scores={code: int(scores.scale[0, i + 1]) for i, code in enumerate(fields)},
-        thetas={column: float(scores.theta[0, i]) for i, column in enumerate(scores.columns)},
-        standard_errors={column: float(scores.se[0, i]) for i, column in enumerate(scores.columns)},
-        passed=bool(scores.passed[0]),
-        scored_items=len(answers),
-    )
+    version_ids = {a.version_id for a in answers}
+    if amendment_ids is None:
+        amendment_ids = effective_amendments(session, version_ids)
+    table = version_table(session, version_ids, amendment_ids)
+    scores = score_sheet(rule_of_version(rule_version), table, answer_sheet(answers))
+    return result_of(rule_version, scores, 0, amendment_ids)
 
 
 def rescore(session: Session, result: ScoreResult, answers: Iterable[ScoredAnswer]) -> ScoreResult:
-    """The result ``answers`` give under the rule version ``result`` was computed with (unsaved)."""
-    return score_answers(session, result.rule_version, answers)
+    """The result ``answers`` give under the rule version and amendments ``result`` was computed with."""
+    return score_answers(session, result.rule_version, answers, list(result.amendment_ids or []))
 
 
 def same_scores(a: ScoreResult, b: ScoreResult) -> bool:
@@ -84,6 +93,7 @@ def same_scores(a: ScoreResult, b: ScoreResult) -> bool:
         and a.thetas == b.thetas
         and a.standard_errors == b.standard_errors
         and a.rule_version_id == b.rule_version_id
+        and list(a.amendment_ids or []) == list(b.amendment_ids or [])
     )
 
 

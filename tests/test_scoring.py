@@ -10,7 +10,8 @@ from scipy import integrate
 import engine
 from itembank.program import PassRule, ScaleTransformation
 from scoring.rules import rule_of_program
-from scoring.scale import score_responses, to_scale
+from scoring.batch import AnswerSheet, VersionTable, score_sheet
+from scoring.scale import to_scale
 
 # A tiny item set: three 3PL items, two strategy and one technology.
 A = [1.2, 0.8, 1.5]
@@ -59,10 +60,23 @@ def test_hand_computed_single_item_posterior():
     assert round(expected, 3) == 0.413
 
 
+def hand_made_table(a, b, c) -> VersionTable:
+    """Versions 1..n with the key at option 0."""
+    n = len(a)
+    return VersionTable(np.arange(1, n + 1), np.array(a, float), np.array(b, float), np.array(c, float),
+                        np.zeros(n, dtype=int), np.zeros(n, dtype=bool))
+
+
+def sheet_of(rows: list[list[int]], fields) -> AnswerSheet:
+    """One sitting per row of 1 (right: option 0) / 0 (wrong: option 1) over versions 1..n."""
+    n = len(rows[0])
+    return AnswerSheet(len(rows), np.repeat(np.arange(len(rows)), n), np.tile(np.arange(1, n + 1), len(rows)),
+                       np.tile(fields, len(rows)), np.where(np.ravel(rows) == 1, 0, 1))
+
+
 def test_total_and_field_scores_come_from_their_own_items(program):
-    items = engine.ItemParameters(A, B, C)
     fields = np.array(["strategy", "strategy", "technology"])
-    scores = score_responses(rule_of_program(program), items, fields, np.array([[1, 0, 1]]))
+    scores = score_sheet(rule_of_program(program), hand_made_table(A, B, C), sheet_of([[1, 0, 1]], fields))
     total = posterior_mean_and_sd((1, 0, 1), list(zip(A, B, C)))[0]
     strategy = posterior_mean_and_sd((1, 0), list(zip(A[:2], B[:2], C[:2])))[0]
     technology = posterior_mean_and_sd((1,), [(A[2], B[2], C[2])])[0]
@@ -87,14 +101,14 @@ def test_pass_rule_needs_the_total_and_every_field():
     assert not rule.passes(900, {"strategy": 900, "management": 299, "technology": 900})
 
 
-def test_score_responses_applies_the_pass_rule_per_row(program):
+def test_score_sheet_applies_the_pass_rule_per_sitting(program):
     # Two examinees on 30 strong items per field: one right everywhere, one weak in management.
     n = 30
-    items = engine.ItemParameters(np.full(3 * n, 1.5), np.zeros(3 * n), np.full(3 * n, 0.0))
+    table = hand_made_table(np.full(3 * n, 1.5), np.zeros(3 * n), np.full(3 * n, 0.0))
     fields = np.repeat(["strategy", "management", "technology"], n)
     strong = np.ones(3 * n, dtype=int)
     weak_management = strong.copy()
     weak_management[n : 2 * n] = 0
-    scores = score_responses(rule_of_program(program), items, fields, np.array([strong, weak_management]))
+    scores = score_sheet(rule_of_program(program), table, sheet_of([strong.tolist(), weak_management.tolist()], fields))
     assert scores.passed.tolist() == [True, False]
     assert scores.scale[1, 2] < 300 <= scores.scale[1, 1]

@@ -12,6 +12,7 @@ from centers.bookings import BookingError
 from delivery.answers import StorageUnavailable
 from delivery.sittings import SittingError
 from itembank.assembly import AssemblyError
+from scoring.campaigns import CampaignError
 from scoring.certificates import CertificateError
 from itembank.bank import BankError
 from itembank.content import ContentError
@@ -35,6 +36,7 @@ def error_response(status: int, message: str) -> Response:
 def register(app: Flask) -> None:
     @app.errorhandler(SittingError)
     @app.errorhandler(BookingError)
+    @app.errorhandler(CampaignError)
     def domain_error(error):
         return error_response(error.status, str(error))
 

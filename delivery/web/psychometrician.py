@@ -455,3 +455,5 @@ def statistics():
     return render_template("psychometrician/statistics.html", rows=rows, sittings=total,
                            since=request.args.get("since", ""), status=request.args.get("status", ""),
                            statuses=ITEM_STATUSES)
+
+from delivery.web import scores as _scores_pages  # noqa: E402,F401  (views on this blueprint)

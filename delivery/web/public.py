@@ -24,6 +24,8 @@ def verify():
                 lines = list(zip(names, (statement.total,) + statement.field_scores))
             else:
                 lines = [("Total", statement.total)]
+    replaced = certificates.superseded(db(), code) if verification is not None and verification.valid else None
     return render_template("public/verify.html", code=code, name=name, verification=verification, lines=lines,
+                           superseded_at=replaced.superseded_at if replaced else None,
                            program_matches=verification is not None and verification.valid and
                            verification.statement.program_digest == certificates.short_digest(program().code, 2))
