@@ -139,4 +139,43 @@ def statistics(since: dt.datetime | None, until: dt.datetime | None, csv_path: P
         click.echo(f"breakdowns written to {csv_path}")
 
 
-COMMANDS = [rescoring_group, statistics]
+@click.command("simulate-year")
+@click.option("--candidates", default=2000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--start", "first_day", type=click.DateTime(["%Y-%m-%d"]), help="First day of the year (default: today).")
+@click.option("--seed", default=2019, show_default=True, type=int)
+def simulate_year(candidates: int, first_day: dt.datetime | None, seed: int) -> None:
+    """Run a simulated year of candidates through booking, delivery and scoring, then check the scores.
+
+    The group mix and the pass rates by group follow the exam spec's fiscal 2019 table;
+    at the end every result is rescored in batch and compared with the score the
+    candidate saw. Use a database of its own (CBT_DATABASE_URL): it adds thousands of rows.
+    """
+    import numpy as np
+
+    from delivery.year import simulate_year as run
+    from persistence import create_database_engine
+
+    program = _program()
+    start = first_day.date() if first_day else _now().date()
+    with _open() as session:
+        with click.progressbar(length=candidates, label="sittings", file=None) as bar:
+            last = [0]
+
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - last[0])
+                last[0] = done
+
+            report = run(session.get_bind(), session, program, candidates=candidates, first_day=start,
+                         rng=np.random.default_rng(seed), progress=progress)
+    click.echo(f"{report.applicants} bookings, {report.sittings} sittings in {report.seconds:.0f} s "
+               f"({1000 * report.seconds / max(report.sittings, 1):.0f} ms per candidate)")
+    r = report.reproduction
+    click.echo(f"batch rescore: {r.identical_scores} of {r.results} results identical "
+               f"(largest theta difference {r.largest_theta_difference:.1e})")
+    click.echo("see `cbt statistics` or the psychometrician's Operation statistics page for the year's figures")
+    if not r.all_identical:
+        raise SystemExit(1)
+
+
+COMMANDS = [rescoring_group, statistics, simulate_year]
