@@ -41,6 +41,9 @@ class Field:
         return self.scored + self.pretest
 
 
+SCORING_METHODS = ("eap", "map", "ml", "wle")
+
+
 @dataclass(frozen=True)
 class ScoringSettings:
     model: str
@@ -283,6 +286,8 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
         raise ProgramError(f"{source}: [admission] late_arrival must be 'deduct' or 'full'")
     if program.scale.slope <= 0 or program.scale.minimum >= program.scale.maximum:
         raise ProgramError(f"{source}: [scale] needs slope > 0 and minimum < maximum")
+    if program.scoring.method not in SCORING_METHODS:
+        raise ProgramError(f"{source}: [scoring] method must be one of {', '.join(SCORING_METHODS)}")
     if program.scoring.prior_sd <= 0 or program.scoring.quadrature_points < 5:
         raise ProgramError(f"{source}: [scoring] needs prior_sd > 0 and at least 5 quadrature points")
     if program.duration_minutes <= 0:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 import engine
 from itembank.content import unpack
 from itembank.models import ItemVersion
+from itembank.program import SCORING_METHODS
 from scoring.models import ScoringAmendment
 from scoring.rules import ScoringRule
 from scoring.scale import to_scale
@@ -119,10 +120,26 @@ class SheetScores:
     scored_items: np.ndarray
 
 
+def estimate_ability(rule: ScoringRule, responses, items: engine.ItemParameters, subsets) -> engine.AbilityEstimate:
+    """Theta and its SE by the rule's method (EAP and MAP under the rule's normal prior)."""
+    if rule.method == "eap":
+        return engine.eap(responses, items, subsets=subsets, prior_mean=rule.prior_mean, prior_sd=rule.prior_sd,
+                          n_points=rule.quadrature_points, bound=rule.quadrature_range)
+    if rule.method == "map":
+        return engine.map_estimate(responses, items, subsets=subsets, prior_mean=rule.prior_mean,
+                                   prior_sd=rule.prior_sd, bound=rule.quadrature_range)
+    if rule.method == "ml":
+        return engine.ml_estimate(responses, items, subsets=subsets, bound=rule.quadrature_range)
+    if rule.method == "wle":
+        return engine.wle_estimate(responses, items, subsets=subsets, bound=rule.quadrature_range)
+    raise ScoringError(f"scoring method {rule.method!r} is not supported; one of {', '.join(SCORING_METHODS)}")
+
+
 def score_sheet(rule: ScoringRule, table: VersionTable, sheet: AnswerSheet) -> SheetScores:
-    """EAP for the total and each field, the scale transformation and the pass rule, for every sitting."""
-    if rule.method != "eap":
-        raise ScoringError(f"scoring method {rule.method!r} is not supported; use 'eap'")
+    """Theta for the total and each field (by the rule's method), the scale transformation and
+    the pass rule, for every sitting."""
+    if rule.method not in SCORING_METHODS:
+        raise ScoringError(f"scoring method {rule.method!r} is not supported; one of {', '.join(SCORING_METHODS)}")
     unknown_fields = set(np.unique(sheet.field)) - set(rule.fields)
     if unknown_fields:
         raise ScoringError(f"answers in fields the rule does not score: {sorted(unknown_fields)}")
@@ -138,15 +155,7 @@ def score_sheet(rule: ScoringRule, table: VersionTable, sheet: AnswerSheet) -> S
     version_field[column] = sheet.field
     subsets = np.vstack([np.ones(len(table.version_id), dtype=bool)]
                         + [version_field == code for code in rule.fields])
-    estimate = engine.eap(
-        responses,
-        engine.ItemParameters(table.a, table.b, table.c),
-        subsets=subsets,
-        prior_mean=rule.prior_mean,
-        prior_sd=rule.prior_sd,
-        n_points=rule.quadrature_points,
-        bound=rule.quadrature_range,
-    )
+    estimate = estimate_ability(rule, responses, engine.ItemParameters(table.a, table.b, table.c), subsets)
     scale = to_scale(estimate.theta, rule.scale)
     minimums = rule.pass_rule
     passed = (scale[:, 0] >= minimums.total_minimum) & np.all(scale[:, 1:] >= minimums.field_minimum, axis=1)

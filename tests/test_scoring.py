@@ -112,3 +112,26 @@ def test_score_sheet_applies_the_pass_rule_per_sitting(program):
     scores = score_sheet(rule_of_program(program), table, sheet_of([strong.tolist(), weak_management.tolist()], fields))
     assert scores.passed.tolist() == [True, False]
     assert scores.scale[1, 2] < 300 <= scores.scale[1, 1]
+
+
+@pytest.mark.parametrize("method", ["eap", "map", "ml", "wle"])
+def test_the_programs_method_chooses_the_estimator(program, method):
+    import dataclasses
+
+    rule = dataclasses.replace(rule_of_program(program), method=method)
+    fields = np.array(["strategy", "strategy", "technology"])
+    scores = score_sheet(rule, hand_made_table(A, B, C), sheet_of([[1, 0, 1]], fields))
+    items = engine.ItemParameters(A, B, C)
+    direct = {"eap": engine.eap, "map": engine.map_estimate, "ml": engine.ml_estimate,
+              "wle": engine.wle_estimate}[method](np.array([[1, 0, 1]]), items)
+    assert scores.theta[0, 0] == pytest.approx(direct.theta[0], abs=1e-6)
+
+
+def test_an_unknown_method_is_refused(program):
+    import dataclasses
+
+    from scoring.batch import ScoringError
+
+    rule = dataclasses.replace(rule_of_program(program), method="guess")
+    with pytest.raises(ScoringError, match="not supported"):
+        score_sheet(rule, hand_made_table(A, B, C), sheet_of([[1, 0, 1]], np.array(["strategy"] * 3)))
