@@ -86,13 +86,13 @@ def main() -> None:
     started = time.perf_counter()
     scores = score_sheet(rule, table, sheet)
     scoring = time.perf_counter() - started
-    product = baseline(table, sheet, rule.quadrature_points, 1 + len(rule.fields))
+    product = baseline(table, sheet, rule.settings.quadrature_points, 1 + len(rule.fields))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, "
           f"numpy {np.__version__}")
     print(f"{args.sittings:,} sittings x {sheet.version_id.size // args.sittings} scored items, "
-          f"{args.versions:,} item versions, {rule.quadrature_points} nodes, total + {len(rule.fields)} fields")
+          f"{args.versions:,} item versions, {rule.settings.quadrature_points} nodes, total + {len(rule.fields)} fields")
     print(f"| figure | seconds | per 1,000 sittings | x baseline |")
     print(f"|---|---|---|---|")
     print(f"| score_sheet (EAP, scale, pass rule) | {scoring:.2f} | {1000 * scoring / args.sittings:.1f} ms | "

@@ -122,24 +122,26 @@ class SheetScores:
 
 def estimate_ability(rule: ScoringRule, responses, items: engine.ItemParameters, subsets) -> engine.AbilityEstimate:
     """Theta and its SE by the rule's method (EAP and MAP under the rule's normal prior)."""
-    if rule.method == "eap":
-        return engine.eap(responses, items, subsets=subsets, prior_mean=rule.prior_mean, prior_sd=rule.prior_sd,
-                          n_points=rule.quadrature_points, bound=rule.quadrature_range)
-    if rule.method == "map":
-        return engine.map_estimate(responses, items, subsets=subsets, prior_mean=rule.prior_mean,
-                                   prior_sd=rule.prior_sd, bound=rule.quadrature_range)
-    if rule.method == "ml":
-        return engine.ml_estimate(responses, items, subsets=subsets, bound=rule.quadrature_range)
-    if rule.method == "wle":
-        return engine.wle_estimate(responses, items, subsets=subsets, bound=rule.quadrature_range)
-    raise ScoringError(f"scoring method {rule.method!r} is not supported; one of {', '.join(SCORING_METHODS)}")
+    s = rule.settings
+    if s.method == "eap":
+        return engine.eap(responses, items, subsets=subsets, prior_mean=s.prior_mean, prior_sd=s.prior_sd,
+                          n_points=s.quadrature_points, bound=s.quadrature_range)
+    if s.method == "map":
+        return engine.map_estimate(responses, items, subsets=subsets, prior_mean=s.prior_mean,
+                                   prior_sd=s.prior_sd, bound=s.quadrature_range)
+    if s.method == "ml":
+        return engine.ml_estimate(responses, items, subsets=subsets, bound=s.quadrature_range)
+    if s.method == "wle":
+        return engine.wle_estimate(responses, items, subsets=subsets, bound=s.quadrature_range)
+    raise ScoringError(f"scoring method {s.method!r} is not supported; one of {', '.join(SCORING_METHODS)}")
 
 
 def score_sheet(rule: ScoringRule, table: VersionTable, sheet: AnswerSheet) -> SheetScores:
     """Theta for the total and each field (by the rule's method), the scale transformation and
     the pass rule, for every sitting."""
-    if rule.method not in SCORING_METHODS:
-        raise ScoringError(f"scoring method {rule.method!r} is not supported; one of {', '.join(SCORING_METHODS)}")
+    if rule.settings.method not in SCORING_METHODS:
+        raise ScoringError(f"scoring method {rule.settings.method!r} is not supported; "
+                           f"one of {', '.join(SCORING_METHODS)}")
     unknown_fields = set(np.unique(sheet.field)) - set(rule.fields)
     if unknown_fields:
         raise ScoringError(f"answers in fields the rule does not score: {sorted(unknown_fields)}")
@@ -156,6 +158,11 @@ def score_sheet(rule: ScoringRule, table: VersionTable, sheet: AnswerSheet) -> S
     subsets = np.vstack([np.ones(len(table.version_id), dtype=bool)]
                         + [version_field == code for code in rule.fields])
     estimate = estimate_ability(rule, responses, engine.ItemParameters(table.a, table.b, table.c), subsets)
+    undefined = np.isnan(estimate.theta).any(axis=0)
+    if undefined.any():
+        columns = [c for c, bad in zip(("total",) + rule.fields, undefined) if bad]
+        raise ScoringError(f"no ability estimate for {', '.join(columns)}: no scored items there "
+                           f"(the {rule.settings.method.upper()} method needs at least one)")
     scale = to_scale(estimate.theta, rule.scale)
     minimums = rule.pass_rule
     passed = (scale[:, 0] >= minimums.total_minimum) & np.all(scale[:, 1:] >= minimums.field_minimum, axis=1)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from itembank.program import ExamProgram, PassRule, ScaleTransformation
+from itembank.program import ExamProgram, PassRule, ScaleTransformation, ScoringSettings
 from scoring.models import ScoringRuleVersion
 
 
@@ -26,31 +26,28 @@ class ScoringRule:
 
     program_code: str
     fields: tuple[str, ...]
-    model: str
-    method: str
-    prior_mean: float
-    prior_sd: float
-    quadrature_points: int
-    quadrature_range: float
+    settings: ScoringSettings  # model, method, prior, quadrature
     scale: ScaleTransformation
     pass_rule: PassRule
 
     def as_json(self) -> dict:
-        data = asdict(self)
-        data["fields"] = list(self.fields)
-        return data
+        # Flat, so that the digest of a stored version never depends on how the code nests it.
+        return {"program_code": self.program_code, "fields": list(self.fields), **asdict(self.settings),
+                "scale": asdict(self.scale), "pass_rule": asdict(self.pass_rule)}
 
     @classmethod
     def from_json(cls, data: dict) -> "ScoringRule":
         return cls(
             program_code=data["program_code"],
             fields=tuple(data["fields"]),
-            model=data["model"],
-            method=data["method"],
-            prior_mean=float(data["prior_mean"]),
-            prior_sd=float(data["prior_sd"]),
-            quadrature_points=int(data["quadrature_points"]),
-            quadrature_range=float(data["quadrature_range"]),
+            settings=ScoringSettings(
+                model=data["model"],
+                method=data["method"],
+                prior_mean=float(data["prior_mean"]),
+                prior_sd=float(data["prior_sd"]),
+                quadrature_points=int(data["quadrature_points"]),
+                quadrature_range=float(data["quadrature_range"]),
+            ),
             scale=ScaleTransformation(**data["scale"]),
             pass_rule=PassRule(**data["pass_rule"]),
         )
@@ -62,19 +59,8 @@ class ScoringRule:
 
 
 def rule_of_program(program: ExamProgram) -> ScoringRule:
-    s = program.scoring
-    return ScoringRule(
-        program_code=program.code,
-        fields=program.field_codes,
-        model=s.model,
-        method=s.method,
-        prior_mean=s.prior_mean,
-        prior_sd=s.prior_sd,
-        quadrature_points=s.quadrature_points,
-        quadrature_range=s.quadrature_range,
-        scale=program.scale,
-        pass_rule=program.pass_rule,
-    )
+    return ScoringRule(program_code=program.code, fields=program.field_codes, settings=program.scoring,
+                       scale=program.scale, pass_rule=program.pass_rule)
 
 
 def rule_of_version(version: ScoringRuleVersion) -> ScoringRule:

@@ -10,7 +10,7 @@ from scipy import integrate
 import engine
 from itembank.program import PassRule, ScaleTransformation
 from scoring.rules import rule_of_program
-from scoring.batch import AnswerSheet, VersionTable, score_sheet
+from scoring.batch import AnswerSheet, ScoringError, VersionTable, score_sheet
 from scoring.scale import to_scale
 
 # A tiny item set: three 3PL items, two strategy and one technology.
@@ -118,13 +118,17 @@ def test_score_sheet_applies_the_pass_rule_per_sitting(program):
 def test_the_programs_method_chooses_the_estimator(program, method):
     import dataclasses
 
-    rule = dataclasses.replace(rule_of_program(program), method=method)
-    fields = np.array(["strategy", "strategy", "technology"])
+    rule = rule_of_program(program)
+    rule = dataclasses.replace(rule, settings=dataclasses.replace(rule.settings, method=method))
+    fields = np.array(["strategy", "management", "technology"])
     scores = score_sheet(rule, hand_made_table(A, B, C), sheet_of([[1, 0, 1]], fields))
     items = engine.ItemParameters(A, B, C)
     direct = {"eap": engine.eap, "map": engine.map_estimate, "ml": engine.ml_estimate,
               "wle": engine.wle_estimate}[method](np.array([[1, 0, 1]]), items)
     assert scores.theta[0, 0] == pytest.approx(direct.theta[0], abs=1e-6)
+    if method in ("ml", "wle"):
+        with pytest.raises(ScoringError, match="management"):
+            score_sheet(rule, hand_made_table(A, B, C), sheet_of([[1, 0, 1]], np.array(["strategy"] * 2 + ["technology"])))
 
 
 def test_an_unknown_method_is_refused(program):
@@ -132,6 +136,7 @@ def test_an_unknown_method_is_refused(program):
 
     from scoring.batch import ScoringError
 
-    rule = dataclasses.replace(rule_of_program(program), method="guess")
+    rule = rule_of_program(program)
+    rule = dataclasses.replace(rule, settings=dataclasses.replace(rule.settings, method="guess"))
     with pytest.raises(ScoringError, match="not supported"):
         score_sheet(rule, hand_made_table(A, B, C), sheet_of([[1, 0, 1]], np.array(["strategy"] * 3)))
