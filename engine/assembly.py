@@ -484,33 +484,83 @@ class LoftPool:
 
 
 def assemble_loft(prepared: LoftPool, rng: np.random.Generator, *, tolerance: float,
-                  eligibility: np.ndarray | None = None, randomesque: int = 5, per_category: int | None = 24,
-                  attempts: int = 3) -> np.ndarray:
+                  eligibility: np.ndarray | None = None, randomesque: int = 5,
+                  per_category: int | None = 24) -> np.ndarray:
     """One form for one sitting (sorted pool indices), meeting the blueprint and every target within tolerance.
 
     eligibility: (n,) probabilities from :func:`exposure_eligibility` (None: all eligible).
-    per_category: each sitting chooses among a random ``per_category`` items of each
-    middle category (eligible ones first), which keeps the choice fast in a large pool
-    and varies the forms; None uses the whole pool. A form that misses a target, or that
-    enemy sets leave short, is built again with new random choices, the last attempt
-    from the whole pool; then AssemblyInfeasible names what could not be met.
+    per_category: the first attempt chooses among a random ``per_category`` items of
+    each middle category (eligible ones first), which keeps the choice fast in a large
+    pool and varies the forms; None uses the whole pool.
+
+    The priorities are the blueprint (always), then precision, then exposure: a form
+    that misses a target or that enemy sets leave short is built again from the whole
+    pool, and then once more with every item eligible; if that fails too,
+    AssemblyInfeasible names what could not be met.
     """
+    plans = [(per_category, True), (None, True), (None, False)]
+    if per_category is None:
+        plans = plans[1:]
+    if eligibility is None:
+        plans = [plan for plan in plans if not plan[1]] or [(per_category, False)]
     last: list[str] = []
-    for attempt in range(attempts):
-        eligible = None if eligibility is None else rng.random(prepared.pool.size) < eligibility
-        thinned = per_category if attempt < attempts - 1 else None
+    names: tuple[str, ...] = ()
+    for thinned, controlled in plans:
+        eligible = rng.random(prepared.pool.size) < eligibility if controlled else None
         try:
             form = _greedy_form(prepared, rng, eligible, randomesque, thinned)
         except AssemblyInfeasible as error:
-            last = [str(error)]
-            names = error.constraints
+            last, names = [str(error)], error.constraints
             continue
+        form = _swap_toward_targets(prepared, form, tolerance, eligible)
         last = form_violations(prepared.pool, prepared.blueprint, form, prepared.targets, tolerance,
                                information=prepared.info[form].sum(axis=0))
         if not last:
             return form
         names = tuple(p.split(":")[0] for p in last)
     raise AssemblyInfeasible("; ".join(last), names)
+
+
+def _swap_toward_targets(prepared: LoftPool, form: np.ndarray, tolerance: float, eligible: np.ndarray | None,
+                         max_swaps: int = 30) -> np.ndarray:
+    """Exchange items for others of the same category while that brings the largest relative
+    deviation from the targets down, until it is within tolerance (blueprint and enemy sets kept).
+
+    Greedy choice can end a little off target in a small pool; one exchange keeps every
+    count, so the best exchanges are searched category by category, all pairs at once.
+    """
+    pool = prepared.pool
+    wanted = np.array([t.information for t in prepared.targets])
+    form = form.copy()
+    for _ in range(max_swaps):
+        have = prepared.info[form].sum(axis=0)
+        worst = np.max(np.abs(have / wanted - 1.0))
+        if worst <= tolerance * 0.8:
+            break
+        on_form = np.zeros(pool.size, dtype=bool)
+        on_form[form] = True
+        blocked = on_form.copy()
+        for i in form:
+            if prepared.has_enemies[i]:
+                blocked[prepared.enemies[i]] = True
+        if eligible is not None:
+            blocked |= ~eligible
+        best = (worst, -1, -1)
+        for m in np.unique(pool.category[form]):
+            out = form[pool.category[form] == m]
+            into = np.flatnonzero((pool.category == m) & ~blocked)
+            if into.size == 0:
+                continue
+            # (out, in, targets): the form's information after each exchange
+            after = have + prepared.info[into][None, :, :] - prepared.info[out][:, None, :]
+            deviation = np.max(np.abs(after / wanted - 1.0), axis=2)
+            j, k = np.unravel_index(np.argmin(deviation), deviation.shape)
+            if deviation[j, k] < best[0] - 1e-12:
+                best = (deviation[j, k], int(out[j]), int(into[k]))
+        if best[1] < 0:
+            break
+        form[form == best[1]] = best[2]
+    return np.sort(form)
 
 
 def _thin(prepared: LoftPool, rng: np.random.Generator, eligible: np.ndarray | None, per_category: int) -> np.ndarray:
