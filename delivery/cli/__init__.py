@@ -10,9 +10,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from delivery.cli import bank, centres, certificates, operations, psychometrics
+    from delivery.cli import assembly, bank, centres, certificates, operations, psychometrics
 
-    for module in (operations, psychometrics, bank, centres, certificates):
+    for module in (operations, psychometrics, bank, centres, certificates, assembly):
         for command in module.COMMANDS:
             main.add_command(command)
 
