@@ -321,14 +321,17 @@ def _solve_form(pool: Pool, rows: _Rows, info: np.ndarray, targets: tuple[Inform
 def _explain_infeasible(pool: Pool, rows: _Rows, upper_bound: np.ndarray, time_limit: float) -> tuple[str, ...]:
     """The constraints an elastic version of the problem has to bend (slack > 0) to become feasible.
 
-    Every row gets a non-negative slack on each side at cost 1; the rows with slack in
-    the least-bending solution are the ones that cannot all be met.
+    Every row gets a non-negative slack on each side; the rows with slack in the
+    least-bending solution are the ones that cannot all be met. Bending a field's count
+    costs more than bending a category bound, an enemy set or an overlap limit, so the
+    answer names the constraint that keeps the field from being filled.
     """
     n, r = pool.size, rows.matrix.shape[0]
     eye = sparse.identity(r, format="csr")
     matrix = sparse.hstack([rows.matrix, eye, -eye])
     constraint = LinearConstraint(matrix, rows.lower, rows.upper)
-    cost = np.r_[np.zeros(n), np.ones(2 * r)]
+    weight = np.array([100.0 if name.startswith("field ") else 1.0 for name in rows.names])
+    cost = np.r_[np.zeros(n), weight, weight]
     result = milp(cost, integrality=np.r_[np.ones(n), np.zeros(2 * r)],
                   bounds=Bounds(np.zeros(n + 2 * r), np.r_[upper_bound, np.full(2 * r, np.inf)]),
                   constraints=[constraint], options={"time_limit": time_limit})
