@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.assembly import (
@@ -169,7 +169,9 @@ def bank_stamp(session: Session) -> tuple:
         select(func.max(ItemStatusChange.id)).scalar_subquery(),
         select(func.max(ItemVersion.id)).scalar_subquery(),
         select(func.count(member.item_id)).scalar_subquery(),
-        select(func.coalesce(func.sum(member.item_id * member.item_id * member.enemy_set_id), 0)).scalar_subquery(),
+        # In 64 bits: item id squared times set id overflows PostgreSQL's 32-bit integer in a large bank.
+        select(func.coalesce(func.sum(cast(member.item_id, BigInteger) * member.item_id * member.enemy_set_id),
+                             0)).scalar_subquery(),
         select(func.max(AuditEvent.id)).where(AuditEvent.action.in_(FORM_ACTIONS)).scalar_subquery(),
     )).one()
     return tuple(row)
