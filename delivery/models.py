@@ -38,6 +38,8 @@ class Sitting(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(String(32))
+    # The published form drawn (pre-assembled forms); empty when assembled at login (LOFT).
+    form_id: Mapped[int | None] = mapped_column(ForeignKey("forms.id"))
 
     items: Mapped[list[SittingItem]] = relationship(
         back_populates="sitting", order_by="SittingItem.position", cascade="all, delete-orphan"
@@ -61,5 +63,7 @@ class SittingItem(Base):
     chosen_option: Mapped[int | None] = mapped_column(SmallInteger)
     answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     marked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The order the options were shown in, as content indices ("2,0,3,1"); empty: content order.
+    option_order: Mapped[str | None] = mapped_column(String(32))
 
     sitting: Mapped[Sitting] = relationship(back_populates="items")

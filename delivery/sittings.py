@@ -98,9 +98,12 @@ def candidate_login(
             current_position=1,
             login_token_hash=token_hash(token),
         )
+        form = draw_form(session, program, rng or np.random.default_rng())
+        sitting.form_id = form.form_id
         sitting.items = [
-            SittingItem(position=p.position, item_version_id=p.version_id, field=p.field, is_pretest=p.is_pretest)
-            for p in draw_form(session, program, rng or np.random.default_rng())
+            SittingItem(position=p.position, item_version_id=p.version_id, field=p.field, is_pretest=p.is_pretest,
+                        option_order=p.option_order_text)
+            for p in form
         ]
         session.add(sitting)
         session.flush()
@@ -232,6 +235,13 @@ class PresentedItem:
     marked: bool
 
 
+def display_order(entry: SittingItem, n_options: int) -> list[int]:
+    """The content indices of an item's options in the order this sitting shows them (recorded at assembly)."""
+    if not entry.option_order:
+        return list(range(n_options))
+    return [int(i) for i in entry.option_order.split(",")]
+
+
 def presented_items(session: Session, sitting: Sitting) -> list[PresentedItem]:
     versions = versions_by_id(session, {i.item_version_id for i in sitting.items})
     presented = []
@@ -244,7 +254,7 @@ def presented_items(session: Session, sitting: Sitting) -> list[PresentedItem]:
                 stem=content.stem,
                 table=content.table,
                 figure={"src": content.figure_uri, "alt": content.figure["alt"]} if content.figure else None,
-                options=tuple(PresentedOption(i, text) for i, text in enumerate(content.options)),
+                options=tuple(PresentedOption(i, content.options[i]) for i in display_order(entry, len(content.options))),
                 chosen_option=entry.chosen_option,
                 marked=entry.marked,
             )

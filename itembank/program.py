@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -134,6 +134,30 @@ class CalibrationSettings:
     dif_min_group: int
 
 
+ASSEMBLY_METHODS = ("loft", "forms")
+
+
+@dataclass(frozen=True)
+class AssemblySettings:
+    """How forms are assembled (see the [assembly] section of the program file)."""
+
+    method: str  # "loft": a form per sitting at login; "forms": a published pre-assembled form per sitting
+    shuffle_options: bool
+    targets: str | dict[str, float]  # "pool" (derived from the operational pool) or information per scope
+    target_factor: float
+    tolerance: float
+    max_exposure: float
+    exposure_margin: float
+    exposure_refresh_seconds: float
+    max_overlap: float
+    randomesque: int
+    category_bounds: dict[int, tuple[int, int]]  # middle category -> (minimum, maximum) scored items per form
+
+    def overlap_items(self, scored: int) -> int:
+        """The most scored items two pre-assembled forms may share."""
+        return int(self.max_overlap * scored)
+
+
 @dataclass(frozen=True)
 class ExamProgram:
     code: str
@@ -151,6 +175,7 @@ class ExamProgram:
     booking: BookingRules
     lifecycle: tuple[LifecycleStep, ...] = ()
     calibration: CalibrationSettings | None = None
+    assembly: AssemblySettings | None = None
 
     @property
     def items_per_sitting(self) -> int:
@@ -282,6 +307,7 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
         lifecycle=_lifecycle(data.get("lifecycle", {}), source),
         calibration=_calibration(data.get("calibration", {}), f"{source}: [calibration]"),
     )
+    program = replace(program, assembly=_assembly(data.get("assembly", {}), program, f"{source}: [assembly]"))
     if program.admission.late_arrival not in ("deduct", "full"):
         raise ProgramError(f"{source}: [admission] late_arrival must be 'deduct' or 'full'")
     if program.scale.slope <= 0 or program.scale.minimum >= program.scale.maximum:
@@ -362,6 +388,62 @@ def _calibration(table: dict, where: str) -> CalibrationSettings:
         raise ProgramError(f"{where}: model must be '2pl' or '3pl'")
     if settings.min_sittings < 1 or settings.min_responses < 1 or settings.drift_window_days < 1 or settings.dif_min_group < 1:
         raise ProgramError(f"{where}: min_responses, drift_window_days and dif_min_group must be positive")
+    return settings
+
+
+def _assembly(table: dict, program: ExamProgram, where: str) -> AssemblySettings:
+    method = _require(table, "method", str, where)
+    if method not in ASSEMBLY_METHODS:
+        raise ProgramError(f"{where}: method must be one of {', '.join(ASSEMBLY_METHODS)}, got {method!r}")
+    targets = table.get("targets", "pool")
+    scopes = ("total",) + program.field_codes
+    if isinstance(targets, dict):
+        if set(targets) != set(scopes) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in targets.values()):
+            raise ProgramError(f"{where}: targets must be \"pool\" or a positive information for each of "
+                               f"{', '.join(scopes)}")
+        targets = {k: float(v) for k, v in targets.items()}
+    elif targets != "pool":
+        raise ProgramError(f"{where}: targets must be \"pool\" or a table of information by {', '.join(scopes)}")
+    minimum = _require(table, "category_minimum", int, where)
+    maximum = _require(table, "category_maximum", int, where)
+    bounds = {c.number: (minimum, maximum) for c in program.categories}
+    for key, pair in table.get("category_bounds", {}).items():
+        try:
+            number = int(key)
+        except ValueError:
+            raise ProgramError(f"{where}: category_bounds key {key!r} is not a category number") from None
+        if number not in bounds:
+            raise ProgramError(f"{where}: category_bounds names category {number}, which is not in the syllabus")
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, int) for v in pair)):
+            raise ProgramError(f"{where}: category_bounds {number} must be [minimum, maximum]")
+        bounds[number] = (pair[0], pair[1])
+    settings = AssemblySettings(
+        method=method,
+        shuffle_options=bool(table.get("shuffle_options", True)),
+        targets=targets,
+        target_factor=float(table.get("target_factor", 1.0)),
+        tolerance=_require(table, "tolerance", float, where),
+        max_exposure=_require(table, "max_exposure", float, where),
+        exposure_margin=float(table.get("exposure_margin", 0.2)),
+        exposure_refresh_seconds=float(table.get("exposure_refresh_seconds", 5.0)),
+        max_overlap=_require(table, "max_overlap", float, where),
+        randomesque=int(table.get("randomesque", 5)),
+        category_bounds=bounds,
+    )
+    if not 0 < settings.tolerance < 1 or not 0 < settings.max_exposure <= 1 or not 0 <= settings.max_overlap <= 1:
+        raise ProgramError(f"{where}: tolerance, max_exposure and max_overlap are shares between 0 and 1")
+    if settings.target_factor <= 0 or not 0 < settings.exposure_margin <= 1 or settings.randomesque < 1:
+        raise ProgramError(f"{where}: target_factor > 0, 0 < exposure_margin <= 1 and randomesque >= 1 are needed")
+    for number, (low, high) in bounds.items():
+        if not 0 <= low <= high:
+            raise ProgramError(f"{where}: category {number} needs 0 <= minimum <= maximum, got [{low}, {high}]")
+    for field in program.fields:
+        low = sum(bounds[c][0] for c in field.categories)
+        high = sum(bounds[c][1] for c in field.categories)
+        if not low <= field.scored <= high:
+            raise ProgramError(f"{where}: the {field.code} field's {field.scored} scored items do not fit its "
+                               f"category bounds (between {low} and {high} items)")
     return settings
 
 

@@ -15,6 +15,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MODEL_MODULES = (
     "persistence.audit",
     "itembank.models",
+    "itembank.assembly_models",
     "centers.models",
     "delivery.models",
     "scoring.models",

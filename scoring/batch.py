@@ -52,6 +52,14 @@ class AnswerSheet:
         if np.any(np.diff(self.sitting) < 0):
             raise ValueError("answer rows must be grouped by sitting")
 
+    @classmethod
+    def of_responses(cls, responses: np.ndarray, item_fields: np.ndarray) -> "AnswerSheet":
+        """A sheet of scored responses (n, n_items: 1 right, 0 wrong, -1 not presented) to items
+        whose key is option 0 (see :meth:`VersionTable.of_items`): for simulations."""
+        rows, items = np.nonzero(np.asarray(responses) >= 0)
+        return cls(n_sittings=responses.shape[0], sitting=rows, version_id=items,
+                   field=np.asarray(item_fields)[items], chosen=np.where(responses[rows, items] == 1, 0, 1))
+
 
 @dataclass(frozen=True)
 class VersionTable:
@@ -66,6 +74,12 @@ class VersionTable:
 
     def columns(self, version_ids: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.version_id, version_ids)
+
+    @classmethod
+    def of_items(cls, items: engine.ItemParameters) -> "VersionTable":
+        """Items numbered 0..n-1 with their key at option 0 (see :meth:`AnswerSheet.of_responses`)."""
+        n = items.n_items
+        return cls(np.arange(n), items.a, items.b, items.c, np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
 
 
 def version_table(session: Session, version_ids, amendment_ids=()) -> VersionTable:

@@ -10,9 +10,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from delivery.cli import bank, centres, certificates, operations, psychometrics, scoring
+    from delivery.cli import assembly, bank, centres, certificates, operations, psychometrics, scoring
 
-    for module in (operations, psychometrics, bank, centres, certificates, scoring):
+    for module in (operations, psychometrics, bank, centres, certificates, scoring, assembly):
         for command in module.COMMANDS:
             main.add_command(command)
 

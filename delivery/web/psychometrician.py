@@ -456,4 +456,167 @@ def statistics():
                            since=request.args.get("since", ""), status=request.args.get("status", ""),
                            statuses=ITEM_STATUSES)
 
+
+# Forms ---------------------------------------------------------------------------------------
+
+def _assembly_refusal(template: str, status: int = 422, **context):
+    """An assembly or study that cannot be done as asked: the page again, with the reason."""
+    db().rollback()
+    return render_template(template, **context), status
+
+
+def _forms_page(error: str | None = None, values: dict | None = None):
+    from itembank import forms as form_service
+
+    settings = program().assembly
+    return render_template("psychometrician/forms.html", forms=form_service.forms(db(), program()),
+                           settings=settings, error=error, values=values or {"count": 5, "note": ""})
+
+
+@blueprint.get("/forms")
+@staff_required(ROLE)
+def forms_list():
+    return _forms_page()
+
+
+@blueprint.post("/forms")
+@staff_required(ROLE)
+def assemble_forms():
+    from itembank import forms as form_service
+    from itembank.assembly import AssemblyError
+
+    values = {"count": request.form.get("count", ""), "note": request.form.get("note", "").strip()}
+    try:
+        count = int(values["count"])
+        made = form_service.assemble_batch(db(), program(), count, note=values["note"], now=now(), **_actor())
+    except ValueError as problem:  # BankError is a ValueError; so is a count that is not a number
+        db().rollback()
+        message = str(problem) if isinstance(problem, bank.BankError) else "enter how many forms to assemble"
+        return _forms_page(message, values), 422
+    except AssemblyError as problem:
+        db().rollback()
+        return _forms_page(f"The forms cannot be assembled: {problem}", values), 422
+    db().commit()
+    flash(f"{len(made)} draft forms assembled: {', '.join(f.code for f in made)}. Review each before publishing.")
+    return redirect(url_for("psychometrician.forms_list"))
+
+
+@blueprint.get("/forms/<code>")
+@staff_required(ROLE)
+def form_review(code: str):
+    from itembank import forms as form_service
+
+    form = form_service.form_by_code(db(), code)
+    return render_template("psychometrician/form.html", review=form_service.review(db(), program(), form),
+                           form=form)
+
+
+@blueprint.post("/forms/<code>/publish")
+@staff_required(ROLE)
+def publish_form(code: str):
+    from itembank import forms as form_service
+
+    form_service.publish(db(), program(), code, reason=request.form.get("reason", "").strip(), now=now(), **_actor())
+    db().commit()
+    flash(f"{code} is published" + ("." if program().assembly.method == "forms" else
+                                    " (the program assembles on the fly today: it is drawn once method is \"forms\")."))
+    return redirect(url_for("psychometrician.form_review", code=code))
+
+
+@blueprint.post("/forms/<code>/retire")
+@staff_required(ROLE)
+def retire_form(code: str):
+    from itembank import forms as form_service
+
+    form_service.retire(db(), code, reason=request.form.get("reason", ""), now=now(), **_actor())
+    db().commit()
+    flash(f"{code} is retired.")
+    return redirect(url_for("psychometrician.form_review", code=code))
+
+
+# Design studies ------------------------------------------------------------------------------
+
+# A study in the web request is kept small; larger ones run with `cbt simulate`.
+WEB_MAX_CANDIDATES = 2000
+
+
+def _studies_page(error: str | None = None, values: dict | None = None):
+    from delivery import design_studies
+
+    return render_template("psychometrician/studies.html", studies=design_studies.studies(db()), error=error,
+                           values=values or {"candidates": 500, "pool": "bank", "forms": 10, "seed": 1,
+                                             "designs": ["loft", "forms"]},
+                           limit=WEB_MAX_CANDIDATES)
+
+
+@blueprint.get("/studies")
+@staff_required(ROLE)
+def studies_list():
+    return _studies_page()
+
+
+@blueprint.post("/studies")
+@staff_required(ROLE)
+def run_study():
+    from delivery import design_studies
+
+    form = request.form
+    values = {"candidates": form.get("candidates", ""), "pool": form.get("pool", "bank").strip(),
+              "forms": form.get("forms", ""), "seed": form.get("seed", ""), "designs": form.getlist("design")}
+    try:
+        candidates, n_forms, seed = int(values["candidates"]), int(values["forms"]), int(values["seed"] or 1)
+    except ValueError:
+        return _studies_page("Candidates, forms and seed must be whole numbers.", values), 422
+    if candidates > WEB_MAX_CANDIDATES:
+        return _studies_page(f"At most {WEB_MAX_CANDIDATES:,} candidates here; run larger studies with "
+                             "`cbt simulate`.", values), 422
+    try:
+        study = design_studies.run_study(db(), program(), candidates=candidates, designs=tuple(values["designs"]),
+                                         pool_source=values["pool"], n_forms=n_forms, seed=seed, now=now(),
+                                         **_actor())
+    except design_studies.StudyError as problem:
+        db().rollback()
+        return _studies_page(str(problem), values), 422
+    db().commit()
+    flash(f"Design study {study.id} finished.")
+    return redirect(url_for("psychometrician.study", study_id=study.id))
+
+
+@blueprint.get("/studies/<int:study_id>")
+@staff_required(ROLE)
+def study(study_id: int):
+    from delivery import design_studies
+
+    found = _study_or_404(design_studies, study_id)
+    return render_template("psychometrician/study.html", study=found, results=found.results,
+                           scopes=["total", *program().field_codes])
+
+
+def _study_or_404(design_studies, study_id: int):
+    try:
+        return design_studies.get_study(db(), study_id)
+    except design_studies.StudyError as problem:
+        abort(404, description=str(problem))
+
+
+@blueprint.get("/studies/<int:study_id>/<plot>.svg")
+@staff_required(ROLE)
+def study_plot(study_id: int, plot: str):
+    from delivery import design_studies
+    from itembank import design_plots
+
+    results = _study_or_404(design_studies, study_id).results
+    rule = program().pass_rule
+    if plot == "exposure":
+        svg = design_plots.exposure_svg(results)
+    elif plot == "information":
+        svg = design_plots.information_svg(results)
+    elif plot.startswith("csem-") and plot[5:] in ("total", *program().field_codes):
+        scope = plot[5:]
+        svg = design_plots.csem_svg(results, scope, float(rule.total_minimum if scope == "total" else rule.field_minimum))
+    else:
+        abort(404, description=f"no plot {plot}")
+    return Response(svg, mimetype="image/svg+xml")
+
+
 from delivery.web import scores as _scores_pages  # noqa: E402,F401  (views on this blueprint)
