@@ -5,6 +5,7 @@ import datetime as dt
 import time
 
 import numpy as np
+from scipy.stats import chi2 as stats_chi2
 import pytest
 from sqlalchemy import select
 
@@ -75,8 +76,13 @@ def test_a_calibration_run_recovers_the_pretest_items_and_approval_makes_them_op
         assert set(stats["dif"]) == {"occupation", "company_type", "region"}
         assert len(stats["icc"]["observed"]) == 10
     errors = np.array([e.b - truth[e.item.code][1] for e in run.items])
-    # No systematic shift: a c prior off the bank's guessing level would move every b one way.
-    assert abs(errors.mean()) < 0.15 and np.sqrt(np.mean(errors**2)) < 0.25
+    se = np.array([e.se_b for e in run.items])
+    # No systematic shift (a c prior off the bank's guessing level would move every b one way):
+    # the mean error is within 3.5 of its standard error.
+    assert abs(errors.mean()) < 3.5 * np.sqrt(np.sum(se**2)) / len(se), (errors, se)
+    # The errors are as large as their standard errors say, no larger: sum (error / se)^2 is
+    # chi-square with 8 df, under its 99.9th percentile (26.1) unless the SEs are too small.
+    assert np.sum((errors / se) ** 2) < stats_chi2.ppf(0.999, len(se)), (errors, se)
 
     for code in kept:
         calibration.approve(session, program, run.id, code, now=later, note="fits", **PSY)
