@@ -638,17 +638,20 @@ def _crossproduct_se(em: _EM, work, latent, layout: _Layout) -> np.ndarray:
     xpd = np.zeros((n_par, n_par)) if full else np.zeros((n_free, k, k))
     # Item columns for all k parameters at once: (Q, 2 k n_free), A then B.
     tables = np.concatenate([a_tab.transpose(1, 2, 0), b_tab.transpose(1, 2, 0)], axis=1).reshape(em.nodes.size, -1)
+    # The score vectors and their cross-product are formed in float32 (SEs to ~1e-6
+    # relative), accumulated over blocks in float64.
+    tables32 = tables.astype(np.float32)
     for block, post in em.posteriors(work, latent):
         if full:
-            correct, presented = block.indicators()
-            proj = (post @ tables).reshape(block.n, 2, k, n_free)
+            correct, presented = (m.astype(np.float32) for m in block.indicators())
+            proj = (post.astype(np.float32) @ tables32).reshape(block.n, 2, k, n_free)
             g = correct[:, None, :] * proj[:, 0] - presented[:, None, :] * proj[:, 1]  # (n, k, n_free)
             if shared:
                 flat = np.concatenate([g[:, 1:, :].transpose(0, 2, 1).reshape(block.n, -1),
                                        g[:, 0, :].sum(axis=1, keepdims=True)], axis=1)
             else:
                 flat = g.transpose(0, 2, 1).reshape(block.n, -1)
-            xpd += flat.T @ flat
+            xpd += (flat.T @ flat).astype(np.float64)
         else:
             xpd += _item_block_crossproduct(block, post, tables, k, n_free)
     _, _, prior_curv = _prior_terms(work, em.priors, em.model)
