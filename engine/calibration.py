@@ -15,9 +15,12 @@ same slope-intercept form). EM is accelerated with SQUAREM (Varadhan & Roland,
 extrapolation x + 2 s r + s^2 v with s = |r| / |v| is stabilised by one more EM
 step and kept only if the objective did not fall.
 
-Convergence: the largest absolute change of log a, d or c of any item in one
-EM step is below ``tol`` (mirt's TOL, default 1e-4; c rather than logit c,
-because near c = 0 logit c can drift far with no change of the model). Standard errors come from the
+Convergence: the largest change of log a, d or c of any item in one EM step,
+divided by (1 - rate) with rate EM's linear convergence rate estimated from two
+successive EM steps, is below ``tol`` (default 1e-4). That quotient estimates the
+distance still to go; mirt's TOL bounds the step alone, which for a slow EM
+(rate near 1) stops earlier. c rather than logit c is judged, because near c = 0
+logit c can drift far with no change of the model. Standard errors come from the
 cross-product of the examinees' marginal score vectors (mirt's
 ``SE.type = 'crossprod'``), plus the curvature of the priors.
 """
@@ -421,6 +424,11 @@ def _arrow_solve(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
 
 
 def _start_values(data: ResponseData, model: str, free: np.ndarray, priors: Priors | None) -> np.ndarray:
+    """Classical starting values: b and a from each item's proportion correct and its
+    biserial correlation with the examinees' proportion-correct score, through the
+    normal-ogive relations a' = r / sqrt(1 - r^2), b = -Phi^-1(p) / r (a = 1.702 a')."""
+    from scipy.special import ndtri  # imported late, slow to load
+
     n_correct, n_presented = data.item_counts()
     p = np.clip((n_correct[free] + 0.5) / (n_presented[free] + 1.0), 0.02, 0.98)
     c = np.zeros_like(p)
@@ -431,9 +439,15 @@ def _start_values(data: ResponseData, model: str, free: np.ndarray, priors: Prio
             c0 = 0.15
         c = np.minimum(c0, 0.5 * p)
     s = np.clip((p - c) / (1 - c), 0.02, 0.98)
-    # Marginally over N(0, 1), P(correct) ~ logistic(d / sqrt(1 + 0.346 a^2)) (a = 1 here).
-    d = np.log(s / (1 - s)) * math.sqrt(1.346)
-    work = np.column_stack([np.zeros_like(p), d])
+    point_biserial = data.item_score_correlation()[free]
+    z = ndtri(p)
+    biserial = point_biserial * np.sqrt(p * (1 - p)) / (np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi))
+    r = np.clip(np.nan_to_num(biserial, nan=0.5), 0.15, 0.9)
+    a = 1.702 * r / np.sqrt(1 - r**2)
+    if model == "rasch":
+        a = np.full_like(a, np.exp(np.mean(np.log(a))))
+    b = -ndtri(s) / r
+    work = np.column_stack([np.log(a), -a * b])
     if model == "3pl":
         work = np.column_stack([work, np.log(c / (1 - c))])
     return work
@@ -565,11 +579,14 @@ def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
     converged = False
     change = np.full(em.layout.n_free, np.inf)
     step_max = 1.0
+    rate = 0.0  # EM's linear convergence rate, estimated from two successive steps
     while em.e_steps < max_iterations:
         x1, objective0 = em.update(x)
         dx = em.layout.natural(x1) - em.layout.natural(x)
-        change = em.layout.item_change(dx)
-        max_change = float(np.max(np.abs(dx))) if dx.size else 0.0
+        # A step of size s at rate r leaves about s r / (1 - r) to go: judge that,
+        # not the step, so a slow EM does not stop far from the optimum.
+        change = em.layout.item_change(dx) / (1.0 - rate)
+        max_change = float(np.max(change)) if dx.size else 0.0
         if callback is not None:
             callback(em.e_steps, em.loglik, max_change)
         if max_change < tol:
@@ -580,6 +597,8 @@ def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
             continue
         x2, objective1 = em.update(x1)
         r, v = x1 - x, x2 - 2 * x1 + x
+        r_norm = float(np.sqrt(r @ r))
+        rate = min(float(np.sqrt((x2 - x1) @ (x2 - x1))) / r_norm, 0.99) if r_norm > 0 else 0.0
         v_norm = float(np.sqrt(v @ v))
         s = float(np.sqrt(r @ r)) / v_norm if v_norm > 0 else 1.0
         s = min(max(s, 1.0), step_max)
