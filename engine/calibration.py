@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from engine.ability import normal_quadrature
-from engine.models import EPSILON, ItemParameters
+from engine.models import EPSILON, ItemParameters, probability
 from engine.responses import ResponseData, SparseResponses, as_response_data
 
 MODELS = ("rasch", "2pl", "3pl")
@@ -483,8 +483,9 @@ def calibrate(
     priors: ``Priors``; None gives maximum likelihood, as mirt's default.
     start: optional starting parameters for all items.
     estimate_latent: estimate the latent mean and SD (default: only with anchors).
-    tol, max_iterations: stop when no working parameter moves by tol in one EM
-        step, or after max_iterations E-steps.
+    tol, max_iterations: stop when no item's log a, d or c is estimated to be more
+        than tol from its optimum (see the module docstring), or after
+        max_iterations E-steps.
     threads: E-step blocks run on this many threads (default: the CPU count for
         sparse data, 1 for dense data, whose products BLAS already spreads).
     callback(e_steps, log_likelihood, max_change): called after every EM cycle,
@@ -507,7 +508,7 @@ def calibrate(
 
     fixed_loglik = None
     if fixed is not None:
-        fixed_p = np.clip(_probability_on(nodes, fixed.items), EPSILON, 1 - EPSILON)
+        fixed_p = np.clip(probability(nodes, fixed.items), EPSILON, 1 - EPSILON)
         log_p, log_q = np.log(fixed_p).T, np.log1p(-fixed_p).T
         fixed_data = data.select_items(fixed.columns)
         fixed_loglik = [b.node_log_likelihood(log_p, log_q) for b in fixed_data.blocks(chunk_size)]
@@ -534,44 +535,51 @@ def calibrate(
     work, latent = layout.unpack(x)
     items_free = _to_items(work, model)
     all_items = _merge(n_items, free, items_free, fixed)
-    # The log-likelihood at the final estimates (and their posteriors, for the SEs).
-    se_work = _crossproduct_se(em, work, latent, layout) if standard_errors else None
-    if not standard_errors:
+    # A float64 pass at the estimates gives the reported log-likelihood (and the SEs).
+    se_d = np.zeros(n_items)
+    if standard_errors:
+        cov = _crossproduct_se(em, work, latent, layout)
+        se_free = _se_to_abc(work, cov, model)
+        se_d[free] = np.sqrt(np.maximum(cov[:, 1, 1], 0.0))
+    else:
         for _ in em.posteriors(work, latent):
             pass
-    if standard_errors:
-        se_free = _se_to_abc(work, se_work, model)
-        se_d = np.zeros(n_items)
-        se_d[free] = np.sqrt(np.maximum(se_work[:, 1, 1], 0.0))
-    else:
         se_free = ItemParameters(np.zeros(free.size), np.zeros(free.size), np.zeros(free.size))
-        se_d = np.zeros(n_items)
     se_all = _merge(n_items, free, se_free, None)
-
-    item_converged = np.ones(n_items, dtype=bool)
-    messages = [""] * n_items
-    for position, column in enumerate(free):
-        reasons = []
-        if not converged and change[position] >= tol:
-            reasons.append(f"last EM change {change[position]:.2g} >= tol {tol:g}")
-        a, b = items_free.a[position], items_free.b[position]
-        if not (np.isfinite(a) and np.isfinite(b)):
-            reasons.append("non-finite estimate")
-        elif not (_SUSPECT_A[0] <= a <= _SUSPECT_A[1]):
-            reasons.append(f"slope a = {a:.3g} outside [{_SUSPECT_A[0]}, {_SUSPECT_A[1]}]; probably not identified")
-        elif abs(b) > _SUSPECT_B:
-            reasons.append(f"difficulty b = {b:.3g} beyond +-{_SUSPECT_B:g}; probably not identified")
-        if reasons:
-            item_converged[column] = False
-            messages[column] = "; ".join(reasons)
+    item_converged, messages = _item_report(items_free, change, converged, tol, free, n_items)
 
     n_parameters = layout.size
     return Calibration(
         model=model, items=all_items, se=se_all, se_intercept=se_d, log_likelihood=em.loglik, n_parameters=n_parameters,
         n_examinees=data.n_examinees, iterations=em.e_steps, converged=converged,
-        item_converged=item_converged, item_messages=tuple(messages),
+        item_converged=item_converged, item_messages=messages,
         latent_mean=latent[0], latent_sd=latent[1], fixed=is_fixed,
     )
+
+
+def _item_report(items: ItemParameters, change, converged, tol, free, n_items):
+    """(item_converged (n_items,), message per item) for the free items' estimates."""
+    moving = np.zeros(free.size, dtype=bool) if converged else change >= tol
+    finite = np.isfinite(items.a) & np.isfinite(items.b)
+    odd_a = finite & ((items.a < _SUSPECT_A[0]) | (items.a > _SUSPECT_A[1]))
+    odd_b = finite & ~odd_a & (np.abs(items.b) > _SUSPECT_B)
+    flagged = moving | ~finite | odd_a | odd_b
+    ok = np.ones(n_items, dtype=bool)
+    ok[free[flagged]] = False
+    messages = [""] * n_items
+    for position in np.flatnonzero(flagged):  # the few items at fault, to be named
+        reasons = []
+        if moving[position]:
+            reasons.append(f"still moving: about {change[position]:.2g} from its optimum (tol {tol:g})")
+        if not finite[position]:
+            reasons.append("non-finite estimate")
+        if odd_a[position]:
+            reasons.append(f"slope a = {items.a[position]:.3g} outside [{_SUSPECT_A[0]}, {_SUSPECT_A[1]}]; "
+                           "probably not identified")
+        if odd_b[position]:
+            reasons.append(f"difficulty b = {items.b[position]:.3g} beyond +-{_SUSPECT_B:g}; probably not identified")
+        messages[free[position]] = "; ".join(reasons)
+    return ok, tuple(messages)
 
 
 def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
@@ -615,12 +623,6 @@ def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
             step_max = max(1.0, step_max / 4.0)
 
     return x, converged, change
-
-
-def _probability_on(nodes, items: ItemParameters):
-    from engine.models import probability
-
-    return probability(nodes, items)
 
 
 def _merge(n_items, free, free_items: ItemParameters, fixed: FixedItems | None) -> ItemParameters:
