@@ -37,7 +37,7 @@ import numpy as np
 
 from engine.ability import normal_quadrature
 from engine.models import EPSILON, ItemParameters, probability
-from engine.responses import ResponseData, SparseResponses, as_response_data
+from engine.responses import ResponseData, as_response_data
 
 MODELS = ("rasch", "2pl", "3pl")
 # Bounds on the working parameters: a in [0.01, 20], |d| <= 40, c <= 0.9.
@@ -481,7 +481,8 @@ def calibrate(
         on the anchors' scale, and then the latent mean and SD are estimated too
         (fixed-parameter calibration of pretest items).
     priors: ``Priors``; None gives maximum likelihood, as mirt's default.
-    start: optional starting parameters for all items.
+    start: optional starting parameters for all items (default: classical
+        starting values from p-values and biserial correlations).
     estimate_latent: estimate the latent mean and SD (default: only with anchors).
     tol, max_iterations: stop when no item's log a, d or c is estimated to be more
         than tol from its optimum (see the module docstring), or after
