@@ -331,20 +331,24 @@ class _EM:
         A parameter at its bound whose step points outward is held there (the
         others solve the reduced system), and steps are halved for any item
         whose objective would fall, so each M-step never lowers the objective.
+        Items leave the iteration once they move less than 1e-8 (all together
+        when one slope is shared).
         """
         work = work.copy()
         k = work.shape[1]
         lower, upper = _LOWER[:k], _UPPER[:k]
         current = self._item_objective(work, correct, presented)
+        active = np.arange(work.shape[0])
         for _ in range(max_steps):
-            p, dp = _curves(work, self.nodes, self.model)
-            resid = (correct - presented * p) / (p * (1.0 - p))
-            grad = np.einsum("jq,jqk->jk", resid, dp)
-            info = np.einsum("jq,jqk,jql->jkl", presented / (p * (1.0 - p)), dp, dp)
-            _, prior_grad, prior_curv = _prior_terms(work, self.priors, self.model)
+            w, r, n = work[active], correct[active], presented[active]
+            p, dp = _curves(w, self.nodes, self.model)
+            resid = (r - n * p) / (p * (1.0 - p))
+            grad = (resid[:, None, :] @ dp)[:, 0]
+            info = ((n / (p * (1.0 - p)))[:, :, None] * dp).transpose(0, 2, 1) @ dp
+            _, prior_grad, prior_curv = _prior_terms(w, self.priors, self.model)
             grad += prior_grad
             info += prior_curv
-            held = ((work <= lower + 1e-12) & (grad < 0)) | ((work >= upper - 1e-12) & (grad > 0))
+            held = ((w <= lower + 1e-12) & (grad < 0)) | ((w >= upper - 1e-12) & (grad > 0))
             if self.layout.shared_slope:
                 held[:, 0] = False
             grad[held] = 0.0
@@ -357,19 +361,20 @@ class _EM:
             # Shrink the whole step (not each component) so that it stays an ascent
             # direction when the information is nearly singular (c near 0).
             step /= np.maximum(1.0, np.abs(step).max(axis=1, keepdims=True))
+            old = current[active]
             if self.layout.shared_slope:
                 # The shared slope couples all items: halve for the total objective.
                 for _ in range(10):
-                    trial = np.clip(work + step, lower, upper)
-                    value = self._item_objective(trial, correct, presented)
-                    if value.sum() >= current.sum() - 1e-10:
+                    trial = np.clip(w + step, lower, upper)
+                    value = self._item_objective(trial, r, n)
+                    if value.sum() >= old.sum() - 1e-10:
                         break
                     step = 0.5 * step
             else:
-                trial = np.clip(work + step, lower, upper)
-                value = self._item_objective(trial, correct, presented)
+                trial = np.clip(w + step, lower, upper)
+                value = self._item_objective(trial, r, n)
                 for attempt in range(30):
-                    worse = value < current - 1e-10
+                    worse = value < old - 1e-10
                     if not worse.any():
                         break
                     if attempt == 15:
@@ -378,14 +383,18 @@ class _EM:
                         step[worse] = grad[worse] / scale
                     else:
                         step[worse] *= 0.5
-                    trial[worse] = np.clip(work[worse] + step[worse], lower, upper)
-                    value[worse] = self._item_objective(trial[worse], correct[worse], presented[worse])
-                keep = value >= current - 1e-10
-                trial[~keep] = work[~keep]
-                value[~keep] = current[~keep]
-            moved = np.max(np.abs(trial - work)) if trial.size else 0.0
-            work, current = trial, value
-            if moved < 1e-8:
+                    trial[worse] = np.clip(w[worse] + step[worse], lower, upper)
+                    value[worse] = self._item_objective(trial[worse], r[worse], n[worse])
+                keep = value >= old - 1e-10
+                trial[~keep] = w[~keep]
+                value[~keep] = old[~keep]
+            moved = np.abs(trial - w).max(axis=1)
+            work[active], current[active] = trial, value
+            if self.layout.shared_slope:
+                active = active if moved.max(initial=0.0) >= 1e-8 else active[:0]
+            else:
+                active = active[moved >= 1e-8]
+            if active.size == 0:
                 break
         return work
 
@@ -692,27 +701,40 @@ def _crossproduct_se(em: _EM, work, latent, layout: _Layout) -> np.ndarray:
     return np.linalg.pinv(xpd + prior_curv)
 
 
-def _item_block_crossproduct(block, post, tables, k, n_free, max_cells: int = 4_000_000) -> np.ndarray:
+def _item_block_crossproduct(block, post, tables, k, n_free, max_cells: int = 8_000_000) -> np.ndarray:
     """sum_i g_ij g_ij^T for every item j of one block, (n_free, k, k).
 
-    The projections w_i . A_j are computed for sub-chunks of rows as one float32
-    product and read off at the presented responses only.
+    Responses are grouped by item, so that each item's projections w_i . A_j are
+    one batched (responses of j x Q) @ (Q x 2k) product over the examinees who
+    answered it, items taken a group at a time to bound memory.
     """
     rows, items, correct = block.triplets()
+    order = np.argsort(items, kind="stable")
+    rows, items, correct = rows[order], items[order], correct[order]
+    counts = np.bincount(items, minlength=n_free)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    width = int(counts.max(initial=0))
     out = np.zeros((n_free, k, k))
-    tables32 = tables.astype(np.float32)
-    step = max(1, max_cells // tables.shape[1])
-    bounds = np.searchsorted(rows, np.arange(0, block.n + step, step))
-    for first, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
-        if lo == hi:
-            continue
-        proj = (post[first * step : (first + 1) * step].astype(np.float32) @ tables32).reshape(-1, 2, k, n_free)
-        r, j, x = rows[lo:hi] - first * step, items[lo:hi], correct[lo:hi]
-        g = x[:, None] * proj[r, 0, :, j] - proj[r, 1, :, j]  # (responses, k)
-        for i in range(k):
-            for m in range(i, k):
-                out[:, i, m] += np.bincount(j, weights=g[:, i] * g[:, m], minlength=n_free)
-                out[:, m, i] = out[:, i, m]
+    if width == 0:
+        return out
+    slot = np.arange(items.size) - starts[items]
+    # (n_free, Q, 2k): A then B of each item, for the batched products.
+    per_item = tables.reshape(tables.shape[0], 2 * k, n_free).transpose(2, 0, 1).astype(np.float32)
+    post32 = post.astype(np.float32)
+    group = max(1, max_cells // (width * post.shape[1]))
+    for first in range(0, n_free, group):
+        last = min(first + group, n_free)
+        take = (items >= first) & (items < last)
+        index = np.zeros((last - first, width), dtype=np.int64)
+        x = np.zeros((last - first, width), dtype=np.float32)
+        mask = np.zeros((last - first, width), dtype=np.float32)
+        local = items[take] - first
+        index[local, slot[take]] = rows[take]
+        x[local, slot[take]] = correct[take]
+        mask[local, slot[take]] = 1.0
+        proj = post32[index] @ per_item[first:last]  # (group, width, 2k)
+        g = x[:, :, None] * proj[:, :, :k] - mask[:, :, None] * proj[:, :, k:]
+        out[first:last] = (g.transpose(0, 2, 1) @ g).astype(np.float64)
     return out
 
 
