@@ -69,7 +69,7 @@ def eap(
     prior_sd: float = 1.0,
     n_points: int = 61,
     bound: float = 6.0,
-    chunk_size: int = 50_000,
+    chunk_size: int = 20_000,
 ) -> AbilityEstimate:
     """Expected a posteriori theta and posterior SD under a normal prior.
 

@@ -15,9 +15,12 @@ same slope-intercept form). EM is accelerated with SQUAREM (Varadhan & Roland,
 extrapolation x + 2 s r + s^2 v with s = |r| / |v| is stabilised by one more EM
 step and kept only if the objective did not fall.
 
-Convergence: the largest absolute change of log a, d or c of any item in one
-EM step is below ``tol`` (mirt's TOL, default 1e-4; c rather than logit c,
-because near c = 0 logit c can drift far with no change of the model). Standard errors come from the
+Convergence: the largest change of log a, d or c of any item in one EM step,
+divided by (1 - rate) with rate EM's linear convergence rate estimated from two
+successive EM steps, is below ``tol`` (default 1e-4). That quotient estimates the
+distance still to go; mirt's TOL bounds the step alone, which for a slow EM
+(rate near 1) stops earlier. c rather than logit c is judged, because near c = 0
+logit c can drift far with no change of the model. Standard errors come from the
 cross-product of the examinees' marginal score vectors (mirt's
 ``SE.type = 'crossprod'``), plus the curvature of the priors.
 """
@@ -33,8 +36,8 @@ from typing import Callable
 import numpy as np
 
 from engine.ability import normal_quadrature
-from engine.models import EPSILON, ItemParameters
-from engine.responses import ResponseData, SparseResponses, as_response_data
+from engine.models import EPSILON, ItemParameters, probability
+from engine.responses import ResponseData, as_response_data
 
 MODELS = ("rasch", "2pl", "3pl")
 # Bounds on the working parameters: a in [0.01, 20], |d| <= 40, c <= 0.9.
@@ -328,20 +331,24 @@ class _EM:
         A parameter at its bound whose step points outward is held there (the
         others solve the reduced system), and steps are halved for any item
         whose objective would fall, so each M-step never lowers the objective.
+        Items leave the iteration once they move less than 1e-8 (all together
+        when one slope is shared).
         """
         work = work.copy()
         k = work.shape[1]
         lower, upper = _LOWER[:k], _UPPER[:k]
         current = self._item_objective(work, correct, presented)
+        active = np.arange(work.shape[0])
         for _ in range(max_steps):
-            p, dp = _curves(work, self.nodes, self.model)
-            resid = (correct - presented * p) / (p * (1.0 - p))
-            grad = np.einsum("jq,jqk->jk", resid, dp)
-            info = np.einsum("jq,jqk,jql->jkl", presented / (p * (1.0 - p)), dp, dp)
-            _, prior_grad, prior_curv = _prior_terms(work, self.priors, self.model)
+            w, r, n = work[active], correct[active], presented[active]
+            p, dp = _curves(w, self.nodes, self.model)
+            resid = (r - n * p) / (p * (1.0 - p))
+            grad = (resid[:, None, :] @ dp)[:, 0]
+            info = ((n / (p * (1.0 - p)))[:, :, None] * dp).transpose(0, 2, 1) @ dp
+            _, prior_grad, prior_curv = _prior_terms(w, self.priors, self.model)
             grad += prior_grad
             info += prior_curv
-            held = ((work <= lower + 1e-12) & (grad < 0)) | ((work >= upper - 1e-12) & (grad > 0))
+            held = ((w <= lower + 1e-12) & (grad < 0)) | ((w >= upper - 1e-12) & (grad > 0))
             if self.layout.shared_slope:
                 held[:, 0] = False
             grad[held] = 0.0
@@ -354,19 +361,20 @@ class _EM:
             # Shrink the whole step (not each component) so that it stays an ascent
             # direction when the information is nearly singular (c near 0).
             step /= np.maximum(1.0, np.abs(step).max(axis=1, keepdims=True))
+            old = current[active]
             if self.layout.shared_slope:
                 # The shared slope couples all items: halve for the total objective.
                 for _ in range(10):
-                    trial = np.clip(work + step, lower, upper)
-                    value = self._item_objective(trial, correct, presented)
-                    if value.sum() >= current.sum() - 1e-10:
+                    trial = np.clip(w + step, lower, upper)
+                    value = self._item_objective(trial, r, n)
+                    if value.sum() >= old.sum() - 1e-10:
                         break
                     step = 0.5 * step
             else:
-                trial = np.clip(work + step, lower, upper)
-                value = self._item_objective(trial, correct, presented)
+                trial = np.clip(w + step, lower, upper)
+                value = self._item_objective(trial, r, n)
                 for attempt in range(30):
-                    worse = value < current - 1e-10
+                    worse = value < old - 1e-10
                     if not worse.any():
                         break
                     if attempt == 15:
@@ -375,14 +383,18 @@ class _EM:
                         step[worse] = grad[worse] / scale
                     else:
                         step[worse] *= 0.5
-                    trial[worse] = np.clip(work[worse] + step[worse], lower, upper)
-                    value[worse] = self._item_objective(trial[worse], correct[worse], presented[worse])
-                keep = value >= current - 1e-10
-                trial[~keep] = work[~keep]
-                value[~keep] = current[~keep]
-            moved = np.max(np.abs(trial - work)) if trial.size else 0.0
-            work, current = trial, value
-            if moved < 1e-8:
+                    trial[worse] = np.clip(w[worse] + step[worse], lower, upper)
+                    value[worse] = self._item_objective(trial[worse], r[worse], n[worse])
+                keep = value >= old - 1e-10
+                trial[~keep] = w[~keep]
+                value[~keep] = old[~keep]
+            moved = np.abs(trial - w).max(axis=1)
+            work[active], current[active] = trial, value
+            if self.layout.shared_slope:
+                active = active if moved.max(initial=0.0) >= 1e-8 else active[:0]
+            else:
+                active = active[moved >= 1e-8]
+            if active.size == 0:
                 break
         return work
 
@@ -421,6 +433,11 @@ def _arrow_solve(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
 
 
 def _start_values(data: ResponseData, model: str, free: np.ndarray, priors: Priors | None) -> np.ndarray:
+    """Classical starting values: b and a from each item's proportion correct and its
+    biserial correlation with the examinees' proportion-correct score, through the
+    normal-ogive relations a' = r / sqrt(1 - r^2), b = -Phi^-1(p) / r (a = 1.702 a')."""
+    from scipy.special import ndtri  # imported late, slow to load
+
     n_correct, n_presented = data.item_counts()
     p = np.clip((n_correct[free] + 0.5) / (n_presented[free] + 1.0), 0.02, 0.98)
     c = np.zeros_like(p)
@@ -431,9 +448,15 @@ def _start_values(data: ResponseData, model: str, free: np.ndarray, priors: Prio
             c0 = 0.15
         c = np.minimum(c0, 0.5 * p)
     s = np.clip((p - c) / (1 - c), 0.02, 0.98)
-    # Marginally over N(0, 1), P(correct) ~ logistic(d / sqrt(1 + 0.346 a^2)) (a = 1 here).
-    d = np.log(s / (1 - s)) * math.sqrt(1.346)
-    work = np.column_stack([np.zeros_like(p), d])
+    point_biserial = data.item_score_correlation()[free]
+    z = ndtri(p)
+    biserial = point_biserial * np.sqrt(p * (1 - p)) / (np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi))
+    r = np.clip(np.nan_to_num(biserial, nan=0.5), 0.15, 0.9)
+    a = 1.702 * r / np.sqrt(1 - r**2)
+    if model == "rasch":
+        a = np.full_like(a, np.exp(np.mean(np.log(a))))
+    b = -ndtri(s) / r
+    work = np.column_stack([np.log(a), -a * b])
     if model == "3pl":
         work = np.column_stack([work, np.log(c / (1 - c))])
     return work
@@ -467,10 +490,12 @@ def calibrate(
         on the anchors' scale, and then the latent mean and SD are estimated too
         (fixed-parameter calibration of pretest items).
     priors: ``Priors``; None gives maximum likelihood, as mirt's default.
-    start: optional starting parameters for all items.
+    start: optional starting parameters for all items (default: classical
+        starting values from p-values and biserial correlations).
     estimate_latent: estimate the latent mean and SD (default: only with anchors).
-    tol, max_iterations: stop when no working parameter moves by tol in one EM
-        step, or after max_iterations E-steps.
+    tol, max_iterations: stop when no item's log a, d or c is estimated to be more
+        than tol from its optimum (see the module docstring), or after
+        max_iterations E-steps.
     threads: E-step blocks run on this many threads (default: the CPU count for
         sparse data, 1 for dense data, whose products BLAS already spreads).
     callback(e_steps, log_likelihood, max_change): called after every EM cycle,
@@ -493,7 +518,7 @@ def calibrate(
 
     fixed_loglik = None
     if fixed is not None:
-        fixed_p = np.clip(_probability_on(nodes, fixed.items), EPSILON, 1 - EPSILON)
+        fixed_p = np.clip(probability(nodes, fixed.items), EPSILON, 1 - EPSILON)
         log_p, log_q = np.log(fixed_p).T, np.log1p(-fixed_p).T
         fixed_data = data.select_items(fixed.columns)
         fixed_loglik = [b.node_log_likelihood(log_p, log_q) for b in fixed_data.blocks(chunk_size)]
@@ -520,44 +545,51 @@ def calibrate(
     work, latent = layout.unpack(x)
     items_free = _to_items(work, model)
     all_items = _merge(n_items, free, items_free, fixed)
-    # The log-likelihood at the final estimates (and their posteriors, for the SEs).
-    se_work = _crossproduct_se(em, work, latent, layout) if standard_errors else None
-    if not standard_errors:
+    # A float64 pass at the estimates gives the reported log-likelihood (and the SEs).
+    se_d = np.zeros(n_items)
+    if standard_errors:
+        cov = _crossproduct_se(em, work, latent, layout)
+        se_free = _se_to_abc(work, cov, model)
+        se_d[free] = np.sqrt(np.maximum(cov[:, 1, 1], 0.0))
+    else:
         for _ in em.posteriors(work, latent):
             pass
-    if standard_errors:
-        se_free = _se_to_abc(work, se_work, model)
-        se_d = np.zeros(n_items)
-        se_d[free] = np.sqrt(np.maximum(se_work[:, 1, 1], 0.0))
-    else:
         se_free = ItemParameters(np.zeros(free.size), np.zeros(free.size), np.zeros(free.size))
-        se_d = np.zeros(n_items)
     se_all = _merge(n_items, free, se_free, None)
-
-    item_converged = np.ones(n_items, dtype=bool)
-    messages = [""] * n_items
-    for position, column in enumerate(free):
-        reasons = []
-        if not converged and change[position] >= tol:
-            reasons.append(f"last EM change {change[position]:.2g} >= tol {tol:g}")
-        a, b = items_free.a[position], items_free.b[position]
-        if not (np.isfinite(a) and np.isfinite(b)):
-            reasons.append("non-finite estimate")
-        elif not (_SUSPECT_A[0] <= a <= _SUSPECT_A[1]):
-            reasons.append(f"slope a = {a:.3g} outside [{_SUSPECT_A[0]}, {_SUSPECT_A[1]}]; probably not identified")
-        elif abs(b) > _SUSPECT_B:
-            reasons.append(f"difficulty b = {b:.3g} beyond +-{_SUSPECT_B:g}; probably not identified")
-        if reasons:
-            item_converged[column] = False
-            messages[column] = "; ".join(reasons)
+    item_converged, messages = _item_report(items_free, change, converged, tol, free, n_items)
 
     n_parameters = layout.size
     return Calibration(
         model=model, items=all_items, se=se_all, se_intercept=se_d, log_likelihood=em.loglik, n_parameters=n_parameters,
         n_examinees=data.n_examinees, iterations=em.e_steps, converged=converged,
-        item_converged=item_converged, item_messages=tuple(messages),
+        item_converged=item_converged, item_messages=messages,
         latent_mean=latent[0], latent_sd=latent[1], fixed=is_fixed,
     )
+
+
+def _item_report(items: ItemParameters, change, converged, tol, free, n_items):
+    """(item_converged (n_items,), message per item) for the free items' estimates."""
+    moving = np.zeros(free.size, dtype=bool) if converged else change >= tol
+    finite = np.isfinite(items.a) & np.isfinite(items.b)
+    odd_a = finite & ((items.a < _SUSPECT_A[0]) | (items.a > _SUSPECT_A[1]))
+    odd_b = finite & ~odd_a & (np.abs(items.b) > _SUSPECT_B)
+    flagged = moving | ~finite | odd_a | odd_b
+    ok = np.ones(n_items, dtype=bool)
+    ok[free[flagged]] = False
+    messages = [""] * n_items
+    for position in np.flatnonzero(flagged):  # the few items at fault, to be named
+        reasons = []
+        if moving[position]:
+            reasons.append(f"still moving: about {change[position]:.2g} from its optimum (tol {tol:g})")
+        if not finite[position]:
+            reasons.append("non-finite estimate")
+        if odd_a[position]:
+            reasons.append(f"slope a = {items.a[position]:.3g} outside [{_SUSPECT_A[0]}, {_SUSPECT_A[1]}]; "
+                           "probably not identified")
+        if odd_b[position]:
+            reasons.append(f"difficulty b = {items.b[position]:.3g} beyond +-{_SUSPECT_B:g}; probably not identified")
+        messages[free[position]] = "; ".join(reasons)
+    return ok, tuple(messages)
 
 
 def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
@@ -565,11 +597,14 @@ def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
     converged = False
     change = np.full(em.layout.n_free, np.inf)
     step_max = 1.0
+    rate = 0.0  # EM's linear convergence rate, estimated from two successive steps
     while em.e_steps < max_iterations:
         x1, objective0 = em.update(x)
         dx = em.layout.natural(x1) - em.layout.natural(x)
-        change = em.layout.item_change(dx)
-        max_change = float(np.max(np.abs(dx))) if dx.size else 0.0
+        # A step of size s at rate r leaves about s r / (1 - r) to go: judge that,
+        # not the step, so a slow EM does not stop far from the optimum.
+        change = em.layout.item_change(dx) / (1.0 - rate)
+        max_change = float(np.max(change)) if dx.size else 0.0
         if callback is not None:
             callback(em.e_steps, em.loglik, max_change)
         if max_change < tol:
@@ -580,6 +615,8 @@ def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
             continue
         x2, objective1 = em.update(x1)
         r, v = x1 - x, x2 - 2 * x1 + x
+        r_norm = float(np.sqrt(r @ r))
+        rate = min(float(np.sqrt((x2 - x1) @ (x2 - x1))) / r_norm, 0.99) if r_norm > 0 else 0.0
         v_norm = float(np.sqrt(v @ v))
         s = float(np.sqrt(r @ r)) / v_norm if v_norm > 0 else 1.0
         s = min(max(s, 1.0), step_max)
@@ -596,12 +633,6 @@ def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
             step_max = max(1.0, step_max / 4.0)
 
     return x, converged, change
-
-
-def _probability_on(nodes, items: ItemParameters):
-    from engine.models import probability
-
-    return probability(nodes, items)
 
 
 def _merge(n_items, free, free_items: ItemParameters, fixed: FixedItems | None) -> ItemParameters:
@@ -638,17 +669,20 @@ def _crossproduct_se(em: _EM, work, latent, layout: _Layout) -> np.ndarray:
     xpd = np.zeros((n_par, n_par)) if full else np.zeros((n_free, k, k))
     # Item columns for all k parameters at once: (Q, 2 k n_free), A then B.
     tables = np.concatenate([a_tab.transpose(1, 2, 0), b_tab.transpose(1, 2, 0)], axis=1).reshape(em.nodes.size, -1)
+    # The score vectors and their cross-product are formed in float32 (SEs to ~1e-6
+    # relative), accumulated over blocks in float64.
+    tables32 = tables.astype(np.float32)
     for block, post in em.posteriors(work, latent):
         if full:
-            correct, presented = block.indicators()
-            proj = (post @ tables).reshape(block.n, 2, k, n_free)
+            correct, presented = (m.astype(np.float32) for m in block.indicators())
+            proj = (post.astype(np.float32) @ tables32).reshape(block.n, 2, k, n_free)
             g = correct[:, None, :] * proj[:, 0] - presented[:, None, :] * proj[:, 1]  # (n, k, n_free)
             if shared:
                 flat = np.concatenate([g[:, 1:, :].transpose(0, 2, 1).reshape(block.n, -1),
                                        g[:, 0, :].sum(axis=1, keepdims=True)], axis=1)
             else:
                 flat = g.transpose(0, 2, 1).reshape(block.n, -1)
-            xpd += flat.T @ flat
+            xpd += (flat.T @ flat).astype(np.float64)
         else:
             xpd += _item_block_crossproduct(block, post, tables, k, n_free)
     _, _, prior_curv = _prior_terms(work, em.priors, em.model)
@@ -667,27 +701,40 @@ def _crossproduct_se(em: _EM, work, latent, layout: _Layout) -> np.ndarray:
     return np.linalg.pinv(xpd + prior_curv)
 
 
-def _item_block_crossproduct(block, post, tables, k, n_free, max_cells: int = 4_000_000) -> np.ndarray:
+def _item_block_crossproduct(block, post, tables, k, n_free, max_cells: int = 8_000_000) -> np.ndarray:
     """sum_i g_ij g_ij^T for every item j of one block, (n_free, k, k).
 
-    The projections w_i . A_j are computed for sub-chunks of rows as one float32
-    product and read off at the presented responses only.
+    Responses are grouped by item, so that each item's projections w_i . A_j are
+    one batched (responses of j x Q) @ (Q x 2k) product over the examinees who
+    answered it, items taken a group at a time to bound memory.
     """
     rows, items, correct = block.triplets()
+    order = np.argsort(items, kind="stable")
+    rows, items, correct = rows[order], items[order], correct[order]
+    counts = np.bincount(items, minlength=n_free)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    width = int(counts.max(initial=0))
     out = np.zeros((n_free, k, k))
-    tables32 = tables.astype(np.float32)
-    step = max(1, max_cells // tables.shape[1])
-    bounds = np.searchsorted(rows, np.arange(0, block.n + step, step))
-    for first, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
-        if lo == hi:
-            continue
-        proj = (post[first * step : (first + 1) * step].astype(np.float32) @ tables32).reshape(-1, 2, k, n_free)
-        r, j, x = rows[lo:hi] - first * step, items[lo:hi], correct[lo:hi]
-        g = x[:, None] * proj[r, 0, :, j] - proj[r, 1, :, j]  # (responses, k)
-        for i in range(k):
-            for m in range(i, k):
-                out[:, i, m] += np.bincount(j, weights=g[:, i] * g[:, m], minlength=n_free)
-                out[:, m, i] = out[:, i, m]
+    if width == 0:
+        return out
+    slot = np.arange(items.size) - starts[items]
+    # (n_free, Q, 2k): A then B of each item, for the batched products.
+    per_item = tables.reshape(tables.shape[0], 2 * k, n_free).transpose(2, 0, 1).astype(np.float32)
+    post32 = post.astype(np.float32)
+    group = max(1, max_cells // (width * post.shape[1]))
+    for first in range(0, n_free, group):
+        last = min(first + group, n_free)
+        take = (items >= first) & (items < last)
+        index = np.zeros((last - first, width), dtype=np.int64)
+        x = np.zeros((last - first, width), dtype=np.float32)
+        mask = np.zeros((last - first, width), dtype=np.float32)
+        local = items[take] - first
+        index[local, slot[take]] = rows[take]
+        x[local, slot[take]] = correct[take]
+        mask[local, slot[take]] = 1.0
+        proj = post32[index] @ per_item[first:last]  # (group, width, 2k)
+        g = x[:, :, None] * proj[:, :, :k] - mask[:, :, None] * proj[:, :, k:]
+        out[first:last] = (g.transpose(0, 2, 1) @ g).astype(np.float64)
     return out
 
 

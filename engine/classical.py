@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from engine.responses import check_responses, group_sums
 
 
@@ -57,7 +58,9 @@ def classical_statistics(responses: np.ndarray) -> ClassicalStatistics:
     if complete.sum() > 1 and k > 1:
         x = correct[complete]
         p = x.mean(axis=0)
-        kr20 = float(k / (k - 1) * (1 - np.sum(p * (1 - p)) / x.sum(axis=1).var()))
+        variance = x.sum(axis=1).var()
+        if variance > 0:
+            kr20 = float(k / (k - 1) * (1 - np.sum(p * (1 - p)) / variance))
     return ClassicalStatistics(p_value, point_biserial, item_rest, n_presented, kr20)
 
 

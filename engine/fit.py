@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from engine.ability import normal_quadrature
+
+from engine.ability import normal_quadrature, summed_score_likelihood
 from engine.models import ItemParameters, probability
 from engine.responses import check_responses, group_sums
 
@@ -72,8 +73,6 @@ def sx2(responses: np.ndarray, items: ItemParameters, *, n_estimated: int | np.n
     n, n_items = responses.shape
     nodes, weights = normal_quadrature(n_points, bound)
     p = probability(nodes, items)
-
-    from engine.ability import summed_score_likelihood
 
     total = summed_score_likelihood(nodes, items) @ weights  # (n_items + 1,)
     without = _leave_one_out_distributions(p)  # (item, score, node)

@@ -57,7 +57,13 @@ def link(from_items: ItemParameters, to_items: ItemParameters, method: str = "st
     if method == "mean_mean":
         A = float(np.mean(from_items.a) / np.mean(to_items.a))
         return LinkingConstants(A, float(np.mean(to_items.b) - A * np.mean(from_items.b)), method)
-    A = float(np.std(to_items.b) / np.std(from_items.b))
+    spread = np.std(from_items.b)
+    if spread > 0:
+        A = float(np.std(to_items.b) / spread)
+    elif method == "mean_sigma":
+        raise ValueError("mean/sigma needs common items of different difficulty")
+    else:
+        A = 1.0
     B = float(np.mean(to_items.b) - A * np.mean(from_items.b))
     if method == "mean_sigma":
         return LinkingConstants(A, B, method)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.responses import as_response_data
+
 # Probabilities are kept this far from 0 and 1 so that logarithms stay finite.
 EPSILON = 1e-12
 
@@ -120,8 +122,6 @@ def log_likelihood(
     products per chunk of ``chunk_size`` examinees, so memory stays
     O(chunk_size * n_theta) whatever the number of examinees.
     """
-    from engine.responses import as_response_data
-
     data = as_response_data(responses, items.n_items)
     p = np.clip(probability(theta, items), EPSILON, 1 - EPSILON)
     log_p, log_q = np.log(p).T, np.log1p(-p).T

@@ -227,6 +227,26 @@ class ResponseData:
                     np.diff(self.source.indptr).astype(float))
         return (self.source == 1).sum(axis=1).astype(float), (self.source >= 0).sum(axis=1).astype(float)
 
+    def item_score_correlation(self) -> np.ndarray:
+        """(n_items,) correlation of each item with the proportion-correct score, over
+        the examinees presented the item."""
+        n_correct, n_presented = self.number_correct()
+        score = n_correct / np.maximum(n_presented, 1.0)
+        if self.sparse:
+            rows = np.repeat(np.arange(self.n_examinees), np.diff(self.source.indptr))
+            x, s, j = self.source.correct.astype(np.float64), score[rows], self.source.item
+            sums = [np.bincount(j, weights=w, minlength=self.n_items) for w in (np.ones_like(x), x, s, s * s, x * s)]
+        else:
+            correct = (self.source == 1).astype(np.float64)
+            presented = (self.source >= 0).astype(np.float64)
+            sums = [presented.sum(axis=0), correct.sum(axis=0), score @ presented, score**2 @ presented,
+                    score @ correct]
+        n, sx, ss, sss, sxs = sums
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mx, ms = sx / n, ss / n
+            cov = sxs / n - mx * ms
+            return cov / np.sqrt((mx - mx**2) * (sss / n - ms**2))
+
     def item_counts(self) -> tuple[np.ndarray, np.ndarray]:
         """(number correct, number presented) per item, each (n_items,)."""
         if self.sparse:

@@ -4,7 +4,7 @@ import pytest
 
 import engine
 from engine import ItemParameters
-from lsat_data import LSAT7_FREQUENCIES, PATTERNS
+from lsat_data import PATTERNS
 
 # mirt, tests/testthat/test-01-mirtOne.R (philchalmers/mirt): LSAT7 2PL,
 # mirt(expand.table(LSAT7), 1) with SE.type = 'SEM', coef() printed as a1, d.

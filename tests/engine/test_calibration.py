@@ -159,7 +159,7 @@ def test_non_convergence_is_reported_per_item():
     result = calibrate(LSAT7, "3pl", max_iterations=3)
     assert not result.converged
     assert not result.item_converged.all()
-    assert any("last EM change" in message for message in result.item_messages)
+    assert any("still moving" in message for message in result.item_messages)
 
 
 def test_unidentified_item_is_flagged():
