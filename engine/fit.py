@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.ability import normal_quadrature, summed_score_likelihood
-from engine.models import ItemParameters, probability
-from engine.responses import check_responses, group_sums
+from engine.models import EPSILON, ItemParameters, probability
+from engine.responses import SparseResponses, check_responses, group_sums
 
 MODEL_PARAMETERS = {"rasch": 1, "2pl": 2, "3pl": 3}
 
@@ -60,31 +60,82 @@ def _leave_one_out_distributions(p: np.ndarray) -> np.ndarray:
     return dist
 
 
-def sx2(responses: np.ndarray, items: ItemParameters, *, n_estimated: int | np.ndarray = 2,
-        min_expected: float = 1.0, n_points: int = 61, bound: float = 6.0) -> ItemFit:
-    """Orlando-Thissen S-X2 for every item of a complete response matrix.
+def sx2(responses, items: ItemParameters, *, n_estimated: int | np.ndarray = 2,
+        min_expected: float = 1.0, n_points: int = 61, bound: float = 6.0, latent_mean: float = 0.0,
+        latent_sd: float = 1.0, imputations: int = 0, rng: np.random.Generator | int | None = None,
+        columns: np.ndarray | None = None) -> ItemFit:
+    """Orlando-Thissen S-X2 for every item.
 
-    responses: (n_examinees, n_items) of 0/1; rows with an item not presented are
-    left out, since summed scores need every item. n_estimated: parameters
-    estimated per item (1 Rasch, 2 2PL, 3 3PL), subtracted from the df.
+    responses: (n_examinees, n_items) of 1/0/-1 or SparseResponses. With
+    ``imputations`` = 0 only complete rows count, since summed scores need every
+    item. With ``imputations`` = M > 0 (for incomplete designs, where no examinee
+    sees every item) each missing cell is drawn M times from the model at a
+    plausible value of the examinee's theta (see :func:`impute_responses`) and the
+    statistic and df are the means over the M completed data sets, p from them
+    (the plausible-value approach of mirt's ``itemfit(impute = M)``).
+    latent_mean, latent_sd: the ability distribution on the items' scale (e.g. a
+    fixed-anchor calibration's). n_estimated: parameters estimated per item
+    (1 Rasch, 2 2PL, 3 3PL, 0 fixed), subtracted from the df. columns: the items
+    whose summed score is the test (default: all); the result has one entry per
+    column. Imputation draws plausible values from every response given, so a
+    large bank can be checked on a smaller test: the items of interest and the
+    anchors seen most often (the leave-one-out tables cost n_items^3 nodes).
     """
-    responses = check_responses(responses)
-    responses = responses[(responses >= 0).all(axis=1)]
-    n, n_items = responses.shape
-    nodes, weights = normal_quadrature(n_points, bound)
-    p = probability(nodes, items)
+    columns = np.arange(items.n_items) if columns is None else np.asarray(columns)
+    test_items = items.subset(columns)
+    nodes, weights = normal_quadrature(n_points, bound, latent_mean, latent_sd)
+    expected = _expected_proportions(test_items, nodes, weights)
+    n_estimated = np.broadcast_to(np.asarray(n_estimated), (items.n_items,))[columns]
+    if imputations <= 0:
+        complete = check_responses(responses.to_dense() if isinstance(responses, SparseResponses) else responses)
+        complete = complete[:, columns]
+        return _sx2_of(complete[(complete >= 0).all(axis=1)], expected, n_estimated, min_expected)
+    rng = np.random.default_rng(rng)
+    fits = [_sx2_of(impute_responses(responses, items, rng, n_points=n_points, bound=bound,
+                                     latent_mean=latent_mean, latent_sd=latent_sd)[:, columns],
+                    expected, n_estimated, min_expected) for _ in range(imputations)]
+    statistic = np.mean([f.statistic for f in fits], axis=0)
+    df = np.mean([f.df for f in fits], axis=0)
+    return ItemFit(statistic, df, _p_values(statistic, df))
 
+
+def impute_responses(responses, items: ItemParameters, rng: np.random.Generator, *, n_points: int = 61,
+                     bound: float = 6.0, latent_mean: float = 0.0, latent_sd: float = 1.0) -> np.ndarray:
+    """A complete (n_examinees, n_items) int8 matrix: observed cells kept, missing ones drawn.
+
+    Each examinee's theta is drawn from their posterior on the quadrature grid
+    (given every response they gave), jittered within its grid cell, and each
+    missing response is 1 with probability P_j(theta).
+    """
+    dense = check_responses(responses.to_dense() if isinstance(responses, SparseResponses) else responses)
+    nodes, weights = normal_quadrature(n_points, bound, latent_mean, latent_sd)
+    p = np.clip(probability(nodes, items), EPSILON, 1 - EPSILON)
+    correct, presented = (dense == 1).astype(np.float64), (dense >= 0).astype(np.float64)
+    loglik = correct @ np.log(p).T + (presented - correct) @ np.log1p(-p).T + np.log(weights)
+    posterior = np.exp(loglik - loglik.max(axis=1, keepdims=True))
+    cumulative = np.cumsum(posterior / posterior.sum(axis=1, keepdims=True), axis=1)
+    node = (cumulative < rng.random((dense.shape[0], 1))).sum(axis=1).clip(0, n_points - 1)
+    step = nodes[1] - nodes[0]
+    theta = nodes[node] + rng.uniform(-step / 2, step / 2, dense.shape[0])
+    drawn = (rng.random(dense.shape) < probability(theta, items)).astype(np.int8)
+    return np.where(dense >= 0, dense, drawn)
+
+
+def _expected_proportions(items: ItemParameters, nodes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """E[j, k - 1]: the model's proportion correct on item j at summed score k = 1 .. n_items - 1."""
+    n_items = items.n_items
+    p = probability(nodes, items)
     total = summed_score_likelihood(nodes, items) @ weights  # (n_items + 1,)
     without = _leave_one_out_distributions(p)  # (item, score, node)
-    # expected[j, k - 1] for k = 1 .. n_items - 1
     joint = np.einsum("qj,jsq,q->js", p, without[:, : n_items - 1], weights)
-    expected = joint / total[1:n_items]
+    return joint / total[1:n_items]
 
+
+def _sx2_of(responses: np.ndarray, expected: np.ndarray, n_estimated: np.ndarray, min_expected: float) -> ItemFit:
+    n_items = responses.shape[1]
     scores = responses.sum(axis=1, dtype=np.int64)
     group_size = np.bincount(scores, minlength=n_items + 1)[1:n_items].astype(np.float64)  # N_k
     observed_correct = group_sums(scores, responses, n_items + 1)[1:n_items].T  # (item, group)
-
-    n_estimated = np.broadcast_to(np.asarray(n_estimated), (n_items,))
     statistic = np.full(n_items, np.nan)
     df = np.zeros(n_items)
     # Merging sparse groups is a short sequential rule per item.
@@ -95,11 +146,14 @@ def sx2(responses: np.ndarray, items: ItemParameters, *, n_estimated: int | np.n
         exp_cells, obs_cells = _collapse(exp_cells[keep], obs_cells[keep], min_expected)
         statistic[j] = np.sum((obs_cells - exp_cells) ** 2 / exp_cells)
         df[j] = exp_cells.shape[0] - n_estimated[j]
+    return ItemFit(statistic, df, _p_values(statistic, df))
+
+
+def _p_values(statistic: np.ndarray, df: np.ndarray) -> np.ndarray:
     from scipy.special import chdtrc  # chi-square survival function; imported late, it is slow to load
 
     with np.errstate(invalid="ignore"):
-        p_value = np.where(df > 0, chdtrc(np.maximum(df, 1), statistic), np.nan)
-    return ItemFit(statistic, df, p_value)
+        return np.where(df > 0, chdtrc(np.maximum(df, 1), statistic), np.nan)
 
 
 def _collapse(expected: np.ndarray, observed: np.ndarray, min_expected: float):

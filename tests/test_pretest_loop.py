@@ -75,6 +75,10 @@ def test_a_calibration_run_recovers_the_pretest_items_and_approval_makes_them_op
         assert stats["distractors"]["point_biserial"][stats["distractors"]["key"]] > 0
         assert set(stats["dif"]) == {"occupation", "company_type", "region"}
         assert len(stats["icc"]["observed"]) == 10
+        # S-X2 on imputed complete data: computed, with degrees of freedom to spare.
+        assert stats["fit"]["df"] > 5 and stats["fit"]["sx2"] >= 0 and 0 <= stats["fit"]["p"] <= 1
+    # The responses come from the model, so misfit is rare: p < .001 for none of the 8 items.
+    assert all(e.statistics["fit"]["p"] > 0.001 for e in run.items), [e.statistics["fit"] for e in run.items]
     errors = np.array([e.b - truth[e.item.code][1] for e in run.items])
     se = np.array([e.se_b for e in run.items])
     # No systematic shift (a c prior off the bank's guessing level would move every b one way):
