@@ -43,6 +43,8 @@ MODELS = ("rasch", "2pl", "3pl")
 # Bounds on the working parameters: a in [0.01, 20], |d| <= 40, c <= 0.9.
 _LOWER = np.array([math.log(0.01), -40.0, -12.0])
 _UPPER = np.array([math.log(20.0), 40.0, math.log(0.9 / 0.1)])
+# The smallest latent SD EM will estimate with anchors (see EM.latent_m_step).
+MIN_LATENT_SD = 0.05
 # Beyond these an estimate is reported as probably not identified.
 _SUSPECT_A = (0.05, 10.0)
 _SUSPECT_B = 8.0
@@ -402,7 +404,9 @@ class _EM:
         total = node_mass.sum()
         mean = float(node_mass @ self.nodes / total)
         sd = float(np.sqrt(node_mass @ (self.nodes - mean) ** 2 / total))
-        return mean, sd
+        # A handful of examinees can pile the posterior mass on one node, sending the SD to 0
+        # (and its log to -inf); floor it so EM finishes and the report says what went wrong.
+        return mean, max(sd, MIN_LATENT_SD)
 
     def update(self, x):
         """One EM step: returns F(x) and the objective at x."""

@@ -1,4 +1,4 @@
-"""S-X2 for incomplete designs by multiple imputation, checked on data with known truth."""
+"""Incomplete designs: S-X2 by multiple imputation, and calibration of tiny anchored samples."""
 from __future__ import annotations
 
 import numpy as np
@@ -50,3 +50,14 @@ def test_a_fitting_bank_is_not_flagged_and_a_misfitting_item_is():
     # Among the 39 items that fit, p < .01 should be rare: at most 3 (binomial(39, .01) tail < .01).
     assert np.sum(fit.p_value[1:] < 0.01) <= 3, np.sort(fit.p_value[1:])[:5]
     assert stats.binom.sf(3, 39, 0.01) < 0.01
+
+
+def test_a_tiny_anchored_sample_finishes_with_a_report_instead_of_crashing():
+    # Two examinees cannot estimate a latent distribution: EM must still end and say so.
+    rng = np.random.default_rng(2)
+    items = engine.simulate_items(200, "3pl", rng)
+    presented = rng.random((2, 200)) < 0.5
+    responses = engine.simulate_responses(rng.normal(0, 1, 2), items, rng, presented=presented)
+    result = engine.calibrate(responses, "3pl", fixed=engine.FixedItems(np.arange(190), items.subset(np.arange(190))))
+    assert result.latent_sd >= 0.05
+    assert not result.item_converged[190:].all() and any(result.item_messages[190:])
