@@ -15,6 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from delivery.models import Sitting, SittingItem
+from itembank import lifecycle
+from itembank.models import ItemVersion
+from itembank.program import ExamProgram
 from scoring import campaigns
 from scoring.batch import UNANSWERED, AnswerSheet, score_sheet, version_table
 from scoring.models import RescoringCampaign, ScoreResult, ScoringRuleVersion
@@ -111,10 +114,22 @@ def propose_campaign(session: Session, amendments: list[campaigns.Amendment], *,
     return campaign
 
 
-def apply_campaign(session: Session, campaign_id: int, *, actor: str, now: dt.datetime) -> int:
-    """Rescore the affected results afresh and write them (see scoring.campaigns.apply)."""
+def apply_campaign(session: Session, program: ExamProgram, campaign_id: int, *, actor: str,
+                   now: dt.datetime) -> int:
+    """Rescore the affected results afresh and write them (see scoring.campaigns.apply).
+
+    An operational item whose current version is withdrawn from scoring is retired too,
+    so that no later sitting draws it.
+    """
     campaign = campaigns.campaign_by_id(session, campaign_id, lock=True)
     campaigns.check_decidable(campaign, actor)
     affected = affected_results(session, [a.item_version_id for a in campaign.amendments])
     rescored = rescore_results(session, affected, [a.id for a in campaign.amendments])
-    return campaigns.apply(session, campaign, rescored, actor=actor, now=now)
+    changed = campaigns.apply(session, campaign, rescored, actor=actor, now=now)
+    for amendment in campaign.amendments:
+        version = session.get(ItemVersion, amendment.item_version_id)
+        item = version.item
+        if amendment.kind == "withdrawn" and item.status == "operational" and item.current_version.id == version.id:
+            lifecycle.move(session, program, item.code, "retired", actor=actor, actor_role="psychometrician",
+                           now=now, reason=f"withdrawn from scoring by rescoring campaign {campaign.id}")
+    return changed

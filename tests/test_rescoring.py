@@ -92,9 +92,9 @@ def test_a_key_correction_shows_its_effect_then_applies_by_a_second_person(app, 
     assert moved <= chose_either
 
     with pytest.raises(campaigns.CampaignError, match="another psychometrician"):
-        rescoring.apply_campaign(session, campaign.id, actor="psychometrician", now=clock.now)
+        rescoring.apply_campaign(session, program, campaign.id, actor="psychometrician", now=clock.now)
     session.rollback()
-    changed = rescoring.apply_campaign(session, campaign.id, actor=second_psychometrician, now=clock.now)
+    changed = rescoring.apply_campaign(session, program, campaign.id, actor=second_psychometrician, now=clock.now)
     session.commit()
     assert changed == len(moved)
     session.expire_all()
@@ -120,11 +120,13 @@ def test_withdrawing_an_item_scores_every_affected_sitting_on_one_item_fewer(app
                                           reason="Ambiguous stem", actor=second_psychometrician, now=clock.now)
     session.commit()
     affected = {r.id for r in rescoring.affected_results(session, [version.id])}
-    rescoring.apply_campaign(session, campaign.id, actor="psychometrician", now=clock.now)
+    rescoring.apply_campaign(session, program, campaign.id, actor="psychometrician", now=clock.now)
     session.commit()
     session.expire_all()
     for result_id in affected:
         assert session.get(ScoreResult, result_id).scored_items == 91
+    # The withdrawn item leaves the operational pool, so no later sitting draws it.
+    assert session.get(Item, version.item_id).status == "retired"
 
 
 @pytest.mark.parametrize("amendment, message", [

@@ -95,7 +95,7 @@ def apply(campaign_id: int, username: str | None) -> None:
 
     actor = _actor(username)["actor"]
     with _open() as session:
-        changed = _campaign_errors(lambda: apply_campaign(session, campaign_id, actor=actor, now=_now()))
+        changed = _campaign_errors(lambda: apply_campaign(session, _program(), campaign_id, actor=actor, now=_now()))
         session.commit()
     click.echo(f"campaign {campaign_id} applied: {changed} result(s) changed")
 

@@ -98,7 +98,7 @@ def rescoring_campaign(campaign_id: int):
 @blueprint.post("/rescoring/<int:campaign_id>/apply")
 @staff_required(ROLE)
 def apply_rescoring(campaign_id: int):
-    changed = rescoring.apply_campaign(db(), campaign_id, actor=g.staff.username, now=now())
+    changed = rescoring.apply_campaign(db(), program(), campaign_id, actor=g.staff.username, now=now())
     db().commit()
     flash(f"Campaign {campaign_id} applied: {changed} result(s) changed.")
     return redirect(url_for("psychometrician.rescoring_campaign", campaign_id=campaign_id))
