@@ -18,6 +18,7 @@ MODEL_MODULES = (
     "centers.models",
     "delivery.models",
     "scoring.models",
+    "delivery.throttle",
 )
 
 
