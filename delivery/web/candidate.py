@@ -204,6 +204,16 @@ def _refused(position: int):
     raise SittingError("The answer could not be saved.", status=409)
 
 
+def _json_integer(value) -> int | None:
+    """``value`` as an integer if JSON says it is one (3 and 3.0 alike, as JSON Schema
+    counts them); None for anything else, true and "3" included."""
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return None
+
+
 def _check_position(position: int) -> None:
     """No form is longer than the program's: refuse other positions before they reach the
     database (where a number too large for its integer columns would be an error, not a miss)."""
@@ -221,8 +231,10 @@ def save_answer(position: int):
     if "option" not in body:
         raise SittingError(f"'option' is required: an integer from 0 to {n_options - 1}, or null.", status=422)
     option = body["option"]
-    if option is not None and (type(option) is not int or not 0 <= option < n_options):
-        raise SittingError(f"'option' must be an integer from 0 to {n_options - 1}, or null.", status=422)
+    if option is not None:
+        option = _json_integer(option)
+        if option is None or not 0 <= option < n_options:
+            raise SittingError(f"'option' must be an integer from 0 to {n_options - 1}, or null.", status=422)
     if not answers().save_answer(sitting_id, sittings.token_hash(token), position, option, now()):
         _refused(position)
     return jsonify(saved=True, position=position, option=option)
@@ -243,8 +255,8 @@ def save_mark(position: int):
 @blueprint.put("/api/sitting/position")
 def save_position():
     sitting_id, token = candidate_credentials()
-    position = _json_body().get("position")
-    if type(position) is not int:
+    position = _json_integer(_json_body().get("position"))
+    if position is None:
         raise SittingError("'position' must be an integer.", status=422)
     _check_position(position)
     if not answers().save_position(sitting_id, sittings.token_hash(token), position, now()):
