@@ -183,10 +183,11 @@ def failed(session: Session, policy: ThrottlePolicy, attempt: Attempt, now: dt.d
 
 
 def succeeded(session: Session, attempt: Attempt) -> None:
-    """A correct sign-in clears its pair and its account. Not its client address: else an
-    address spraying guesses could clear its count by signing in to an account of its own."""
-    keys = attempt.all_keys()
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([keys["pair"], keys["account"]])))
+    """A correct sign-in clears its pair: the user's own typing mistakes are forgotten.
+    Not the account (a user signing in often would wipe out the count of a guesser spread
+    over many addresses) and not the client address (an address spraying guesses could
+    clear its count by signing in to an account of its own): those wait out their window."""
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == attempt.all_keys()["pair"]))
 
 
 def unblock(session: Session, keys: list[str]) -> int:
