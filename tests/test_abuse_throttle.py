@@ -270,3 +270,22 @@ def test_prune_drops_only_what_no_longer_counts(session, clock):
     keys = set(session.scalars(select(LoginThrottle.key)))
     assert not set(attempt.all_keys().values()) & keys
     assert set(recent.all_keys().values()) <= keys
+
+
+def test_an_operator_lifts_an_account_block_from_the_shell(app, session, staff, database_url, monkeypatch):
+    from click.testing import CliRunner
+
+    from delivery.cli import main as cli
+
+    for _ in range(POLICY.account.limit):
+        staff_login(Browser(app), staff, "wrong-guess-000")
+    assert staff_login(Browser(app), staff, "right-password-1").status_code == 429
+    monkeypatch.setenv("CBT_DATABASE_URL", database_url)
+    result = CliRunner().invoke(cli, ["logins", "unblock", "--staff", staff, "--reason", "user phoned, verified"])
+    assert result.exit_code == 0, result.output
+    assert staff_login(Browser(app), staff, "right-password-1").status_code == 302
+    session.expire_all()
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "login.unblock")
+                            .order_by(AuditEvent.id.desc())).first()
+    assert event.subject == f"staff:{staff}" and event.reason == "user phoned, verified"
+    assert CliRunner().invoke(cli, ["logins", "unblock", "--reason", "x"]).exit_code == 2
