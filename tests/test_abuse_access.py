@@ -170,7 +170,8 @@ def world(app, session, program, clock):
     enemy_set = f"set-{uuid.uuid4().hex[:6]}"
     save_enemy_set(session, enemy_set, codes, note="", **psy)
     operational = session.scalar(select(Item.code).where(Item.status == "operational").order_by(Item.code))
-    campaign_ids = [rescoring.propose_campaign(session, [campaigns.Amendment(operational, 1, "withdrawn")],
+    # On a draft item, which no sitting ever draws: applying it must not change later tests' scores.
+    campaign_ids = [rescoring.propose_campaign(session, [campaigns.Amendment(codes[1], 1, "withdrawn")],
                                                reason="access test", actor="psychometrician", now=clock.now).id
                     for _ in range(2)]
     session.commit()
