@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import math
 from dataclasses import dataclass
 
@@ -110,6 +111,20 @@ class Attempt:
     def all_keys(self) -> dict[str, str]:
         return {"pair": _key("pair", self.kind, self.account, self.client),
                 "account": _key("account", self.kind, self.account), "client": _key("client", self.client)}
+
+
+def client_of(address: str | None) -> str:
+    """A client address as the throttle counts it: IPv4 as is, IPv6 by its /64 network
+    (one subscriber holds a whole /64, so one address of it means nothing)."""
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        return "unknown"
+    if parsed.version == 6:
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 def _key(*parts: str) -> str:

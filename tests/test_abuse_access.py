@@ -160,12 +160,12 @@ def world(app, session, program, clock):
 
     # The first psychometrician's draft, enemy set and rescoring campaigns; a drift run.
     psy = {"actor": "psychometrician", "actor_role": "psychometrician", "now": clock.now}
-    codes = []
-    for _ in range(2):
-        code = f"S01-{uuid.uuid4().int % 900000 + 100000}"
+    # Created in code order: the native export lists an enemy set's members in creation order,
+    # and tests/test_exchange.py's round trip compares them with the codes' order after import.
+    codes = sorted(f"S01-{uuid.uuid4().int % 900000 + 100000}" for _ in range(2))
+    for code in codes:
         exchange.create_draft(session, program, code=code, category=1, note="created", content=ItemContent(
             stem="Which is a draft?", options=("This", "That", "Other", "None"), key=0), **psy)
-        codes.append(code)
     from itembank.enemies import save_enemy_set
     enemy_set = f"set-{uuid.uuid4().hex[:6]}"
     save_enemy_set(session, enemy_set, codes, note="", **psy)

@@ -158,3 +158,20 @@ def test_passwords_are_stored_as_scrypt_hashes(session):
         # scrypt with N = 2^15, r = 8: 32 MiB of memory per check (werkzeug's default).
         assert name == "scrypt" and int(n) >= 2 ** 15 and int(r) >= 8 and len(salt) >= 16
         assert "proctor-demo-pass" not in stored
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "/\\evil.example/", "https://evil.example/",
+                                    "/\t/evil.example/", "/\n/evil.example", "javascript:alert(1)"])
+def test_after_sign_in_nobody_is_sent_to_another_site(app, session, program, clock, target):
+    booked = booked_candidate(session, program, clock.now)
+    client = app.test_client()
+    token = csrf_token(client, "/staff/login")
+    response = client.post("/staff/login", data={"csrf_token": token, "username": booked.proctor,
+                                                 "password": booked.password, "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/proctor/"
+    # A path of the site is kept.
+    client = app.test_client()
+    token = csrf_token(client, "/staff/login")
+    response = client.post("/staff/login", data={"csrf_token": token, "username": booked.proctor,
+                                                 "password": booked.password, "next": "/proctor/report"})
+    assert response.headers["Location"] == "/proctor/report"

@@ -197,7 +197,7 @@ def test_the_table_holds_no_account_or_address_and_a_success_clears_only_the_pai
     rows = session.scalars(select(LoginThrottle)).all()
     assert rows and all(staff not in r.key and guesser.addr not in r.key for r in rows)
     assert staff_login(guesser, staff, "right-password-1").status_code == 302
-    attempt = throttle.Attempt("staff", staff, guesser.addr)
+    attempt = throttle.Attempt("staff", staff, throttle.client_of(guesser.addr))
     session.expire_all()
     left = {r.key: r for r in session.scalars(select(LoginThrottle).where(
         LoginThrottle.key.in_(list(attempt.all_keys().values()))))}

@@ -20,8 +20,6 @@ def logins_group() -> None:
 @click.option("--reason", required=True, help="Why (kept in the audit trail).")
 def unblock(username, email, admission_code, client, actor, reason) -> None:
     """Forget the failed attempts and blocks of an account (from every address) or of an address."""
-    import ipaddress
-
     from centers.bookings import normalise_admission_code
     from centers.candidates import normalise_email
     from delivery import throttle
@@ -36,9 +34,9 @@ def unblock(username, email, admission_code, client, actor, reason) -> None:
         targets.append(("seat", normalise_admission_code(admission_code)))
     keys = [throttle.account_key(kind, account) for kind, account in targets]
     if client:
-        address = ipaddress.ip_address(client)
-        if address.version == 6:
-            client = str(ipaddress.ip_network(f"{address}/64", strict=False))
+        client = throttle.client_of(client)
+        if client == "unknown":
+            raise click.BadParameter("not an IP address", param_hint="--client")
         keys.append(throttle.client_key(client))
         targets.append(("client", client))
     if not keys:

@@ -3,7 +3,6 @@ and the guard every sign-in passes (login throttling, :mod:`delivery.throttle`).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from functools import wraps
 
 from flask import abort, after_this_request, current_app, g, redirect, request, session, url_for
@@ -38,6 +37,15 @@ def sign_in_staff(account: StaffAccount) -> None:
 
 def sign_out() -> None:
     session.clear()
+
+
+def local_path(target: str, fallback: str) -> str:
+    """``target`` if it is a path on this site, else ``fallback``: after sign-in, never send
+    anyone to another site. "//host", "/\\host", "https://host" leave it, and so does "/<tab>/host":
+    browsers drop tabs and newlines from a URL and read a backslash as a slash."""
+    if target.startswith("/") and not any(ch <= " " or ch == "\\" for ch in target) and not target.startswith("//"):
+        return target
+    return fallback
 
 
 def staff_required(role: str):
@@ -81,18 +89,10 @@ KNOWN_DEVICE_ACCOUNTS = 8  # the most accounts one browser is remembered for
 
 
 def client_address() -> str:
-    """The client's address as the throttle counts it: IPv4 as is, IPv6 by its /64 network
-    (one subscriber holds a whole /64). Behind a reverse proxy, set ``TRUSTED_PROXIES``
-    so that this is the client's address, not the proxy's."""
-    try:
-        address = ipaddress.ip_address(request.remote_addr or "")
-    except ValueError:
-        return "unknown"
-    if address.version == 6:
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
+    """The client's address as the throttle counts it (:func:`delivery.throttle.client_of`).
+    Behind a reverse proxy, set ``TRUSTED_PROXIES`` so that this is the client's address,
+    not the proxy's."""
+    return throttle.client_of(request.remote_addr)
 
 
 def _device_serializer() -> URLSafeTimedSerializer:
@@ -155,6 +155,6 @@ def login_succeeded(attempt: throttle.Attempt) -> None:
 
 def record_staff_sign_in(account: StaffAccount, action: str) -> None:
     """Staff sign-in and sign-out go into the audit trail, with the address they came from."""
+    # Not in a centre's own trail (its proctors' actions on sittings): a sign-in is the account's.
     audit.record(db(), actor=account.username, actor_role=account.role, action=action,
-                 subject=f"staff:{account.username}"[:64], centre_id=account.centre_id,
-                 details={"client": client_address()}, at=now())
+                 subject=f"staff:{account.username}"[:64], details={"client": client_address()}, at=now())

@@ -18,7 +18,8 @@ from centers.candidates import RegistrationError
 from centers.models import COMPANY_TYPES, OCCUPATIONS, REGIONS, SEAT_FEATURES, Booking, Candidate, Centre, Slot
 from delivery import sittings
 from delivery.throttle import LoginThrottled
-from delivery.web.auth import applicant_id, login_attempt, login_failed, login_succeeded, sign_in_applicant, sign_out
+from delivery.web.auth import (applicant_id, local_path, login_attempt, login_failed, login_succeeded, sign_in_applicant,
+                               sign_out)
 from delivery.web.errors import too_many_attempts
 from delivery.web.candidate import blueprint
 from delivery.web.context import db, now, program
@@ -87,8 +88,9 @@ def booking_register():
 @blueprint.route("/booking/sign-in", methods=["GET", "POST"])
 def booking_sign_in():
     target = request.values.get("next", "")
-    if not (target.startswith("/booking") and not target.startswith("//")):
+    if not target.startswith("/booking"):
         target = url_for("candidate.booking_home")
+    target = local_path(target, url_for("candidate.booking_home"))
     if request.method == "GET":
         return render_template("candidate/sign_in.html", next=target)
     email = request.form.get("email", "")

@@ -6,8 +6,8 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from centers.accounts import authenticate
 from centers.models import StaffAccount
 from delivery.throttle import LoginThrottled
-from delivery.web.auth import (login_attempt, login_failed, login_succeeded, record_staff_sign_in, sign_in_staff,
-                               sign_out)
+from delivery.web.auth import (local_path, login_attempt, login_failed, login_succeeded, record_staff_sign_in,
+                               sign_in_staff, sign_out)
 from delivery.web.context import db
 from delivery.web.errors import too_many_attempts
 
@@ -37,11 +37,7 @@ def login():
     record_staff_sign_in(account, "staff.sign_in")
     db().commit()
     sign_in_staff(account)
-    target = request.form.get("next", "")
-    # Only a local path: never send a signed-in user to another site.
-    if not (target.startswith("/") and not target.startswith("//")):
-        target = url_for(HOME[account.role])
-    return redirect(target)
+    return redirect(local_path(request.form.get("next", ""), url_for(HOME[account.role])))
 
 
 @blueprint.post("/logout")
