@@ -92,7 +92,8 @@ def test_one_address_guessing_one_account_is_blocked_with_429_and_retry_after(ap
     assert staff_login(attacker, staff, "right-password-1").headers["Retry-After"] == "120"
     # The block is recorded in the audit trail, which stays intact.
     events = session.scalars(select(AuditEvent).where(AuditEvent.action == "login.blocked",
-                                                      AuditEvent.subject == f"staff:{staff}")).all()
+                                                      AuditEvent.subject == f"staff:{staff}")
+                             .order_by(AuditEvent.id)).all()
     assert len(events) == 2 and all(e.actor.startswith("client:") for e in events)
     assert events[0].details == {"scopes": {"pair": 60}}
     assert verify_chain(session).intact
