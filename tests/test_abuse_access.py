@@ -202,7 +202,7 @@ def request_for(endpoint: str, w: World):
         "public.verify": ("GET", "/verify?code=AAAA", None),
         "openapi.openapi_document": ("GET", "/api/openapi.json", None),
         "candidate.login_form": ("GET", "/", None),
-        "candidate.login": ("POST", "/login", {"admission_code": "2222-3333-4444", "date_of_birth": "1990-01-01"}),
+        "candidate.login": ("POST", "/login", {"admission_code": i["nobody"], "date_of_birth": "1990-01-01"}),
         "candidate.logout": ("POST", "/logout", {}),
         "staff.login_form": ("GET", "/staff/login", None),
         "staff.login": ("POST", "/staff/login", {"username": i["nobody"], "password": "not-the-password"}),
