@@ -3,13 +3,25 @@
 Each event's ``hash`` covers its own content and the previous event's hash, so
 editing or deleting any stored event breaks the chain from that point on;
 :func:`verify_chain` finds the first break.
+
+A plain hash chain needs no secret, so someone who can write to the database
+could rewrite an event and recompute every hash after it, or cut events off the
+end. The chain's head is therefore *sealed*: every append also stores the head's
+id and hash with an HMAC under the audit key, which lives outside the database
+(``CBT_AUDIT_KEY``, or a file created on first use in the key directory,
+``CBT_KEY_DIR``, default ``var/keys``). A rewritten or truncated trail no longer
+matches its seal, and a new seal cannot be made without the key.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import os
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import JSON, ForeignKey, Integer, String, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -34,6 +46,62 @@ class AuditEvent(Base):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     previous_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditSeal(Base):
+    """The sealed head of the trail: one row, rewritten by every append."""
+
+    __tablename__ = "audit_seal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    event_id: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+
+
+class AuditKeyError(RuntimeError):
+    """The audit key is missing or malformed."""
+
+
+_KEYS: dict[str, bytes] = {}
+
+
+def audit_key() -> bytes:
+    """The key that seals the trail's head: ``CBT_AUDIT_KEY`` (64 hex digits), or the
+    file ``audit-seal.key`` in ``CBT_KEY_DIR`` (default ``var/keys``), created on first use.
+
+    Every process that writes or verifies the trail (web servers, the CLI) needs the same key.
+    """
+    text = os.environ.get("CBT_AUDIT_KEY")
+    if text:
+        source = "CBT_AUDIT_KEY"
+    else:
+        path = Path(os.environ.get("CBT_KEY_DIR", "var/keys")) / "audit-seal.key"
+        source = str(path)
+        if source in _KEYS:
+            return _KEYS[source]
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another process created it first
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_hex(32))
+        text = path.read_text().strip()
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise AuditKeyError(f"{source}: the audit key must be 64 hex digits") from None
+    if len(key) < 32:
+        raise AuditKeyError(f"{source}: the audit key must be 64 hex digits")
+    _KEYS[source] = key
+    return key
+
+
+def seal_mac(key: bytes, event_id: int, event_hash: str) -> str:
+    return hmac.new(key, f"{event_id}:{event_hash}".encode(), hashlib.sha256).hexdigest()
 
 
 def _digest(event: AuditEvent) -> str:
@@ -92,6 +160,11 @@ def record(
     )
     event.hash = _digest(event)
     session.add(event)
+    seal = session.get(AuditSeal, 1)
+    if seal is None:
+        seal = AuditSeal(id=1)
+        session.add(seal)
+    seal.event_id, seal.hash, seal.mac = event.id, event.hash, seal_mac(audit_key(), event.id, event.hash)
     session.flush()
     return event
 
@@ -107,16 +180,27 @@ class ChainReport:
         return self.problem is None
 
 
-def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
-    """Walk the whole trail; report the first event that was edited, removed or inserted."""
+def _seal(session: Session) -> tuple[int, str, str] | None:
+    row = session.execute(select(AuditSeal.event_id, AuditSeal.hash, AuditSeal.mac).where(AuditSeal.id == 1)).first()
+    return tuple(row) if row else None
+
+
+def verify_chain(session: Session, batch: int = 5000, key: bytes | None = None) -> ChainReport:
+    """Walk the whole trail; report the first event that was edited, removed or inserted,
+    and whether the end of the trail is the head sealed under the audit key (``key``, by
+    default :func:`audit_key`): a trail rewritten from some event on, or cut short, is not.
+    """
+    key = audit_key() if key is None else key
+    seal = _seal(session)
     expected_previous, expected_id, count = GENESIS, 1, 0
+    sealed_hash = None
     last_id = 0
     while True:
         events = session.scalars(
             select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
         ).all()
         if not events:
-            return ChainReport(count, None, None)
+            return _check_seal(session, key, seal, count, sealed_hash)
         for event in events:
             if event.id != expected_id:
                 return ChainReport(count, expected_id, f"event {expected_id} is missing")
@@ -124,6 +208,33 @@ def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
                 return ChainReport(count, event.id, f"event {event.id} does not follow event {event.id - 1}")
             if _digest(event) != event.hash:
                 return ChainReport(count, event.id, f"event {event.id} was altered after it was written")
+            if seal is not None and event.id == seal[0]:
+                sealed_hash = event.hash
             expected_previous, expected_id, count = event.hash, event.id + 1, count + 1
         last_id = events[-1].id
         session.expunge_all()
+
+
+def _check_seal(session: Session, key: bytes, seal, count: int, sealed_hash: str | None) -> ChainReport:
+    """The intact chain of ``count`` events against the seal read before walking it."""
+    if seal is None:
+        if count == 0:
+            return ChainReport(0, None, None)
+        return ChainReport(count, count, "the trail's head is not sealed: events were written outside the application")
+    event_id, head_hash, mac = seal
+    if not hmac.compare_digest(mac, seal_mac(key, event_id, head_hash)):
+        return ChainReport(count, event_id, "the seal of the trail's head is not valid under the audit key "
+                                            "(a forged seal, or the wrong CBT_AUDIT_KEY)")
+    if event_id > count:
+        return ChainReport(count, count + 1, f"the trail ends at event {count} but was sealed at event {event_id}: "
+                                             "events were deleted from its end")
+    if sealed_hash != head_hash:
+        return ChainReport(count, event_id, f"event {event_id} is not the event that was sealed: "
+                                            "the trail was rewritten")
+    if count > event_id:
+        # Appended while we walked? The seal then moved on with them.
+        latest = _seal(session)
+        if latest is None or latest[0] < count:
+            return ChainReport(count, event_id + 1, f"events after {event_id} are not sealed: "
+                                                    "they were written outside the application")
+    return ChainReport(count, None, None)

@@ -19,6 +19,7 @@ MODEL_MODULES = (
     "centers.models",
     "delivery.models",
     "scoring.models",
+    "delivery.throttle",
 )
 
 

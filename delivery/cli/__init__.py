@@ -10,9 +10,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from delivery.cli import assembly, bank, centres, certificates, operations, psychometrics, scoring
+    from delivery.cli import assembly, bank, centres, certificates, operations, psychometrics, scoring, security
 
-    for module in (operations, psychometrics, bank, centres, certificates, scoring, assembly):
+    for module in (operations, psychometrics, bank, centres, certificates, scoring, assembly, security):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -1,15 +1,18 @@
 """The web application: an app factory and one blueprint per user."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
 from typing import Any, Mapping
 
-from flask import Flask
+from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from delivery.answers import AnswerStore
+from delivery.throttle import ThrottlePolicy
 from delivery.web import context
 from itembank.program import load_program
 from persistence import create_database_engine, database_url, session_factory
@@ -25,20 +28,30 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     Settings (each also read from the environment by default): DATABASE_URL
     (``CBT_DATABASE_URL``), PROGRAM (``CBT_PROGRAM``), SECRET_KEY
     (``CBT_SECRET_KEY`` or the file ``var/secret_key``, created on first use),
-    SECURE_COOKIES (``CBT_SECURE_COOKIES=1`` behind HTTPS), CLOCK_POLL_SECONDS
-    (``CBT_CLOCK_POLL_SECONDS``, 5) and BOARD_POLL_SECONDS (``CBT_BOARD_POLL_SECONDS``, 3).
+    SECURE_COOKIES (``CBT_SECURE_COOKIES=1`` behind HTTPS: Secure cookies and HSTS),
+    TRUSTED_PROXIES (``CBT_TRUSTED_PROXIES``, 0: how many reverse proxies in front set
+    X-Forwarded-For and X-Forwarded-Proto), CLOCK_POLL_SECONDS
+    (``CBT_CLOCK_POLL_SECONDS``, 5) and BOARD_POLL_SECONDS (``CBT_BOARD_POLL_SECONDS``, 3);
+    LOGIN_THROTTLE (a :class:`delivery.throttle.ThrottlePolicy`) only as a setting.
+    See docs/security.md.
     """
     app = Flask(__name__)
     app.config.from_mapping(
         DATABASE_URL=database_url(),
         PROGRAM=os.environ.get("CBT_PROGRAM"),
         SECURE_COOKIES=os.environ.get("CBT_SECURE_COOKIES") == "1",
+        TRUSTED_PROXIES=int(os.environ.get("CBT_TRUSTED_PROXIES", "0")),
+        LOGIN_THROTTLE=ThrottlePolicy(),
         # How often the candidate's page reads the server's clock (a pause shows within this),
         # and how often the proctor's board refreshes: see docs/benchmarks.md for their cost.
         CLOCK_POLL_SECONDS=int(os.environ.get("CBT_CLOCK_POLL_SECONDS", "5")),
         BOARD_POLL_SECONDS=int(os.environ.get("CBT_BOARD_POLL_SECONDS", "3")),
         SESSION_COOKIE_HTTPONLY=True,
+        # Lax: the cookie goes with top-level links into the site, never with a
+        # cross-site form post or fetch (and CSRF tokens guard those anyway).
         SESSION_COOKIE_SAMESITE="Lax",
+        # A signed-in session (its cookie's signature) is good for one working day at most.
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
         # A sitting lasts hours; the token is bound to the session instead.
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_HEADERS=["X-CSRFToken"],
@@ -51,6 +64,13 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _secret_key()
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["SECURE_COOKIES"])
+    if app.config["SESSION_COOKIE_SECURE"]:
+        # The __Host- prefix: the browser keeps it only if Secure, for this host, on path /.
+        app.config["SESSION_COOKIE_NAME"] = "__Host-session"
+    if app.config["TRUSTED_PROXIES"]:
+        # The client's address (login throttling) and scheme (HSTS) as the proxies saw them.
+        count = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
     engine = app.config.get("ENGINE") or create_database_engine(app.config["DATABASE_URL"])
     check_schema(engine)
@@ -69,9 +89,10 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(_upload_limits)
     csrf.init_app(app)
 
-    from delivery.web import candidate, errors, proctor, psychometrician, public, staff
+    from delivery.web import candidate, errors, openapi, proctor, psychometrician, public, staff
 
     app.register_blueprint(candidate.blueprint)
+    app.register_blueprint(openapi.blueprint)
     app.register_blueprint(public.blueprint)
     app.register_blueprint(staff.blueprint)
     app.register_blueprint(proctor.blueprint)
@@ -109,15 +130,35 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+# Browser features no page of ours uses, switched off for every page.
+PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
+    "accelerometer", "camera", "display-capture", "geolocation", "gyroscope", "magnetometer", "microphone",
+    "payment", "usb"))
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+# One year, as HSTS preload lists ask; sent only when the site is served over HTTPS.
+HSTS = "max-age=31536000; includeSubDomains"
+
+
 def _security_headers(response):
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'",
-    )
-    if response.mimetype == "application/json" or response.mimetype == "text/html":
-        response.headers.setdefault("Cache-Control", "no-store")
+    """Headers every response carries; see docs/security.md for each one's reason."""
+    from flask import current_app
+
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+    if request.is_secure or current_app.config["SESSION_COOKIE_SECURE"]:
+        headers.setdefault("Strict-Transport-Security", HSTS)
+    if not request.path.startswith("/static/"):
+        # Pages, the API and downloads hold a candidate's answers, keys or scores: never cached.
+        headers.setdefault("Cache-Control", "no-store")
     return response

@@ -17,7 +17,10 @@ from centers.bookings import BookingError
 from centers.candidates import RegistrationError
 from centers.models import COMPANY_TYPES, OCCUPATIONS, REGIONS, SEAT_FEATURES, Booking, Candidate, Centre, Slot
 from delivery import sittings
-from delivery.web.auth import applicant_id, sign_in_applicant, sign_out
+from delivery.throttle import LoginThrottled
+from delivery.web.auth import (applicant_id, local_path, login_attempt, login_failed, login_succeeded, sign_in_applicant,
+                               sign_out)
+from delivery.web.errors import too_many_attempts
 from delivery.web.candidate import blueprint
 from delivery.web.context import db, now, program
 from persistence import audit
@@ -85,15 +88,24 @@ def booking_register():
 @blueprint.route("/booking/sign-in", methods=["GET", "POST"])
 def booking_sign_in():
     target = request.values.get("next", "")
-    if not (target.startswith("/booking") and not target.startswith("//")):
+    if not target.startswith("/booking"):
         target = url_for("candidate.booking_home")
+    target = local_path(target, url_for("candidate.booking_home"))
     if request.method == "GET":
         return render_template("candidate/sign_in.html", next=target)
     email = request.form.get("email", "")
+    try:
+        attempt = login_attempt("applicant", candidates.normalise_email(email))
+    except LoginThrottled as refused:
+        return too_many_attempts(render_template("candidate/sign_in.html", next=target, email=email,
+                                                 error=str(refused)), refused)
     candidate = candidates.authenticate(db(), email, request.form.get("password", ""))
     if candidate is None:
+        login_failed(attempt)
         return render_template("candidate/sign_in.html", next=target, email=email,
                                error="Unknown e-mail address or wrong password."), 401
+    login_succeeded(attempt)
+    db().commit()
     sign_in_applicant(candidate.id)
     return redirect(target)
 

@@ -6,9 +6,13 @@ import datetime as dt
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup
 
+from centers.bookings import normalise_admission_code
 from delivery import sittings
 from delivery.sittings import SittingError
-from delivery.web.auth import candidate_credentials, sign_in_candidate, sign_out
+from delivery.throttle import LoginThrottled
+from delivery.web.auth import (candidate_credentials, login_attempt, login_failed, login_succeeded,
+                               sign_in_candidate, sign_out)
+from delivery.web.errors import too_many_attempts
 from delivery.web.context import answers, db, now, program
 from scoring import certificates
 from scoring.results import result_for_sitting, score_lines
@@ -54,10 +58,18 @@ def login():
         return render_template("candidate/login.html", error="Enter your date of birth as on the admission slip.",
                                admission_code=code), 422
     try:
+        attempt = login_attempt("seat", normalise_admission_code(code))
+    except LoginThrottled as refused:
+        return too_many_attempts(render_template("candidate/login.html", error=str(refused), admission_code=code),
+                                 refused)
+    try:
         sitting, token = sittings.candidate_login(db(), program(), code, date_of_birth, now())
     except SittingError as error:
         db().rollback()
+        if error.status == 401:  # no booking with this code and date of birth: a guess that missed
+            login_failed(attempt)
         return render_template("candidate/login.html", error=str(error), admission_code=code), error.status
+    login_succeeded(attempt)
     db().commit()
     sign_in_candidate(sitting.id, token)
     return redirect(_page_for(sitting))
@@ -192,14 +204,37 @@ def _refused(position: int):
     raise SittingError("The answer could not be saved.", status=409)
 
 
+def _json_integer(value) -> int | None:
+    """``value`` as an integer if JSON says it is one (3 and 3.0 alike, as JSON Schema
+    counts them); None for anything else, true and "3" included."""
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return None
+
+
+def _check_position(position: int) -> None:
+    """No form is longer than the program's: refuse other positions before they reach the
+    database (where a number too large for its integer columns would be an error, not a miss)."""
+    if not 1 <= position <= program().items_per_sitting:
+        raise SittingError(f"There is no question {position}.", status=404)
+
+
 @blueprint.put("/api/sitting/answers/<int:position>")
 def save_answer(position: int):
     sitting_id, token = candidate_credentials()
     body = _json_body()
-    option = body.get("option")
+    _check_position(position)
     n_options = len(program().option_labels)
-    if option is not None and (type(option) is not int or not 0 <= option < n_options):
-        raise SittingError(f"'option' must be an integer from 0 to {n_options - 1}, or null.", status=422)
+    # A missing "option" is a malformed request, not a way to clear the answer (that is null).
+    if "option" not in body:
+        raise SittingError(f"'option' is required: an integer from 0 to {n_options - 1}, or null.", status=422)
+    option = body["option"]
+    if option is not None:
+        option = _json_integer(option)
+        if option is None or not 0 <= option < n_options:
+            raise SittingError(f"'option' must be an integer from 0 to {n_options - 1}, or null.", status=422)
     if not answers().save_answer(sitting_id, sittings.token_hash(token), position, option, now()):
         _refused(position)
     return jsonify(saved=True, position=position, option=option)
@@ -209,6 +244,7 @@ def save_answer(position: int):
 def save_mark(position: int):
     sitting_id, token = candidate_credentials()
     marked = _json_body().get("marked")
+    _check_position(position)
     if type(marked) is not bool:
         raise SittingError("'marked' must be true or false.", status=422)
     if not answers().save_mark(sitting_id, sittings.token_hash(token), position, marked, now()):
@@ -219,9 +255,10 @@ def save_mark(position: int):
 @blueprint.put("/api/sitting/position")
 def save_position():
     sitting_id, token = candidate_credentials()
-    position = _json_body().get("position")
-    if type(position) is not int:
+    position = _json_integer(_json_body().get("position"))
+    if position is None:
         raise SittingError("'position' must be an integer.", status=422)
+    _check_position(position)
     if not answers().save_position(sitting_id, sittings.token_hash(token), position, now()):
         _refused(position)
     return jsonify(saved=True, position=position)

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from centers.bookings import BookingError
 from delivery.answers import StorageUnavailable
 from delivery.sittings import SittingError
+from delivery.throttle import LoginThrottled
 from itembank.assembly import AssemblyError
 from scoring.campaigns import CampaignError
 from scoring.certificates import CertificateError
@@ -30,6 +31,14 @@ def error_response(status: int, message: str) -> Response:
     else:
         response = make_response(render_template("error.html", status=status, message=message))
     response.status_code = status
+    return response
+
+
+def too_many_attempts(body, refused: LoginThrottled) -> Response:
+    """A sign-in refused by the throttle: 429 with Retry-After, the form shown again."""
+    response = make_response(body)
+    response.status_code = 429
+    response.headers["Retry-After"] = str(refused.retry_after)
     return response
 
 
@@ -57,6 +66,10 @@ def register(app: Flask) -> None:
     def certificate_unavailable(error):
         log.error("certificate signing failed: %s", error)
         return error_response(503, "The certificate cannot be signed right now; your score is safe. Please try later.")
+
+    @app.errorhandler(LoginThrottled)
+    def throttled(error):
+        return too_many_attempts(error_response(429, str(error)), error)
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):

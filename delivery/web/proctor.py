@@ -208,6 +208,7 @@ def resume(booking_id: int):
 @blueprint.post("/bookings/<int:booking_id>/add-time")
 @staff_required("proctor")
 def add_time(booking_id: int):
+    _own_booking(booking_id, "add_time")  # another centre's is refused (and recorded) before the form is read
     try:
         minutes = float(request.form.get("minutes", ""))
     except ValueError:
@@ -223,6 +224,7 @@ def add_time(booking_id: int):
 @blueprint.post("/bookings/<int:booking_id>/move-seat")
 @staff_required("proctor")
 def move_seat(booking_id: int):
+    _own_booking(booking_id, "move_seat")  # another centre's is refused (and recorded) before the form is read
     seat_id = request.form.get("seat_id", type=int)
     if seat_id is None:
         raise SittingError("Choose the seat to move to.", status=422)

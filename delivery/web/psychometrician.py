@@ -323,6 +323,9 @@ def export_anchors():
     writer.writerow(["item_id", "a", "b", "c"])
     for name, v in rows:
         writer.writerow([name, f"{v.a:.6f}", f"{v.b:.6f}", f"{v.c:.6f}"])
+    # The bank's parameters leave the system: recorded like every other export.
+    audit.record(db(), action="bank.export", subject="anchors", details={"items": len(rows)}, at=now(), **_actor())
+    db().commit()
     return _download(buffer.getvalue(), f"anchors-{now():%Y%m%d}.csv", "text/csv")
 
 

@@ -181,7 +181,20 @@
     if (position < 1 || position > state.items.length) return;
     current = position;
     renderQuestion(true);
-    api("PUT", "/api/sitting/position", { position: position }).catch(function () {});
+    savePosition(position);
+  }
+
+  // One position save in flight at a time, then the latest: two quick moves sent at once
+  // could arrive in either order and leave the earlier position stored.
+  var positionInFlight = false, positionWanted = null;
+  function savePosition(position) {
+    positionWanted = position;
+    if (positionInFlight) return;
+    positionInFlight = true;
+    api("PUT", "/api/sitting/position", { position: position }).catch(function () {}).then(function () {
+      positionInFlight = false;
+      if (positionWanted !== position) savePosition(positionWanted);
+    });
   }
 
   function openReview() {
