@@ -107,7 +107,7 @@ def test_a_key_correction_shows_its_effect_then_applies_by_a_second_person(app, 
         assert session.scalar(select(Certificate).where(Certificate.score_result_id == result.id,
                                                         Certificate.superseded_at.is_(None))) is None
     assert rescoring.check_reproduction(session, results).all_identical
-    actions = [e.action for e in session.scalars(select(AuditEvent).where(AuditEvent.subject == f"campaign:{campaign.id}"))]
+    actions = [e.action for e in session.scalars(select(AuditEvent).where(AuditEvent.subject == f"campaign:{campaign.id}").order_by(AuditEvent.id))]
     assert actions == ["rescoring.propose", "rescoring.apply"]
 
 
