@@ -49,15 +49,19 @@ def check_schema(engine: Engine) -> None:
     """Refuse to start on a database that is unreachable or not migrated to head."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import InterfaceError, OperationalError
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
-    except OperationalError as error:
-        raise SchemaError(f"cannot reach the database at {engine.url.render_as_string(hide_password=True)}: "
-                          f"{error.orig}") from None
+    except (OperationalError, InterfaceError) as error:
+        # One line, for a service log: the driver's message spans several.
+        reason = "; ".join(line.strip() for line in str(error.orig).splitlines() if line.strip())
+        check = ("that the file can be opened and written here" if engine.dialect.name == "sqlite"
+                 else "that the database server is running and reachable from here")
+        raise SchemaError(f"cannot reach the database at {engine.url.render_as_string(hide_password=True)} "
+                          f"({reason}); check {check}, and that CBT_DATABASE_URL names it") from None
     if current != head:
         raise SchemaError(
             f"the database schema is at revision {current or 'none'} but this code needs {head}: "

@@ -83,9 +83,12 @@ def serve(host: str, port: int) -> None:
     """Serve the web application with the development server (gunicorn in production)."""
     from werkzeug.serving import run_simple
 
-    from delivery.web import create_app
+    from delivery.web import StartupError, create_app
 
-    app = create_app()
+    try:
+        app = create_app()
+    except StartupError as error:
+        raise click.ClickException(f"cannot start: {error}") from None
     click.echo(f"Serving on http://{host}:{port}  (Ctrl-C to stop)")
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 

@@ -9,17 +9,29 @@ from typing import Any, Mapping
 
 from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
+from gunicorn.errors import AppImportError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from delivery.answers import AnswerStore
 from delivery.throttle import ThrottlePolicy
 from delivery.web import context
+from itembank.content import ContentKeyError
+from itembank.encryption import check_content_keys
+from itembank.keyring import KeyringError
 from itembank.program import load_program
 from persistence import create_database_engine, database_url, session_factory
-from itembank.encryption import check_content_keys
-from persistence.migrate import check_schema
+from persistence.migrate import SchemaError, check_schema
 
 csrf = CSRFProtect()
+
+
+class StartupError(AppImportError):
+    """The application refuses to start: the database is unreachable or not migrated, or the
+    content keys cannot read the item bank. The message is one line that says what to fix.
+
+    An AppImportError to gunicorn, which then prints the message alone and stops, where any
+    other error from the factory is logged with its traceback by every worker it boots.
+    """
 
 
 def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
@@ -73,10 +85,13 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
     engine = app.config.get("ENGINE") or create_database_engine(app.config["DATABASE_URL"])
-    check_schema(engine)
-    # A missing or wrong content key refuses start-up, before any request needs an item.
-    with session_factory(engine)() as session:
-        check_content_keys(session)
+    try:
+        check_schema(engine)
+        # A missing or wrong content key refuses start-up, before any request needs an item.
+        with session_factory(engine)() as session:
+            check_content_keys(session)
+    except (SchemaError, ContentKeyError, KeyringError) as error:
+        raise StartupError(str(error)) from error
     program = load_program(app.config["PROGRAM"])
     app.extensions["cbt"] = context.Resources(
         engine=engine,

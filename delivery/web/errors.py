@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -21,6 +22,18 @@ from itembank.content import ContentError
 log = logging.getLogger(__name__)
 
 
+class _PipelineEcho(logging.Filter):
+    """psycopg warns "error ignored terminating <Pipeline>: pipeline aborted" when a statement of
+    a batch (a sitting's items) fails inside its pipeline. The statement's own error goes on to
+    :func:`register`'s handlers, which log it once: the warning would tell the same fault twice."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("error ignored terminating"))
+
+
+logging.getLogger("psycopg").addFilter(_PipelineEcho())
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
@@ -32,6 +45,22 @@ def error_response(status: int, message: str) -> Response:
         response = make_response(render_template("error.html", status=status, message=message))
     response.status_code = status
     return response
+
+
+# What the candidate (or anyone) reads when the database does not take a request: the
+# request changed nothing, so it can simply be sent again once the fault is cleared.
+DATABASE_UNREACHABLE = ("The server could not reach its database; nothing was lost. "
+                        "Please try again; if this keeps happening, tell the proctor.")
+STORAGE_FULL = ("The server cannot store anything right now (its storage is full); nothing was saved and "
+                "nothing saved before is lost. Please tell the proctor, then try again.")
+
+
+def storage_full(error: BaseException) -> bool:
+    """Whether the database refused ``error``'s statement for want of disk space: SQLite's
+    SQLITE_FULL, or PostgreSQL's SQLSTATE 53100 (disk_full, psycopg's DiskFull)."""
+    cause = getattr(error, "orig", None) or error.__cause__
+    return (getattr(cause, "sqlstate", None) == "53100"
+            or getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL)
 
 
 def too_many_attempts(body, refused: LoginThrottled) -> Response:
@@ -80,9 +109,17 @@ def register(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     @app.errorhandler(DisconnectionError)
     def storage_unavailable(error):
-        log.warning("database unavailable on %s %s: %s", request.method, request.path, error)
-        response = error_response(503, "The server could not reach its database; nothing was lost. Please try again.")
-        response.headers["Retry-After"] = "1"
+        # The driver's own message: SQLAlchemy's adds the statement and its parameters.
+        reason = " ".join(str(getattr(error, "orig", None) or error).split())
+        if storage_full(error):
+            # Not cleared by waiting a second: someone has to free space first.
+            log.error("database storage full on %s %s: %s", request.method, request.path, reason)
+            response = error_response(503, STORAGE_FULL)
+            response.headers["Retry-After"] = "30"
+        else:
+            log.warning("database unavailable on %s %s: %s", request.method, request.path, reason)
+            response = error_response(503, DATABASE_UNREACHABLE)
+            response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(HTTPException)
