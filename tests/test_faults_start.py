@@ -145,6 +145,9 @@ class Faults:
                     admin.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         finally:
             server.dispose()
+            # The cut connections of the test session's own engine: not the app's, whose
+            # recovery is what the tests check.
+            self.shared.dispose()
 
 
 @pytest.fixture
