@@ -1,5 +1,7 @@
 # make run   create the virtualenv, the SQLite database, the sample bank, centres and calendar, then serve on :8000
 # make test  install, then run the test suite (SQLite, and PostgreSQL when CBT_DATABASE_URL names one)
+# make load  the load run against two gunicorn instances and PostgreSQL (docs/loadtests.md)
+# make faults  kill workers, servers and PostgreSQL mid-load; check no acknowledged answer is lost
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +11,11 @@ AXE := tests/browser/node_modules/axe-core/axe.min.js
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install browser-deps clean
+LOAD_INSTALLED := $(VENV)/.load-installed
+LOAD_ARGS ?=
+FAULTS_ARGS ?=
+
+.PHONY: run test install browser-deps clean load faults
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +44,17 @@ browser-deps: $(AXE)
 
 test: $(INSTALLED) browser-deps
 	$(BIN)/python -m pytest
+
+$(LOAD_INSTALLED): $(INSTALLED)
+	$(BIN)/pip install --quiet -e '.[load]'
+	touch $@
+
+# Both need PostgreSQL on 127.0.0.1:5432 (CBT_LOAD_ADMIN_URL names another).
+load: $(LOAD_INSTALLED)
+	$(BIN)/python -m loadtests.run $(LOAD_ARGS)
+
+faults: $(INSTALLED)
+	$(BIN)/python -m loadtests.faults $(FAULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) var tests/browser/node_modules .pytest_cache

@@ -20,8 +20,7 @@ from centers.bookings import assign_seat, find_by_admission
 from centers.models import Booking, Slot
 from delivery.models import Sitting, SittingItem
 from itembank.assembly import draw_form
-from itembank.bank import versions_by_id
-from itembank.content import unpack
+from itembank.bank import contents_by_version
 from itembank.program import ExamProgram
 from scoring.models import ScoreResult
 from scoring.results import ScoredAnswer, score_answers
@@ -243,10 +242,17 @@ def display_order(entry: SittingItem, n_options: int) -> list[int]:
 
 
 def presented_items(session: Session, sitting: Sitting) -> list[PresentedItem]:
-    versions = versions_by_id(session, {i.item_version_id for i in sitting.items})
+    # One query for the sitting's positions and the cached, decrypted contents: this runs for
+    # every candidate at the slot's start, all at once.
+    entries = session.execute(
+        select(SittingItem.position, SittingItem.item_version_id, SittingItem.field, SittingItem.option_order,
+               SittingItem.chosen_option, SittingItem.marked)
+        .where(SittingItem.sitting_id == sitting.id).order_by(SittingItem.position)
+    ).all()
+    contents = contents_by_version(session, {entry.item_version_id for entry in entries})
     presented = []
-    for entry in sitting.items:
-        content = unpack(versions[entry.item_version_id].content)
+    for entry in entries:
+        content = contents[entry.item_version_id]
         presented.append(
             PresentedItem(
                 position=entry.position,

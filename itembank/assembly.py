@@ -346,8 +346,23 @@ def exposure_rates(scored: np.ndarray, sittings: int, before: np.ndarray) -> np.
     return scored / np.maximum(sittings - before, EXPOSURE_WARMUP_SITTINGS)
 
 
-def record_exposure(session: Session, scored_item_ids: list[int], pretest_item_ids: list[int]) -> None:
-    """Count one more sitting for each item shown: two UPDATE statements, in the login's transaction."""
+def record_exposure(session: Session, scored_item_ids: list[int], pretest_item_ids: list[int],
+                    sittings_before: int = 0) -> None:
+    """Count one more sitting for each item shown: two UPDATE statements, in the login's transaction.
+
+    The counters are locked first, all in item order: an UPDATE alone locks rows in the order
+    it meets them (on PostgreSQL, where they lie on disk, which every update moves), so two
+    logins sharing items could each hold what the other waits for. In one order they queue.
+    A counter missing (its insert went with a login that rolled back) is added first, with
+    ``sittings_before`` as the sittings the item has missed.
+    """
+    every = sorted({*scored_item_ids, *pretest_item_ids})
+    if every:
+        found = set(session.scalars(select(ItemExposure.item_id).where(ItemExposure.item_id.in_(every))
+                                    .order_by(ItemExposure.item_id).with_for_update()))
+        if len(found) < len(every):
+            _insert_ignoring_existing(session, [{"item_id": i, "scored": 0, "pretest": 0,
+                                                 "sittings_before": sittings_before} for i in every if i not in found])
     for column, ids in (("scored", scored_item_ids), ("pretest", pretest_item_ids)):
         if ids:
             session.execute(update(ItemExposure).where(ItemExposure.item_id.in_(sorted(ids)))
@@ -393,7 +408,7 @@ def draw_form(session: Session, program: ExamProgram, rng: np.random.Generator) 
 
     scored_ids = bank.item_ids[chosen].tolist()
     pretest_ids = bank.pretest_item_ids[pretest].tolist()
-    record_exposure(session, scored_ids, pretest_ids)
+    record_exposure(session, scored_ids, pretest_ids, sittings_before=sittings)
     with cache.lock:
         if cache.pool is bank:  # this process's own sittings count before the next refresh
             cache.scored[chosen] += 1

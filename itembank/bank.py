@@ -273,6 +273,26 @@ def versions_by_id(session: Session, version_ids) -> dict[int, ItemVersion]:
     return {v.id: v for v in versions}
 
 
+# Decrypted content by version id, per process. A version's content never changes once
+# written (an edit makes a new version; a key rotation re-encrypts the same text), so
+# what one request decrypted serves every later sitting: at a synchronised start each
+# worker decrypts each item once, not once per candidate.
+_CONTENTS: dict[int, ItemContent] = {}
+_CONTENTS_HELD = 20_000
+
+
+def contents_by_version(session: Session, version_ids) -> dict[int, ItemContent]:
+    """The decrypted content of each version id."""
+    wanted = set(version_ids)
+    missing = wanted - _CONTENTS.keys()
+    if missing:
+        if len(_CONTENTS) + len(missing) > _CONTENTS_HELD:
+            _CONTENTS.clear()
+        rows = session.execute(select(ItemVersion.id, ItemVersion.content).where(ItemVersion.id.in_(sorted(missing))))
+        _CONTENTS.update({version_id: unpack(stored) for version_id, stored in rows})
+    return {version_id: _CONTENTS[version_id] for version_id in wanted if version_id in _CONTENTS}
+
+
 def counts_by_status(session: Session) -> dict[str, int]:
     rows = session.execute(select(Item.status, func.count(Item.id)).group_by(Item.status))
     counts = dict.fromkeys(ITEM_STATUSES, 0)

@@ -32,7 +32,10 @@ def create_database_engine(url: str | None = None, **options) -> Engine:
         engine = create_engine(url, **options)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    options.setdefault("pool_pre_ping", True)
+    # No ping before each checkout (a round trip on every request, the answer saves
+    # included): a connection the server dropped fails its request with a retryable
+    # 503 and SQLAlchemy (or delivery.answers) then replaces the whole pool.
+    options.setdefault("pool_pre_ping", False)
     options.setdefault("pool_size", 10)
     options.setdefault("max_overflow", 20)
     return create_engine(url, **options)

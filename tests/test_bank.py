@@ -75,23 +75,23 @@ def test_rotation_re_encrypts_the_whole_bank_under_a_new_key_and_drops_the_old(o
 
 def test_a_wrong_or_missing_key_refuses_start_up_with_a_clear_message(own_bank, monkeypatch):
     engine, session, tmp_path = own_bank
-    from delivery.web import create_app
+    from delivery.web import StartupError, create_app
 
     create_app({"ENGINE": engine, "SECRET_KEY": "x"})  # the right key: starts
     kid = current_keyring().active
     # The same key id with other key material: AES-GCM's tag tells it is wrong.
     monkeypatch.setenv("CBT_CONTENT_KEYS", f"{kid}:{'A' * 43}=")
     use_keyring(None)
-    with pytest.raises(ContentKeyError, match=f"key {kid} of CBT_CONTENT_KEYS does not decrypt"):
+    with pytest.raises(StartupError, match=f"key {kid} of CBT_CONTENT_KEYS does not decrypt"):
         create_app({"ENGINE": engine, "SECRET_KEY": "x"})
     monkeypatch.setenv("CBT_CONTENT_KEYS", f"0badc0de:{'A' * 43}=")
     use_keyring(None)
-    with pytest.raises(ContentKeyError, match=f"encrypted with key\\(s\\) {kid}, which CBT_CONTENT_KEYS does not hold"):
+    with pytest.raises(StartupError, match=f"encrypted with key\\(s\\) {kid}, which CBT_CONTENT_KEYS does not hold"):
         create_app({"ENGINE": engine, "SECRET_KEY": "x"})
     monkeypatch.delenv("CBT_CONTENT_KEYS")
     monkeypatch.setenv("CBT_CONTENT_KEY_FILE", str(tmp_path / "nowhere.json"))
     use_keyring(None)
-    with pytest.raises(KeyringError, match="nowhere.json does not exist"):
+    with pytest.raises(StartupError, match="nowhere.json does not exist"):
         create_app({"ENGINE": engine, "SECRET_KEY": "x"})
 
 
