@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, joinedload
 
 from centers.bookings import assign_seat, find_by_admission
@@ -99,13 +99,15 @@ def candidate_login(
         )
         form = draw_form(session, program, rng or np.random.default_rng())
         sitting.form_id = form.form_id
-        sitting.items = [
-            SittingItem(position=p.position, item_version_id=p.version_id, field=p.field, is_pretest=p.is_pretest,
-                        option_order=p.option_order_text)
-            for p in form
-        ]
         session.add(sitting)
         session.flush()
+        # One multi-row INSERT, not a hundred ORM objects: every candidate of a slot logs in
+        # within the same half hour. ``sitting.items`` loads them when first read.
+        session.execute(insert(SittingItem), [
+            {"sitting_id": sitting.id, "position": p.position, "item_version_id": p.version_id, "field": p.field,
+             "is_pretest": p.is_pretest, "marked": False, "option_order": p.option_order_text}
+            for p in form
+        ])
     else:
         sitting.login_token_hash = token_hash(token)
         expire_if_due(session, program, sitting, now)

@@ -6,7 +6,7 @@ environment below and reads the request log this writes).
   as the page does it: each answer saved, the position saved on every move, some
   questions marked, some answers changed on review, the clock read every few seconds;
   then finish and read the score.
-- Proctors sign in and keep their centre's live board open (it refreshes every 3 s).
+- Proctors sign in and keep their centre's live board open (it refreshes every few seconds).
 - Applicants in a booking rush sign in, look for a slot and book it.
 
 Environment: LOAD_POPULATION (the JSON from loadtests.population), LOAD_HOSTS (base URLs,
@@ -39,7 +39,7 @@ LOGIN_WINDOW = float(os.environ.get("LOAD_LOGIN_WINDOW", "60"))
 REACTION = float(os.environ.get("LOAD_REACTION", "20"))
 THINK = float(os.environ.get("LOAD_THINK", "3"))
 CLOCK_POLL = float(os.environ.get("LOAD_CLOCK_POLL", "15"))
-BOARD_POLL = float(os.environ.get("LOAD_BOARD_POLL", "3"))
+BOARD_POLL = float(os.environ.get("LOAD_BOARD_POLL", "5"))
 RUSH_AFTER = float(os.environ.get("LOAD_RUSH_AFTER", "0"))
 QUESTIONS = 100
 OPTIONS = 4

@@ -90,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", type=int, default=3000)
     parser.add_argument("--applicants", type=int, default=200)
     parser.add_argument("--login-window", type=float, default=240.0, help="check-in logins spread over (s)")
-    parser.add_argument("--reaction", type=float, default=20.0, help="Start clicks spread over (s)")
-    parser.add_argument("--think", type=float, default=6.0, help="mean think time per question (s)")
+    parser.add_argument("--reaction", type=float, default=60.0, help="Start clicks spread over (s): the slot's minute")
+    parser.add_argument("--think", type=float, default=15.0, help="mean think time per question (s)")
     parser.add_argument("--clock-poll", type=float, default=15.0, help="the page's clock poll (s)")
+    parser.add_argument("--board-poll", type=float, default=5.0, help="the proctor's board refresh (s)")
     parser.add_argument("--steady", type=float, default=120.0, help="sitting time measured after the start (s)")
     parser.add_argument("--save-users", type=int, default=48)
     parser.add_argument("--save-seconds", type=float, default=30.0)
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     report = [f"### Load run {stamp}", "",
               f"`python -m loadtests.run --candidates {args.candidates} --applicants {args.applicants} "
               f"--login-window {args.login_window:g} --reaction {args.reaction:g} --think {args.think:g} "
-              f"--clock-poll {args.clock_poll:g} --steady {args.steady:g}`; "
+              f"--clock-poll {args.clock_poll:g} --board-poll {args.board_poll:g} --steady {args.steady:g}`; "
               f"{os.cpu_count()} cores, locust on the same machine.", ""]
 
     url = recreate_database(args.database)
@@ -122,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"prepared {len(population.candidates)} candidates, {len(population.proctors)} proctors, "
           f"{len(population.applicants)} applicants in {time.time() - started:.0f} s", flush=True)
 
-    env = environment(url, var_dir, CBT_CLOCK_POLL_SECONDS=str(int(args.clock_poll)))
+    env = environment(url, var_dir, CBT_CLOCK_POLL_SECONDS=str(int(args.clock_poll)),
+                      CBT_BOARD_POLL_SECONDS=str(int(args.board_poll)))
     servers = [Server(f"host{i + 1}", port, env, log_dir=out_dir) for i, port in enumerate(ports)]
     try:
         for server in servers:
@@ -136,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         load_env = dict(env, LOAD_POPULATION=str(population_file), LOAD_MODE="sitting", LOAD_START_AT=str(start_at),
                         LOAD_LOGIN_WINDOW=str(args.login_window), LOAD_REACTION=str(args.reaction),
                         LOAD_THINK=str(args.think), LOAD_CLOCK_POLL=str(args.clock_poll),
+                        LOAD_BOARD_POLL=str(args.board_poll),
                         LOAD_RUSH_AFTER=str(args.reaction + 10))
         end_at = start_at + args.reaction + args.steady
         print(f"sitting run: logins for {args.login_window:.0f} s, start at +{start_at - time.time():.0f} s, "
