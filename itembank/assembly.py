@@ -314,7 +314,7 @@ def _refresh_exposure(session: Session, program: ExamProgram, cache: _Cache, now
     scored_per_sitting = sum(f.scored for f in program.fields)
     sittings = sum(row[1] for row in rows) // scored_per_sitting
     known = {row[0]: row for row in rows}
-    missing = [int(i) for i in np.r_[bank.item_ids, bank.pretest_item_ids] if int(i) not in known]
+    missing = sorted(int(i) for i in np.r_[bank.item_ids, bank.pretest_item_ids] if int(i) not in known)
     if missing:
         _insert_ignoring_existing(session, [{"item_id": i, "scored": 0, "pretest": 0, "sittings_before": sittings}
                                             for i in missing])
@@ -358,11 +358,14 @@ def record_exposure(session: Session, scored_item_ids: list[int], pretest_item_i
     """
     every = sorted({*scored_item_ids, *pretest_item_ids})
     if every:
-        found = set(session.scalars(select(ItemExposure.item_id).where(ItemExposure.item_id.in_(every))
-                                    .order_by(ItemExposure.item_id).with_for_update()))
+        # Missing counters are added before any is locked: a row another login is adding
+        # makes this insert wait until that login ends, so the lock below finds every row.
+        found = set(session.scalars(select(ItemExposure.item_id).where(ItemExposure.item_id.in_(every))))
         if len(found) < len(every):
             _insert_ignoring_existing(session, [{"item_id": i, "scored": 0, "pretest": 0,
                                                  "sittings_before": sittings_before} for i in every if i not in found])
+        session.execute(select(ItemExposure.item_id).where(ItemExposure.item_id.in_(every))
+                        .order_by(ItemExposure.item_id).with_for_update())
     for column, ids in (("scored", scored_item_ids), ("pretest", pretest_item_ids)):
         if ids:
             session.execute(update(ItemExposure).where(ItemExposure.item_id.in_(sorted(ids)))

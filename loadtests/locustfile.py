@@ -46,9 +46,6 @@ OPTIONS = 4
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
-_candidates = itertools.count()
-_proctors = itertools.count()
-_applicants = itertools.count()
 _log: list[tuple[float, str, float, int]] = []
 
 
@@ -79,19 +76,31 @@ def _token(pattern: re.Pattern, text: str) -> str:
     return found.group(1)
 
 
-class Candidate(FastHttpUser):
-    """One candidate at a seat, from login to score."""
+class Person(FastHttpUser):
+    """A user of the population (``people``: its key in the JSON), kept to one host."""
 
-    fixed_count = int(os.environ.get("LOAD_CANDIDATES", "0"))
+    abstract = True
+    people = ""
     host = HOSTS[0]
     connection_timeout = 60.0
     network_timeout = 60.0
 
     def __init__(self, environment):
-        number = next(_candidates)
+        number = next(self.numbers)
         self.host = HOSTS[number % len(HOSTS)]
         super().__init__(environment)
-        self.person = POPULATION["candidates"][number % len(POPULATION["candidates"])] if POPULATION else {}
+        everyone = POPULATION.get(self.people) or [{}]
+        self.person = everyone[number % len(everyone)]
+
+
+class Candidate(Person):
+    """One candidate at a seat, from login to score."""
+
+    people, numbers = "candidates", itertools.count()
+    fixed_count = int(os.environ.get("LOAD_CANDIDATES", "0"))
+
+    def __init__(self, environment):
+        super().__init__(environment)
         self.json_headers = {}
         self.answers: dict[int, int] = {}
 
@@ -174,17 +183,11 @@ class Candidate(FastHttpUser):
         raise StopUser()
 
 
-class Proctor(FastHttpUser):
+class Proctor(Person):
     """A proctor with the centre's live board open."""
 
+    people, numbers = "proctors", itertools.count()
     fixed_count = int(os.environ.get("LOAD_PROCTORS", "0"))
-    host = HOSTS[0]
-
-    def __init__(self, environment):
-        number = next(_proctors)
-        self.host = HOSTS[number % len(HOSTS)]
-        super().__init__(environment)
-        self.account = POPULATION["proctors"][number % len(POPULATION["proctors"])] if POPULATION else {}
 
     def on_start(self):
         # Proctors sign in during the check-in window, as the candidates log in.
@@ -193,26 +196,23 @@ class Proctor(FastHttpUser):
             return
         page = self.client.get("/staff/login", name="GET /staff/login")
         self.client.post("/staff/login", name="POST /staff/login", data={
-            "csrf_token": _token(CSRF_FIELD, page.text), "username": self.account["username"],
-            "password": self.account["password"]})
+            "csrf_token": _token(CSRF_FIELD, page.text), "username": self.person["username"],
+            "password": self.person["password"]})
 
     @task
     def watch(self):
-        self.client.get(f"/proctor/board/live?slot={self.account.get('slot_id', 0)}", name="GET /proctor/board/live")
+        self.client.get(f"/proctor/board/live?slot={self.person.get('slot_id', 0)}", name="GET /proctor/board/live")
         gevent.sleep(BOARD_POLL)
 
 
-class Applicant(FastHttpUser):
+class Applicant(Person):
     """An applicant in a booking rush: sign in, find a slot, book it."""
 
+    people, numbers = "applicants", itertools.count()
     fixed_count = int(os.environ.get("LOAD_APPLICANTS", "0"))
-    host = HOSTS[0]
 
     def __init__(self, environment):
-        number = next(_applicants)
-        self.host = HOSTS[number % len(HOSTS)]
         super().__init__(environment)
-        self.account = POPULATION["applicants"][number % len(POPULATION["applicants"])] if POPULATION else {}
         self.slot_id = random.choice(POPULATION["booking_slot_ids"]) if POPULATION else 0
 
     @task
@@ -221,8 +221,8 @@ class Applicant(FastHttpUser):
         page = self.client.get("/booking/sign-in", name="GET /booking/sign-in")
         if not BASELINE:
             page = self.client.post("/booking/sign-in", name="POST /booking/sign-in", data={
-                "csrf_token": _token(CSRF_FIELD, page.text), "email": self.account["email"],
-                "password": self.account["password"], "next": "/booking/find"})
+                "csrf_token": _token(CSRF_FIELD, page.text), "email": self.person["email"],
+                "password": self.person["password"], "next": "/booking/find"})
         found = self.client.get("/booking/find", name="GET /booking/find")
         token = _token(CSRF_FIELD, found.text) if not BASELINE else ""
         with self.client.post("/booking/book", name="POST /booking/book", catch_response=True,

@@ -148,9 +148,11 @@ def main(argv: list[str] | None = None) -> int:
                                  "applicants": len(population.applicants)}, log=out_dir / f"sitting-{stamp}.tsv")
         steady_from = start_at + args.reaction + 5
         steady_seconds = end_at - 3 - steady_from
-        report.append(markdown(f"Check-in and synchronised start ({len(population.candidates)} candidates "
-                               f"clicking Start within {args.reaction:g} s)", {
-                                   k: v for k, v in summarise(rows, last=steady_from).items()}))
+        report.append(markdown(f"Check-in: {len(population.candidates)} logins over {args.login_window:g} s, "
+                               "proctors signing in and watching their boards", summarise(rows, last=start_at)))
+        report.append(markdown(f"Synchronised start: {len(population.candidates)} candidates clicking Start within "
+                               f"{args.reaction:g} s of the slot's start (and answering once started)",
+                               summarise(rows, start_at, steady_from)))
         report.append(markdown(f"Steady sitting mix ({steady_seconds:.0f} s window after the start)",
                                summarise(rows, steady_from, end_at - 3), steady_seconds))
 
