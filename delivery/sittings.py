@@ -195,15 +195,22 @@ def finish(session: Session, program: ExamProgram, sitting: Sitting, now: dt.dat
     sitting.end_reason = reason
     sitting.remaining_seconds = 0.0
     sitting.deadline_at = None
-    result = score_answers(session, current_rule_version(session, program), scored_answers(sitting))
+    result = score_answers(session, current_rule_version(session, program), scored_answers(session, sitting))
     result.sitting_id = sitting.id
     session.add(result)
     return result
 
 
-def scored_answers(sitting: Sitting) -> list[ScoredAnswer]:
-    """The sitting's answers to its scored items (pretest items excluded), in position order."""
-    return [ScoredAnswer(i.item_version_id, i.field, i.chosen_option) for i in sitting.items if not i.is_pretest]
+def scored_answers(session: Session, sitting: Sitting) -> list[ScoredAnswer]:
+    """The sitting's answers to its scored items (pretest items excluded), in position order,
+    as the database holds them: the answers arrive through the hot path's own connection,
+    so objects this session loaded earlier may not show them."""
+    rows = session.execute(
+        select(SittingItem.item_version_id, SittingItem.field, SittingItem.chosen_option)
+        .where(SittingItem.sitting_id == sitting.id, SittingItem.is_pretest.is_(False))
+        .order_by(SittingItem.position)
+    )
+    return [ScoredAnswer(*row) for row in rows]
 
 
 def expire_due_sittings(session: Session, program: ExamProgram, now: dt.datetime) -> int:

@@ -136,7 +136,6 @@ def simulate_year(engine: Engine, session: Session, program: ExamProgram, *, can
         hashed = sittings.token_hash(token)
         for entry, option in zip(sitting.items, np.where(right, key, wrong).astype(int)):
             store.save_answer(sitting.id, hashed, entry.position, int(option), answered_at)
-        session.expire(sitting, ["items"])
         sittings.finish(session, program, sitting, starts_at + dt.timedelta(minutes=100))
         session.commit()
         done += 1

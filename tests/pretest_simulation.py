@@ -90,7 +90,6 @@ def simulate_sittings(engine, session, program, truth: dict[str, tuple[float, fl
             key = keys_of_version[entry.item_version_id]
             option = key if is_right else int((key + rng.integers(1, 4)) % 4)
             assert store.save_answer(sitting.id, hashed, entry.position, option, answered_at)
-        session.expire(sitting, ["items"])
         sittings.finish(session, program, sitting, now + dt.timedelta(minutes=60))
         session.commit()
     return Stretch(n, theta)

@@ -103,7 +103,7 @@ def test_a_key_correction_shows_its_effect_then_applies_by_a_second_person(app, 
         assert campaigns.summary_of(result) == change.after
         assert result.amendment_ids == [campaign.amendments[0].id]
         # Rescoring the stored answers with the recorded amendments gives the new figures.
-        assert same_scores(rescore(session, result, scored_answers(session.get(Sitting, result.sitting_id))), result)
+        assert same_scores(rescore(session, result, scored_answers(session, session.get(Sitting, result.sitting_id))), result)
         assert session.scalar(select(Certificate).where(Certificate.score_result_id == result.id,
                                                         Certificate.superseded_at.is_(None))) is None
     assert rescoring.check_reproduction(session, results).all_identical

@@ -40,9 +40,9 @@ def test_a_changed_rule_is_a_new_version_and_old_results_keep_theirs(client, ses
     assert new_version.version == result.rule_version.version + 1
     assert current_rule_version(session, stricter).id == new_version.id  # stored once
 
-    again = rescore(session, result, scored_answers(sitting))
+    again = rescore(session, result, scored_answers(session, sitting))
     assert same_scores(again, result)
-    under_new_rule = score_answers(session, new_version, scored_answers(sitting))
+    under_new_rule = score_answers(session, new_version, scored_answers(session, sitting))
     theta = result.thetas["total"]
     assert under_new_rule.total_score == max(0, min(1000, math.floor(620 + 120 * theta + 0.5)))
     assert under_new_rule.rule_version_id == new_version.id
@@ -51,5 +51,5 @@ def test_a_changed_rule_is_a_new_version_and_old_results_keep_theirs(client, ses
 def test_rescoring_from_stored_responses_reproduces_every_digit(app, session, program, clock):
     results = [finished_sitting(app.test_client(), session, program, clock) for _ in range(3)]
     for sitting, result in results:
-        again = rescore(session, result, scored_answers(sitting))
+        again = rescore(session, result, scored_answers(session, sitting))
         assert same_scores(again, result), (again.thetas, result.thetas)
