@@ -55,7 +55,8 @@ def test_closing_and_reopening_days_from_the_command_line(cbt, session, program,
     assert cbt("calendar", "close", "--from", day.isoformat(), "--reason", "x")[0] == 2  # neither --centre nor --all
     assert cbt("calendar", "reopen", "--centre", centre.code, "--from", day.isoformat(), "--by", "ops-lead")[1] == "3 slots open again\n"
     events = session.scalars(select(AuditEvent).where(AuditEvent.centre_id == centre.id,
-                                                      AuditEvent.action.like("%calendar"))).all()
+                                                      AuditEvent.action.like("%calendar"))
+                             .order_by(AuditEvent.id)).all()
     assert [(e.action, e.actor) for e in events] == [("close_calendar", "ops-lead"), ("reopen_calendar", "ops-lead")]
 
 
