@@ -15,7 +15,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -23,12 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg  # noqa: E402
 
-from loadtests.stack import drop_database, prepare, recreate_database  # noqa: E402
+from loadtests.stack import (CSRF_FIELD, CSRF_META, drop_database, move_slot_start, prepare,  # noqa: E402
+                             recreate_database)
 
-FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
 def cpu_ms(action, count: int) -> float:
@@ -57,19 +54,18 @@ def main() -> None:
 
         def log_in(i):
             person = population.candidates[i]
-            token = FIELD.search(seats[i].get("/").get_data(as_text=True)).group(1)
+            token = CSRF_FIELD.search(seats[i].get("/").get_data(as_text=True)).group(1)
             pages[i] = seats[i].post("/login", follow_redirects=True, data={
                 "csrf_token": token, "admission_code": person["admission_code"],
                 "date_of_birth": person["date_of_birth"]}).get_data(as_text=True)
 
         def start(i):
             page = seats[i].post("/start", follow_redirects=True, data={
-                "csrf_token": FIELD.search(pages[i]).group(1), "agree": "yes"}).get_data(as_text=True)
-            headers[i] = {"X-CSRFToken": META.search(page).group(1)}
+                "csrf_token": CSRF_FIELD.search(pages[i]).group(1), "agree": "yes"}).get_data(as_text=True)
+            headers[i] = {"X-CSRFToken": CSRF_META.search(page).group(1)}
 
         costs = {"check-in login: GET /, POST /login, the instructions (assembles the form)": cpu_ms(log_in, n)}
-        with psycopg.connect(url, autocommit=True) as db:
-            db.execute("UPDATE slots SET starts_at = now() - interval '1 second' WHERE kind = 'load'")
+        move_slot_start(url, dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
         costs["start: POST /start, the sitting page"] = cpu_ms(start, n)
         costs["GET /api/sitting (the 100 questions)"] = cpu_ms(lambda i: seats[i % n].get("/api/sitting"), n)
         costs["baseline: GET /api/sitting/clock"] = cpu_ms(lambda i: seats[i % n].get("/api/sitting/clock"), 5 * n)
@@ -79,7 +75,7 @@ def main() -> None:
             "/api/sitting/position", json={"position": i % 100 + 1}, headers=headers[i % n]), 5 * n)
         proctor = app.test_client()
         account = population.proctors[0]
-        token = FIELD.search(proctor.get("/staff/login").get_data(as_text=True)).group(1)
+        token = CSRF_FIELD.search(proctor.get("/staff/login").get_data(as_text=True)).group(1)
         costs["staff sign-in (scrypt)"] = cpu_ms(lambda i: proctor.post("/staff/login", data={
             "csrf_token": token, "username": account["username"], "password": account["password"]}), 3)
         costs["GET /proctor/board/live"] = cpu_ms(

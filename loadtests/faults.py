@@ -23,7 +23,6 @@ import http.client
 import http.cookiejar
 import json
 import random
-import re
 import socket
 import threading
 import time
@@ -32,14 +31,12 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psycopg
 
-from loadtests.stack import REPO, Server, drop_database, environment, prepare, recreate_database, restart_postgresql
+from loadtests.stack import (CSRF_FIELD, CSRF_META, REPO, Server, drop_database, environment, move_slot_start,
+                             prepare, recreate_database, restart_postgresql)
 
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 RETRYABLE_STATUS = {429, 502, 503, 504}
 # Allowed difference between the remaining time a candidate is shown and the time the clock
 # started with minus the time since: request latency and the retries of a restart.
@@ -235,8 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for server in servers:
             server.start()
-        with psycopg.connect(url, autocommit=True) as db:
-            db.execute("UPDATE slots SET starts_at = now() - interval '1 second' WHERE kind = 'load'")
+        move_slot_start(url, dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
         seats = [Seat(person, hosts, i) for i, person in enumerate(population.candidates)]
         for seat in seats:
             seat.start()

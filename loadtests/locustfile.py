@@ -29,6 +29,8 @@ import gevent
 from locust import FastHttpUser, events, task
 from locust.exception import StopUser
 
+from loadtests.stack import CSRF_FIELD, CSRF_META
+
 MODE = os.environ.get("LOAD_MODE", "sitting")
 # Against the bare baseline: the same requests, nothing read from the answers.
 BASELINE = os.environ.get("LOAD_BASELINE") == "1"
@@ -43,8 +45,6 @@ BOARD_POLL = float(os.environ.get("LOAD_BOARD_POLL", "5"))
 RUSH_AFTER = float(os.environ.get("LOAD_RUSH_AFTER", "0"))
 QUESTIONS = 100
 OPTIONS = 4
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 _log: list[tuple[float, str, float, int]] = []
 

@@ -25,10 +25,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import psycopg
 
 from loadtests.baseline import create_table
-from loadtests.stack import BASELINE_APP, REPO, Server, drop_database, environment, prepare, recreate_database
+from loadtests.stack import (BASELINE_APP, REPO, Server, drop_database, environment, move_slot_start, prepare,
+                             recreate_database)
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 ANSWER = "PUT /api/sitting/answers/[n]"
@@ -133,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         hosts = [s.url for s in servers]
         spawn_seconds = (len(population.candidates) + len(population.proctors) + len(population.applicants)) / 1000
         start_at = time.time() + spawn_seconds + args.login_window + 20
-        with psycopg.connect(url, autocommit=True) as db:
-            db.execute("UPDATE slots SET starts_at = %s WHERE kind = 'load' AND starts_at > now()",
-                       (dt.datetime.fromtimestamp(start_at, dt.timezone.utc),))
+        move_slot_start(url, dt.datetime.fromtimestamp(start_at, dt.timezone.utc))
         load_env = dict(env, LOAD_POPULATION=str(population_file), LOAD_MODE="sitting", LOAD_START_AT=str(start_at),
                         LOAD_LOGIN_WINDOW=str(args.login_window), LOAD_REACTION=str(args.reaction),
                         LOAD_THINK=str(args.think), LOAD_CLOCK_POLL=str(args.clock_poll),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +24,9 @@ REPO = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get("CBT_LOAD_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PRODUCT_APP = "delivery.web:create_app()"
 BASELINE_APP = "loadtests.baseline:create_app()"
+# The CSRF token as the pages carry it: in each form, and in the page's head for the JSON API.
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
 def database_url(name: str) -> str:
@@ -73,6 +77,14 @@ def prepare(url: str, var_dir: Path, *, candidates: int, slot_starts_at: dt.date
     finally:
         engine.dispose()
     return population
+
+
+def move_slot_start(url: str, starts_at: dt.datetime) -> None:
+    """Start the population's slot at ``starts_at``: logins open before it, Start from it."""
+    from loadtests.population import SLOT_KIND
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("UPDATE slots SET starts_at = %s WHERE kind = %s", (starts_at, SLOT_KIND))
 
 
 @dataclass
@@ -132,16 +144,11 @@ class Server:
         """kill -9 the master and every worker, as a host that loses power."""
         if self.process is None:
             return
-        pids = self.workers()
         try:
+            # The master leads its own process group (start_new_session): this takes the workers too.
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait()
         self.process = None
 
