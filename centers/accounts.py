@@ -6,12 +6,13 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from centers.models import STAFF_ROLES, StaffAccount
+from persistence.errors import InvalidInput
 
 # Verifying against this keeps an unknown username as slow as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a password")
 
 
-class AccountError(ValueError):
+class AccountError(InvalidInput):
     """An account that cannot be created as asked."""
 
 

@@ -21,23 +21,13 @@ from sqlalchemy.orm.util import identity_key
 
 from centers.calendar import booking_window, local_today
 from centers.models import ACTIVE_BOOKING, SEAT_FEATURES, Booking, Candidate, Seat, Slot, StaffAccount
+from persistence.errors import Conflict, InvalidInput, NotFound, Refused
 
 if TYPE_CHECKING:
     from itembank.program import ExamProgram
 
 # No 0/O or 1/I/L: the code is read off a paper slip and typed in.
 ADMISSION_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-
-
-class BookingError(Exception):
-    """An action on a booking that is not allowed; ``status`` is the HTTP status it maps to."""
-
-    status = 409
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        if status is not None:
-            self.status = status
 
 
 def new_admission_code() -> str:
@@ -67,10 +57,10 @@ def _claim_place(session: Session, slot_id: int) -> None:
     if taken != 1:
         slot = session.get(Slot, slot_id, populate_existing=True)
         if slot is None:
-            raise BookingError("There is no such slot.", status=404)
+            raise NotFound("There is no such slot.")
         if slot.status != "open":
-            raise BookingError("This slot is closed; please choose another.")
-        raise BookingError("This slot has just been fully booked; please choose another.")
+            raise Conflict("This slot is closed; please choose another.")
+        raise Conflict("This slot has just been fully booked; please choose another.")
     _refresh(session, slot_id)
 
 
@@ -94,9 +84,9 @@ def book(session: Session, candidate: Candidate, slot: Slot, *, seat_id: int | N
     The place is counted against the slot's capacity like any other; refused when full.
     """
     if seat_need is not None and seat_need not in SEAT_FEATURES:
-        raise BookingError(f"unknown seat placement {seat_need!r}; one of {', '.join(SEAT_FEATURES)}", status=422)
+        raise InvalidInput(f"unknown seat placement {seat_need!r}; one of {', '.join(SEAT_FEATURES)}")
     if not 1.0 <= time_multiplier <= 3.0:
-        raise BookingError("the time multiplier must be between 1.0 and 3.0", status=422)
+        raise InvalidInput("the time multiplier must be between 1.0 and 3.0")
     if slot.id is None:
         session.add(slot)
         session.flush()
@@ -114,19 +104,18 @@ def book(session: Session, candidate: Candidate, slot: Slot, *, seat_id: int | N
 def _slot_for_booking(session: Session, slot_id: int) -> Slot:
     slot = session.get(Slot, slot_id, options=[joinedload(Slot.centre)])
     if slot is None:
-        raise BookingError("There is no such slot.", status=404)
+        raise NotFound("There is no such slot.")
     return slot
 
 
 def _check_bookable(program: ExamProgram, slot: Slot, now: dt.datetime) -> None:
     first, last = booking_window(program, now)
     if slot.kind not in {t.kind for t in program.booking.slots}:
-        raise BookingError("This slot is not open for booking.", status=422)
+        raise InvalidInput("This slot is not open for booking.")
     if slot.date < first:
-        raise BookingError(f"Bookings for {slot.date:%d %B %Y} have closed; the earliest date is {first:%d %B %Y}.",
-                           status=422)
+        raise InvalidInput(f"Bookings for {slot.date:%d %B %Y} have closed; the earliest date is {first:%d %B %Y}.")
     if slot.date > last:
-        raise BookingError(f"The calendar is open until {last:%d %B %Y}.", status=422)
+        raise InvalidInput(f"The calendar is open until {last:%d %B %Y}.")
 
 
 def upcoming_booking(session: Session, candidate_id: int, program: ExamProgram, now: dt.datetime) -> Booking | None:
@@ -145,19 +134,19 @@ def reserve(session: Session, program: ExamProgram, candidate: Candidate, slot_i
     slot = _slot_for_booking(session, slot_id)
     _check_bookable(program, slot, now)
     if upcoming_booking(session, candidate.id, program, now) is not None:
-        raise BookingError("You already have a booking; move it instead of booking again.")
+        raise Conflict("You already have a booking; move it instead of booking again.")
     return book(session, candidate, slot, large_text=large_text, seat_need=seat_need)
 
 
 def _check_changeable(program: ExamProgram, booking: Booking, now: dt.datetime, action: str) -> bool:
     """Refuse a move or cancellation the rules forbid; True if the slot was closed (rules waived)."""
     if booking.status != "booked":
-        raise BookingError(f"A booking that is {booking.status.replace('_', ' ')} cannot be {action}.")
+        raise Conflict(f"A booking that is {booking.status.replace('_', ' ')} cannot be {action}.")
     if booking.slot.status == "closed":
         return True
     deadline = booking.slot.date - dt.timedelta(days=program.booking.change_until_days_before)
     if local_today(program, now) > deadline:
-        raise BookingError(f"Bookings can be {action} until {program.booking.change_until_days_before} days before "
+        raise Conflict(f"Bookings can be {action} until {program.booking.change_until_days_before} days before "
                            f"the sitting; the last day for this one was {deadline:%d %B %Y}.")
     return False
 
@@ -166,15 +155,15 @@ def move(session: Session, program: ExamProgram, booking: Booking, slot_id: int,
     """Move a booking to another slot (any centre), keeping its admission code and accommodations."""
     waived = _check_changeable(program, booking, now, "moved")
     if not waived and booking.changes >= program.booking.max_changes:
-        raise BookingError(f"This booking has been moved {booking.changes} times, the most allowed.")
+        raise Conflict(f"This booking has been moved {booking.changes} times, the most allowed.")
     target = _slot_for_booking(session, slot_id)
     if target.id == booking.slot_id:
-        raise BookingError("The booking is already for this slot.", status=422)
+        raise InvalidInput("The booking is already for this slot.")
     _check_bookable(program, target, now)
     limit = add_months(booking.first_date or booking.slot.date, program.booking.move_within_months)
     if target.date > limit:
-        raise BookingError(f"A booking can move to a date up to {program.booking.move_within_months} months after "
-                           f"the one first booked: {limit:%d %B %Y} at the latest.", status=422)
+        raise InvalidInput(f"A booking can move to a date up to {program.booking.move_within_months} months after "
+                           f"the one first booked: {limit:%d %B %Y} at the latest.")
     _claim_place(session, target.id)
     _release_place(session, booking.slot_id)
     booking.slot = target
@@ -202,7 +191,7 @@ def set_accommodations(session: Session, booking: Booking, *, time_multiplier: f
     changed: dict = {}
     if time_multiplier is not None:
         if not 1.0 <= time_multiplier <= 3.0:
-            raise BookingError("the time multiplier must be between 1.0 and 3.0", status=422)
+            raise InvalidInput("the time multiplier must be between 1.0 and 3.0")
         changed["time_multiplier"] = [booking.time_multiplier, time_multiplier]
         booking.time_multiplier = time_multiplier
     if large_text is not None:
@@ -210,7 +199,7 @@ def set_accommodations(session: Session, booking: Booking, *, time_multiplier: f
         booking.large_text = large_text
     if seat_need is not False:
         if seat_need is not None and seat_need not in SEAT_FEATURES:
-            raise BookingError(f"unknown seat placement {seat_need!r}; one of {', '.join(SEAT_FEATURES)}", status=422)
+            raise InvalidInput(f"unknown seat placement {seat_need!r}; one of {', '.join(SEAT_FEATURES)}")
         changed["seat_need"] = [booking.seat_need, seat_need]
         booking.seat_need = seat_need
     return changed
@@ -242,11 +231,11 @@ def bookings_for_centre_day(session: Session, centre_id: int, day: dt.date) -> l
     )
 
 
-class ForeignCentre(BookingError):
+class ForeignCentre(Refused):
     """A proctor reached for a booking of another centre."""
 
     def __init__(self, booking_id: int, centre_id: int | None):
-        super().__init__("This booking is at another centre.", status=403)
+        super().__init__("This booking is at another centre.")
         self.booking_id = booking_id
         self.centre_id = centre_id
 
@@ -255,7 +244,7 @@ def booking_at_centre(session: Session, booking_id: int, proctor: StaffAccount) 
     """The booking, if it belongs to the proctor's centre; refused otherwise."""
     booking = session.get(Booking, booking_id, options=[joinedload(Booking.slot), joinedload(Booking.candidate)])
     if booking is None:
-        raise BookingError("no such booking", status=404)
+        raise NotFound("no such booking")
     if proctor.centre_id is None or booking.slot.centre_id != proctor.centre_id:
         raise ForeignCentre(booking.id, booking.slot.centre_id)
     return booking
@@ -278,18 +267,18 @@ def assign_seat(session: Session, booking: Booking, seat_id: int | None) -> Seat
         fitting = [s for s in seats if s.offers(booking.seat_need)]
         if not fitting:
             need = f" with {booking.seat_need.replace('_', ' ')}" if booking.seat_need else ""
-            raise BookingError(f"No free seat{need} is left at this centre for this slot.")
+            raise Conflict(f"No free seat{need} is left at this centre for this slot.")
         seat = fitting[0]
     else:
         seat = next((s for s in seats if s.id == seat_id), None)
         if seat is None:
-            raise BookingError("That seat is taken, out of service or not at this centre; choose another.")
+            raise Conflict("That seat is taken, out of service or not at this centre; choose another.")
     booking.seat_id = seat.id
     try:
         session.flush()
     except IntegrityError:
         # Another proctor seated someone there since we looked; the caller's transaction is void.
-        raise BookingError("That seat was just given to someone else; choose another.") from None
+        raise Conflict("That seat was just given to someone else; choose another.") from None
     return seat
 
 
@@ -297,11 +286,11 @@ def check_in(session: Session, booking: Booking, proctor: StaffAccount, now: dt.
              identity_verified: bool, seat_id: int | None = None) -> None:
     """Record that the candidate is here and their photo ID matches the booking, and seat them."""
     if not identity_verified:
-        raise BookingError("confirm that the photo ID matches the booking before checking in", status=422)
+        raise InvalidInput("confirm that the photo ID matches the booking before checking in")
     if booking.status == "checked_in":
         return
     if booking.status != "booked":
-        raise BookingError(f"a booking that is {booking.status.replace('_', ' ')} cannot be checked in")
+        raise Conflict(f"a booking that is {booking.status.replace('_', ' ')} cannot be checked in")
     if booking.seat_id is None or seat_id is not None:
         assign_seat(session, booking, seat_id)
     booking.status = "checked_in"

@@ -17,15 +17,14 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from centers.models import ACTIVE_BOOKING, Booking, CalendarClosure, Centre, Seat, Slot
+from persistence.errors import InvalidInput
 
 if TYPE_CHECKING:  # the program is configuration handed in by the caller
     from itembank.program import ExamProgram
 
 
-class CalendarError(ValueError):
-    """A calendar change that cannot be made as asked; ``status`` is the HTTP status it maps to."""
-
-    status = 422
+class CalendarError(InvalidInput):
+    """A calendar change that cannot be made as asked."""
 
 
 def local_today(program: ExamProgram, now: dt.datetime) -> dt.date:

@@ -9,16 +9,15 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from centers.models import COMPANY_TYPES, OCCUPATIONS, Candidate
+from persistence.errors import InvalidInput
 
 # Verifying against this keeps an unknown e-mail as slow as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a password")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class RegistrationError(ValueError):
+class RegistrationError(InvalidInput):
     """A registration form with mistakes; ``problems`` maps each field to what is wrong with it."""
-
-    status = 422
 
     def __init__(self, problems: dict[str, str]):
         super().__init__("; ".join(problems.values()))

@@ -6,22 +6,22 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from centers.bookings import BookingError
 from centers.models import INCIDENT_KINDS, Incident, Slot, StaffAccount
+from persistence.errors import InvalidInput, Refused
 
 
 def log_incident(session: Session, proctor: StaffAccount, now: dt.datetime, *, kind: str, description: str,
                  slot_id: int | None = None, booking_id: int | None = None) -> Incident:
     """Record an incident at the proctor's own centre."""
     if kind not in INCIDENT_KINDS:
-        raise BookingError(f"Choose the kind of incident: one of {', '.join(INCIDENT_KINDS)}.", status=422)
+        raise InvalidInput(f"Choose the kind of incident: one of {', '.join(INCIDENT_KINDS)}.")
     description = description.strip()
     if not description:
-        raise BookingError("Describe what happened.", status=422)
+        raise InvalidInput("Describe what happened.")
     if slot_id is not None:
         slot = session.get(Slot, slot_id)
         if slot is None or slot.centre_id != proctor.centre_id:
-            raise BookingError("That slot is not at your centre.", status=403)
+            raise Refused("That slot is not at your centre.")
     incident = Incident(centre_id=proctor.centre_id, slot_id=slot_id, booking_id=booking_id, kind=kind,
                         description=description[:1000], logged_by=proctor.id, at=now)
     session.add(incident)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from persistence import UTCDateTime
+from persistence.errors import Unavailable
 
 _RUNNING = """EXISTS (SELECT 1 FROM sittings
                 WHERE sittings.id = :sitting_id AND sittings.login_token_hash = :token_hash
@@ -34,7 +35,7 @@ READ_CLOCK = """SELECT status, deadline_at, remaining_seconds FROM sittings
 WHERE id = :sitting_id AND login_token_hash = :token_hash"""
 
 
-class StorageUnavailable(RuntimeError):
+class StorageUnavailable(Unavailable):
     """The database did not take the statement; the client may retry."""
 
 

@@ -23,15 +23,14 @@ from itembank.synthetic import synthetic_pool
 from persistence import audit
 from scoring.rules import rule_of_program
 from scoring.batch import AnswerSheet, VersionTable, score_sheet
+from persistence.errors import InvalidInput, NotFound
 
 DESIGNS = ("loft", "forms")
 MAX_CANDIDATES = 20_000
 
 
-class StudyError(ValueError):
-    """A study that cannot run as asked; ``status`` is the HTTP status it maps to."""
-
-    status = 422
+class StudyError(InvalidInput):
+    """A study that cannot run as asked."""
 
 
 def study_pool(session: Session, program: ExamProgram, source: str, rng: np.random.Generator) -> tuple[Pool, str]:
@@ -135,9 +134,7 @@ def studies(session: Session) -> list[DesignStudy]:
 def get_study(session: Session, study_id: int) -> DesignStudy:
     study = session.get(DesignStudy, study_id)
     if study is None:
-        error = StudyError(f"no design study {study_id}")
-        error.status = 404
-        raise error
+        raise NotFound(f"no design study {study_id}")
     return study
 
 

@@ -25,17 +25,11 @@ from itembank.program import ExamProgram
 from scoring.models import ScoreResult
 from scoring.results import ScoredAnswer, score_answers
 from scoring.rules import current_rule_version
+from persistence.errors import Conflict, InvalidInput, NotSignedIn, Refused
 
 
-class SittingError(Exception):
-    """A request the sitting refuses; ``status`` is the HTTP status it maps to."""
-
-    status = 409
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        if status is not None:
-            self.status = status
+class Paused(Conflict):
+    """The proctor has paused the sitting: nothing can change until it resumes."""
 
 
 def token_hash(token: str) -> str:
@@ -69,7 +63,7 @@ def candidate_login(
     """
     booking = find_by_admission(session, admission_code, date_of_birth)
     if booking is None:
-        raise SittingError("The admission code and date of birth do not match a booking.", status=401)
+        raise NotSignedIn("The admission code and date of birth do not match a booking.")
     sitting = session.scalar(select(Sitting).where(Sitting.booking_id == booking.id).with_for_update())
     token = secrets.token_urlsafe(24)
     if sitting is not None and sitting.status in ("finished", "ended"):
@@ -77,15 +71,15 @@ def candidate_login(
         sitting.login_token_hash = token_hash(token)
         return sitting, token
     if booking.status == "cancelled":
-        raise SittingError("This booking was cancelled.", status=403)
+        raise Refused("This booking was cancelled.")
     slot_day = booking.slot.date
     if slot_day != local_date(program, now):
-        raise SittingError(f"This booking is for {slot_day:%d %B %Y}, not today.", status=403)
+        raise Refused(f"This booking is for {slot_day:%d %B %Y}, not today.")
     opens = booking.slot.starts_at - dt.timedelta(minutes=program.admission.venue_opens_minutes_before)
     if now < opens:
-        raise SittingError(f"Login opens at {local_time(program, opens)}.", status=403)
+        raise Refused(f"Login opens at {local_time(program, opens)}.")
     if program.admission.check_in_required and booking.status != "checked_in":
-        raise SittingError("Please check in with the proctor before logging in.", status=403)
+        raise Refused("Please check in with the proctor before logging in.")
 
     if sitting is None:
         sitting = Sitting(
@@ -121,7 +115,7 @@ def sitting_for_token(session: Session, sitting_id: int, token: str, *, lock: bo
         query = query.with_for_update()
     sitting = session.scalar(query)
     if sitting is None or not secrets.compare_digest(sitting.login_token_hash, token_hash(token)):
-        raise SittingError("Your session has ended; please log in again.", status=401)
+        raise NotSignedIn("Your session has ended; please log in again.")
     return sitting
 
 
@@ -156,13 +150,13 @@ def start(session: Session, program: ExamProgram, sitting: Sitting, now: dt.date
     if sitting.status in ("in_progress", "paused"):
         return
     if sitting.status != "waiting":
-        raise SittingError("This sitting has already ended.")
+        raise Conflict("This sitting has already ended.")
     slot_start = opens_at(session, sitting)
     if now < slot_start:
-        raise SittingError("The sitting cannot start before the slot's start time.", status=403)
+        raise Refused("The sitting cannot start before the slot's start time.")
     seconds = time_at_start(program, sitting, slot_start, now)
     if seconds <= 0:
-        raise SittingError("The time for this slot has run out; please see the proctor.", status=403)
+        raise Refused("The time for this slot has run out; please see the proctor.")
     sitting.status = "in_progress"
     sitting.started_at = now
     sitting.deadline_at = now + dt.timedelta(seconds=seconds)
@@ -184,10 +178,10 @@ def finish(session: Session, program: ExamProgram, sitting: Sitting, now: dt.dat
     if sitting.status in ("finished", "ended"):
         existing = session.scalar(select(ScoreResult).where(ScoreResult.sitting_id == sitting.id))
         if existing is None:
-            raise SittingError("This sitting ended without a score.")
+            raise Conflict("This sitting ended without a score.")
         return existing
     if sitting.status == "waiting":
-        raise SittingError("The sitting has not started.")
+        raise Conflict("The sitting has not started.")
     if sitting.status == "in_progress" and sitting.deadline_at is not None and sitting.deadline_at <= now:
         now, reason = sitting.deadline_at, "time_up"
     sitting.status = "finished"
@@ -289,13 +283,13 @@ MAX_ADDED_MINUTES = 120
 
 def _refuse_unless(sitting: Sitting, allowed: tuple[str, ...], action: str) -> None:
     if sitting.status not in allowed:
-        raise SittingError(f"A sitting that is {sitting.status.replace('_', ' ')} cannot be {action}.")
+        raise Conflict(f"A sitting that is {sitting.status.replace('_', ' ')} cannot be {action}.")
 
 
 def pause(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> None:
     """Stop the clock: the time left is kept and no answer is taken until resumed."""
     if expire_if_due(session, program, sitting, now):
-        raise SittingError("The sitting's time ran out before it could be paused.")
+        raise Conflict("The sitting's time ran out before it could be paused.")
     _refuse_unless(sitting, ("in_progress",), "paused")
     sitting.remaining_seconds = remaining_seconds(sitting, now)
     sitting.deadline_at = None
@@ -313,9 +307,9 @@ def resume(session: Session, program: ExamProgram, sitting: Sitting, now: dt.dat
 def add_time(session: Session, program: ExamProgram, sitting: Sitting, minutes: float, now: dt.datetime) -> None:
     """Give the sitting more time (e.g. for time lost to a PC failure)."""
     if not 0 < minutes <= MAX_ADDED_MINUTES:
-        raise SittingError(f"Add between 1 and {MAX_ADDED_MINUTES} minutes.", status=422)
+        raise InvalidInput(f"Add between 1 and {MAX_ADDED_MINUTES} minutes.")
     if expire_if_due(session, program, sitting, now):
-        raise SittingError("The sitting's time ran out before time could be added.")
+        raise Conflict("The sitting's time ran out before time could be added.")
     _refuse_unless(sitting, ("waiting", "in_progress", "paused"), "given more time")
     if sitting.status == "in_progress":
         sitting.deadline_at = sitting.deadline_at + dt.timedelta(minutes=minutes)
@@ -326,7 +320,7 @@ def add_time(session: Session, program: ExamProgram, sitting: Sitting, minutes: 
 def end(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime, reason: str) -> None:
     """Stop a sitting for good (e.g. misconduct): no more answers, no score."""
     if expire_if_due(session, program, sitting, now):
-        raise SittingError("The sitting's time had already run out; it was scored as finished.")
+        raise Conflict("The sitting's time had already run out; it was scored as finished.")
     _refuse_unless(sitting, ("waiting", "in_progress", "paused"), "ended")
     sitting.remaining_seconds = remaining_seconds(sitting, now)
     sitting.status = "ended"
@@ -349,10 +343,10 @@ def move_seat(session: Session, program: ExamProgram, sitting: Sitting, booking:
     on at the same question with the time they had.
     """
     if expire_if_due(session, program, sitting, now):
-        raise SittingError("The sitting's time ran out before it could be moved.")
+        raise Conflict("The sitting's time ran out before it could be moved.")
     _refuse_unless(sitting, ("waiting", "in_progress", "paused"), "moved")
     if seat_id == sitting.seat_id:
-        raise SittingError("The sitting is already at that seat.", status=422)
+        raise InvalidInput("The sitting is already at that seat.")
     assign_seat(session, booking, seat_id)
     if sitting.status == "in_progress":
         pause(session, program, sitting, now)

@@ -51,9 +51,10 @@ from itembank.enemies import enemies_by_item
 from itembank.models import EnemySetMember, ItemStatusChange, ItemVersion
 from itembank.program import ExamProgram
 from persistence.audit import AuditEvent
+from persistence.errors import Unavailable
 
 
-class AssemblyError(RuntimeError):
+class AssemblyError(Unavailable):
     """The bank cannot supply a form that meets the blueprint; the message names what fails."""
 
 

@@ -15,17 +15,7 @@ from itembank.content import ItemContent, pack, unpack
 from itembank.models import ITEM_STATUSES, Item, ItemStatusChange, ItemVersion
 from itembank.program import ExamProgram
 from persistence import audit
-
-
-class BankError(ValueError):
-    """A request the bank cannot carry out as given; ``status`` is the HTTP status it maps to."""
-
-    status = 422
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        if status is not None:
-            self.status = status
+from persistence.errors import InvalidInput, NotFound, Conflict
 
 
 @dataclass(frozen=True)
@@ -44,12 +34,12 @@ class Parameters:
 
     def __post_init__(self) -> None:
         if not (self.a > 0 and -10 < self.b < 10 and 0 <= self.c < 1):
-            raise BankError(f"implausible parameters a={self.a}, b={self.b}, c={self.c}: need a > 0, |b| < 10, 0 <= c < 1")
+            raise InvalidInput(f"implausible parameters a={self.a}, b={self.b}, c={self.c}: need a > 0, |b| < 10, 0 <= c < 1")
 
 
 def check_content_for_program(program: ExamProgram, code: str, content: ItemContent) -> None:
     if len(content.options) != len(program.option_labels):
-        raise BankError(f"item {code}: the program needs {len(program.option_labels)} options, "
+        raise InvalidInput(f"item {code}: the program needs {len(program.option_labels)} options, "
                         f"found {len(content.options)}")
 
 
@@ -69,21 +59,21 @@ def add_item(
 ) -> Item:
     """Add an item with its first version. The field follows from the category."""
     if status not in ITEM_STATUSES:
-        raise BankError(f"unknown status {status!r}; one of {', '.join(ITEM_STATUSES)}")
+        raise InvalidInput(f"unknown status {status!r}; one of {', '.join(ITEM_STATUSES)}")
     code = code.strip()
     if not code or len(code) > 32:
-        raise BankError("an item code needs 1 to 32 characters")
+        raise InvalidInput("an item code needs 1 to 32 characters")
     try:
         field = program.field_of_category(category)
     except KeyError:
-        raise BankError(f"item {code}: category {category} is not in the syllabus") from None
+        raise InvalidInput(f"item {code}: category {category} is not in the syllabus") from None
     check_content_for_program(program, code, content)
     if parameters is not None and not isinstance(parameters, Parameters):
         parameters = Parameters(*parameters, source=parameter_source)
     if status in ("operational",) and parameters is None:
-        raise BankError(f"item {code}: an operational item needs IRT parameters")
+        raise InvalidInput(f"item {code}: an operational item needs IRT parameters")
     if session.scalar(select(Item.id).where(Item.code == code)) is not None:
-        raise BankError(f"item {code} is already in the bank", status=409)
+        raise Conflict(f"item {code} is already in the bank")
     at = at or dt.datetime.now(dt.timezone.utc)
     item = Item(code=code, field=field, category=category, status=status, author=author, created_at=at)
     item.versions.append(_version(1, content, parameters, author, at, note))
@@ -129,12 +119,12 @@ def edit_content(session: Session, program: ExamProgram, code: str, content: Ite
     """
     item = item_by_code(session, code, lock=True)
     if item.status not in EDITABLE:
-        raise BankError(f"item {code} is {item.status}: only draft or reviewed items can be edited "
-                        "(move it back to review first)", status=409)
+        raise Conflict(f"item {code} is {item.status}: only draft or reviewed items can be edited "
+                        "(move it back to review first)")
     check_content_for_program(program, code, content)
     current = item.current_version
     if unpack(current.content) == content:
-        raise BankError(f"item {code}: nothing changed", status=409)
+        raise Conflict(f"item {code}: nothing changed")
     version = _version(current.version + 1, content, None, actor, now, reason or "content edit")
     item.versions.append(version)
     if item.status == "reviewed":
@@ -163,7 +153,7 @@ def item_by_code(session: Session, code: str, *, lock: bool = False) -> Item:
         query = query.with_for_update()
     item = session.scalar(query)
     if item is None:
-        raise BankError(f"no item {code}", status=404)
+        raise NotFound(f"no item {code}")
     return item
 
 

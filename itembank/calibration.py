@@ -30,19 +30,16 @@ from sqlalchemy.orm import Session, selectinload
 import engine
 from engine.fit import MODEL_PARAMETERS
 from itembank import lifecycle
-from itembank.bank import BankError, Parameters, new_parameter_version, versions_by_id
+from itembank.bank import Parameters, new_parameter_version, versions_by_id
 from itembank.content import unpack
 from itembank.models import CalibrationItem, CalibrationRun, Item, ItemVersion
 from itembank.program import CalibrationSettings, ExamProgram
 from persistence import audit
+from persistence.errors import InvalidInput, NotFound, Conflict
 
 NOT_PRESENTED = -1
 OMITTED = -2
 ICC_GROUPS = 10
-
-
-class CalibrationError(BankError):
-    """A calibration that cannot run on the data given, or a decision that cannot be taken."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +184,7 @@ def _dif(responses: np.ndarray, matching: np.ndarray, groups: dict[str, np.ndarr
 
 def _enough_sittings(data: ResponseSet, settings: CalibrationSettings) -> None:
     if data.n_sittings < settings.min_sittings:
-        raise CalibrationError(f"{data.n_sittings} finished sittings in the window; a calibration run needs at least "
+        raise InvalidInput(f"{data.n_sittings} finished sittings in the window; a calibration run needs at least "
                                f"{settings.min_sittings} (the program's min_sittings)")
 
 
@@ -196,7 +193,7 @@ def _calibrate(*args, **kwargs):
     try:
         return engine.calibrate(*args, **kwargs)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
-        raise CalibrationError(f"the calibration failed on this data ({error}); widen the window") from None
+        raise InvalidInput(f"the calibration failed on this data ({error}); widen the window") from None
 
 
 def run_pretest_calibration(session: Session, program: ExamProgram, data: ResponseSet, *, actor: str,
@@ -208,9 +205,9 @@ def run_pretest_calibration(session: Session, program: ExamProgram, data: Respon
     anchors = _columns(session, data, _is_anchor)
     pretest = _columns(session, data, _is_pretest)
     if pretest.index.size == 0:
-        raise CalibrationError("the finished sittings hold no responses to items that are still in pretest")
+        raise InvalidInput("the finished sittings hold no responses to items that are still in pretest")
     if anchors.index.size < 10:
-        raise CalibrationError(f"only {anchors.index.size} operational items with parameters were answered; "
+        raise InvalidInput(f"only {anchors.index.size} operational items with parameters were answered; "
                                "the scale needs more anchors")
     columns = np.concatenate([anchors.index, pretest.index])
     keys = np.concatenate([anchors.keys, pretest.keys])
@@ -349,7 +346,7 @@ def get_run(session: Session, run_id: int) -> CalibrationRun:
     run = session.scalar(select(CalibrationRun).where(CalibrationRun.id == run_id).options(
         selectinload(CalibrationRun.items).selectinload(CalibrationItem.item)))
     if run is None:
-        raise CalibrationError(f"no calibration run {run_id}", status=404)
+        raise NotFound(f"no calibration run {run_id}")
     return run
 
 
@@ -357,7 +354,7 @@ def _run_item(run: CalibrationRun, code: str) -> CalibrationItem:
     for entry in run.items:
         if entry.item.code == code:
             return entry
-    raise CalibrationError(f"item {code} is not in calibration run {run.id}", status=404)
+    raise NotFound(f"item {code} is not in calibration run {run.id}")
 
 
 def approve(session: Session, program: ExamProgram, run_id: int, code: str, *, actor: str, actor_role: str,
@@ -365,21 +362,21 @@ def approve(session: Session, program: ExamProgram, run_id: int, code: str, *, a
     """Approve a pretest item of a run: a new version with the run's parameters; the item becomes operational."""
     run = get_run(session, run_id)
     if run.kind != "pretest":
-        raise CalibrationError(f"run {run_id} is a {run.kind} run; only pretest runs approve items", status=409)
+        raise Conflict(f"run {run_id} is a {run.kind} run; only pretest runs approve items")
     entry = _run_item(run, code)
     if entry.decision != "pending":
-        raise CalibrationError(f"{code} was already {entry.decision} in run {run_id}", status=409)
+        raise Conflict(f"{code} was already {entry.decision} in run {run_id}")
     item = entry.item
     if item.status != "pretest":
-        raise CalibrationError(f"{code} is {item.status}, no longer in pretest", status=409)
+        raise Conflict(f"{code} is {item.status}, no longer in pretest")
     if item.current_version.id != entry.item_version_id:
-        raise CalibrationError(f"{code} has a newer version than the one this run calibrated", status=409)
+        raise Conflict(f"{code} has a newer version than the one this run calibrated")
     settings = program.calibration
     if entry.n_responses < settings.min_responses:
-        raise CalibrationError(f"{code} has {entry.n_responses} responses in run {run_id}; at least "
-                               f"{settings.min_responses} are needed to approve it", status=409)
+        raise Conflict(f"{code} has {entry.n_responses} responses in run {run_id}; at least "
+                               f"{settings.min_responses} are needed to approve it")
     if not entry.converged or entry.a is None or entry.b is None or entry.c is None:
-        raise CalibrationError(f"{code}'s estimates did not settle in run {run_id} ({entry.message})", status=409)
+        raise Conflict(f"{code}'s estimates did not settle in run {run_id} ({entry.message})")
     version = new_parameter_version(session, item, Parameters(
         entry.a, entry.b, entry.c, "calibration", entry.se_a, entry.se_b, entry.se_c, run.id, entry.n_responses),
         actor=actor, now=now, note=f"calibration run {run.id}")
@@ -397,11 +394,11 @@ def reject(session: Session, program: ExamProgram, run_id: int, code: str, *, ac
            now: dt.datetime, note: str) -> None:
     """Reject a pretest item of a run: it goes back to review, with the reason."""
     if not note.strip():
-        raise CalibrationError("say why the item is rejected: the author will read it")
+        raise InvalidInput("say why the item is rejected: the author will read it")
     run = get_run(session, run_id)
     entry = _run_item(run, code)
     if run.kind != "pretest" or entry.decision != "pending":
-        raise CalibrationError(f"{code} cannot be rejected in run {run_id} (it is {entry.decision})", status=409)
+        raise Conflict(f"{code} cannot be rejected in run {run_id} (it is {entry.decision})")
     lifecycle.move(session, program, code, "reviewed", actor=actor, actor_role=actor_role, now=now,
                    reason=f"rejected in calibration run {run.id}: {note}", calibration_run_id=run.id)
     entry.decision, entry.decided_by, entry.decided_at, entry.decision_note = "rejected", actor, now, note[:500]
@@ -424,12 +421,12 @@ def run_drift_watch(session: Session, program: ExamProgram, data: ResponseSet, *
     _enough_sittings(data, settings)
     operational = _columns(session, data, lambda v, i, pretest: _is_anchor(v, i, pretest) and i.status == "operational")
     if operational.index.size < 10:
-        raise CalibrationError("too few operational items answered to re-estimate and link them")
+        raise InvalidInput("too few operational items answered to re-estimate and link them")
     responses = _score(data.choices[:, operational.index], operational.keys)
     counts = (responses >= 0).sum(axis=0)
     usable = counts >= settings.min_responses
     if usable.sum() < 10:
-        raise CalibrationError(f"fewer than 10 operational items have {settings.min_responses} responses "
+        raise InvalidInput(f"fewer than 10 operational items have {settings.min_responses} responses "
                                "in the window; widen it")
     responses, counts = responses[:, usable], counts[usable]
     versions = [v for v, u in zip(operational.versions, usable) if u]
@@ -484,7 +481,7 @@ def acknowledge(session: Session, run_id: int, code: str, *, actor: str, actor_r
     run = get_run(session, run_id)
     entry = _run_item(run, code)
     if run.kind != "drift" or entry.decision != "pending":
-        raise CalibrationError(f"{code} cannot be acknowledged in run {run_id}", status=409)
+        raise Conflict(f"{code} cannot be acknowledged in run {run_id}")
     entry.decision, entry.decided_by, entry.decided_at, entry.decision_note = "acknowledged", actor, now, note[:500]
     audit.record(session, actor=actor, actor_role=actor_role, action="calibration.acknowledge",
                  subject=f"item:{code}", reason=note, details={"run": run.id}, at=now)

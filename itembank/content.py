@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from itembank.keyring import Keyring, current_keyring
+from persistence.errors import InvalidInput
 
 FORMAT = "v1"
 PREFIX_LENGTH = len("v1:01234567:")
@@ -32,7 +33,7 @@ FIGURE_MAX_BYTES = 512 * 1024
 _AAD = b"cbt item content "
 
 
-class ContentError(ValueError):
+class ContentError(InvalidInput):
     """Item content that cannot be used as given."""
 
 

@@ -10,9 +10,9 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from itembank.bank import BankError
 from itembank.models import EnemySet, EnemySetMember, Item
 from persistence import audit
+from persistence.errors import InvalidInput, NotFound
 
 
 def enemy_sets(session: Session) -> list[EnemySet]:
@@ -25,7 +25,7 @@ def _items(session: Session, codes: list[str]) -> list[Item]:
     found = {i.code: i for i in session.scalars(select(Item).where(Item.code.in_(codes)))}
     unknown = [c for c in codes if c not in found]
     if unknown:
-        raise BankError(f"no such item(s): {', '.join(unknown)}", status=404)
+        raise NotFound(f"no such item(s): {', '.join(unknown)}")
     return [found[c] for c in codes]
 
 
@@ -34,10 +34,10 @@ def save_enemy_set(session: Session, name: str, codes: list[str], *, actor: str,
     """Create the set ``name`` or replace its members; a set needs at least two items."""
     name = name.strip()
     if not name or len(name) > 64:
-        raise BankError("an enemy set needs a name of 1 to 64 characters")
+        raise InvalidInput("an enemy set needs a name of 1 to 64 characters")
     items = _items(session, codes)
     if len(items) < 2:
-        raise BankError("an enemy set needs at least two items")
+        raise InvalidInput("an enemy set needs at least two items")
     enemy_set = session.scalar(select(EnemySet).where(EnemySet.name == name))
     if enemy_set is None:
         enemy_set = EnemySet(name=name, created_by=actor, created_at=now)
@@ -53,7 +53,7 @@ def save_enemy_set(session: Session, name: str, codes: list[str], *, actor: str,
 def delete_enemy_set(session: Session, name: str, *, actor: str, actor_role: str, now: dt.datetime) -> None:
     enemy_set = session.scalar(select(EnemySet).where(EnemySet.name == name))
     if enemy_set is None:
-        raise BankError(f"no enemy set {name}", status=404)
+        raise NotFound(f"no enemy set {name}")
     session.delete(enemy_set)
     audit.record(session, actor=actor, actor_role=actor_role, action="enemies.delete", subject=f"enemies:{name}",
                  at=now)

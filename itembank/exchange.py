@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, selectinload
 
-from itembank.bank import BankError, Parameters, _version, add_item, check_content_for_program
+from itembank.bank import Parameters, _version, add_item, check_content_for_program
 from itembank.content import ContentError, from_dict, to_dict, unpack
 from itembank.enemies import enemy_sets, save_enemy_set
 from itembank.models import ITEM_STATUSES, CalibrationItem, CalibrationRun, Item, ItemStatusChange, ItemVersion
 from itembank.program import ExamProgram
 from persistence import audit
+from persistence.errors import DomainError, InvalidInput
 
 FORMAT = "cbt-item-bank"
 FORMAT_VERSION = 1
@@ -56,7 +57,7 @@ class ImportReport:
 
 def check_mode(mode: str) -> str:
     if mode not in IMPORT_MODES:
-        raise BankError(f"unknown import mode {mode!r}: 'all' (all or nothing) or 'valid' (the good items land)")
+        raise InvalidInput(f"unknown import mode {mode!r}: 'all' (all or nothing) or 'valid' (the good items land)")
     return mode
 
 
@@ -70,9 +71,9 @@ def _time(text: str | None, where: str) -> dt.datetime | None:
     try:
         moment = dt.datetime.fromisoformat(text)
     except (TypeError, ValueError):
-        raise BankError(f"{where}: {text!r} is not an ISO date-time") from None
+        raise InvalidInput(f"{where}: {text!r} is not an ISO date-time") from None
     if moment.tzinfo is None:
-        raise BankError(f"{where}: {text!r} has no time zone")
+        raise InvalidInput(f"{where}: {text!r} has no time zone")
     return moment
 
 
@@ -175,19 +176,19 @@ def _import_runs(session: Session, raw_runs: list, items: dict[str, Item]) -> di
 
 
 def _parse_item(raw: dict, program: ExamProgram, runs: set[int]) -> Item:
-    """One exported item as an unsaved Item; BankError/ContentError say what is wrong."""
+    """One exported item as an unsaved Item; DomainError/ContentError say what is wrong."""
     code = raw.get("code")
     if not isinstance(code, str) or not code.strip() or len(code) > 32:
-        raise BankError("an item code needs 1 to 32 characters")
+        raise InvalidInput("an item code needs 1 to 32 characters")
     try:
         field_code = program.field_of_category(int(raw["category"]))
     except (KeyError, TypeError, ValueError):
-        raise BankError(f"category {raw.get('category')!r} is not in the syllabus of {program.code}") from None
+        raise InvalidInput(f"category {raw.get('category')!r} is not in the syllabus of {program.code}") from None
     if raw.get("status") not in ITEM_STATUSES:
-        raise BankError(f"unknown status {raw.get('status')!r}")
+        raise InvalidInput(f"unknown status {raw.get('status')!r}")
     versions = raw.get("versions")
     if not isinstance(versions, list) or not versions:
-        raise BankError("an item needs at least one version")
+        raise InvalidInput("an item needs at least one version")
     item = Item(code=code, category=int(raw["category"]), field=field_code, status=raw["status"],
                 author=str(raw.get("author") or "system"), created_at=_time(raw.get("created_at"), "created_at"))
     numbers = []
@@ -204,16 +205,16 @@ def _parse_item(raw: dict, program: ExamProgram, runs: set[int]) -> Item:
                                         p.get("calibration_run") if p.get("calibration_run") in runs else None,
                                         p.get("n_responses"))
             except (KeyError, TypeError, ValueError):
-                raise BankError(f"{where}: parameters need numbers a, b and c") from None
+                raise InvalidInput(f"{where}: parameters need numbers a, b and c") from None
         version = _version(int(v.get("version", index)), content, parameters, str(v.get("created_by") or "system"),
                            _time(v.get("created_at"), f"{where} created_at") or dt.datetime.now(dt.timezone.utc),
                            str(v.get("note") or ""))
         item.versions.append(version)
         numbers.append(version.version)
     if numbers != sorted(set(numbers)):
-        raise BankError("version numbers must be distinct and in order")
+        raise InvalidInput("version numbers must be distinct and in order")
     if item.status == "operational" and not item.versions[-1].has_parameters:
-        raise BankError("an operational item needs IRT parameters")
+        raise InvalidInput("an operational item needs IRT parameters")
     for h in raw.get("history") or []:
         item.history.append(ItemStatusChange(
             from_status=h.get("from"), to_status=h["to"], actor=str(h.get("actor") or "system"),
@@ -252,13 +253,13 @@ def import_bank(session: Session, program: ExamProgram, document: dict | str | b
         where = str(raw.get("code") or f"item #{index}") if isinstance(raw, dict) else f"item #{index}"
         try:
             if not isinstance(raw, dict):
-                raise BankError("not an object")
+                raise InvalidInput("not an object")
             if raw.get("code") in existing:
-                raise BankError("already in the bank")
+                raise InvalidInput("already in the bank")
             if raw.get("code") in seen:
-                raise BankError("appears twice in the file")
+                raise InvalidInput("appears twice in the file")
             item = _parse_item(raw, program, runs)
-        except (BankError, ContentError) as error:
+        except (DomainError, ContentError) as error:
             report.rejected.append(Rejected(where, str(error)))
             continue
         seen.add(item.code)

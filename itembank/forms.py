@@ -27,9 +27,10 @@ from itembank.assembly import (
     target_scope,
 )
 from itembank.assembly_models import Form, FormItem
-from itembank.bank import BankError
+
 from itembank.program import ExamProgram
 from persistence import audit
+from persistence.errors import InvalidInput, NotFound, Conflict
 
 
 def forms(session: Session, program: ExamProgram, status: str | None = None) -> list[Form]:
@@ -45,7 +46,7 @@ def form_by_code(session: Session, code: str, *, lock: bool = False) -> Form:
         query = query.with_for_update()
     form = session.scalar(query)
     if form is None:
-        raise BankError(f"no form {code}", status=404)
+        raise NotFound(f"no form {code}")
     return form
 
 
@@ -67,7 +68,7 @@ def assemble_batch(session: Session, program: ExamProgram, count: int, *, actor:
     scored items. Raises AssemblyError naming the constraint that cannot be met.
     """
     if not 1 <= count <= 50:
-        raise BankError("assemble between 1 and 50 forms at a time")
+        raise InvalidInput("assemble between 1 and 50 forms at a time")
     settings = program.assembly
     bank = load_pool(session, program)
     previous = _forms_in_use(session, program, bank)
@@ -206,10 +207,10 @@ def publish(session: Session, program: ExamProgram, code: str, *, actor: str, ac
     """Make a reviewed draft available to sittings; refused while review finds a problem."""
     form = form_by_code(session, code, lock=True)
     if form.status != "draft":
-        raise BankError(f"form {code} is {form.status}; only a draft can be published", status=409)
+        raise Conflict(f"form {code} is {form.status}; only a draft can be published")
     problems = review(session, program, form).problems
     if problems:
-        raise BankError(f"form {code} cannot be published: {'; '.join(problems)}", status=409)
+        raise Conflict(f"form {code} cannot be published: {'; '.join(problems)}")
     form.status, form.published_at, form.published_by = "published", now, actor
     session.flush()
     audit.record(session, actor=actor, actor_role=actor_role, action="forms.publish", subject=f"form:{code}",
@@ -221,9 +222,9 @@ def retire(session: Session, code: str, *, actor: str, actor_role: str, now: dt.
     """Stop drawing a published form, or set a draft aside; a reason is required."""
     form = form_by_code(session, code, lock=True)
     if form.status == "retired":
-        raise BankError(f"form {code} is already retired", status=409)
+        raise Conflict(f"form {code} is already retired")
     if not reason.strip():
-        raise BankError("give a reason for retiring the form")
+        raise InvalidInput("give a reason for retiring the form")
     previous = form.status
     form.status, form.retired_at, form.retired_by = "retired", now, actor
     session.flush()

@@ -11,12 +11,13 @@ import tomllib
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
+from persistence.errors import InvalidInput
 
 PROGRAMS_DIR = Path(__file__).with_name("programs")
 DEFAULT_PROGRAM = "it-passport"
 
 
-class ProgramError(ValueError):
+class ProgramError(InvalidInput):
     """The program file is missing, malformed or inconsistent."""
 
 

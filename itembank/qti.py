@@ -37,12 +37,13 @@ from defusedxml.ElementTree import fromstring
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from itembank.bank import BankEntry, BankError, browse, check_content_for_program
+from itembank.bank import BankEntry, browse, check_content_for_program
 from itembank.content import FIGURE_TYPES, ContentError, ItemContent
 from itembank.exchange import ImportReport, Rejected, check_mode, create_draft
 from itembank.models import Item
 from itembank.program import ExamProgram
 from persistence import audit
+from persistence.errors import DomainError, InvalidInput, NotFound
 
 VERSIONS = {
     "2.1": ("http://www.imsglobal.org/xsd/imsqti_v2p1", "imsqti_item_xmlv2p1",
@@ -73,7 +74,7 @@ INLINE = {"span", "b", "strong", "i", "em", "u", "sub", "sup", "code", "kbd", "a
 BLOCK_TEXT = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "address"}
 
 
-class QTIError(ValueError):
+class QTIError(InvalidInput):
     """A package or item that cannot be taken; the message says why."""
 
 
@@ -384,7 +385,7 @@ def import_package(session: Session, program: ExamProgram, data: bytes, *, actor
             except KeyError:
                 raise QTIError(f"category {number} is not in the syllabus") from None
             check_content_for_program(program, parsed.identifier, parsed.content)
-        except (QTIError, ContentError, BankError) as error:
+        except (QTIError, ContentError, DomainError) as error:
             report.rejected.append(Rejected(resource.href, str(error)))
             continue
         seen.add(parsed.identifier)
@@ -464,14 +465,14 @@ def export_package(session: Session, program: ExamProgram, *, version: str, acto
                    now: dt.datetime, codes: list[str] | None = None, status: str | None = None) -> bytes:
     """The chosen items (default: the whole bank, or those in ``status``) as a QTI package zip."""
     if version not in VERSIONS:
-        raise BankError(f"QTI version must be one of {', '.join(VERSIONS)}")
+        raise InvalidInput(f"QTI version must be one of {', '.join(VERSIONS)}")
     entries = browse(session, status=status)
     if codes:
         wanted = set(codes)
         entries = [e for e in entries if e.item.code in wanted]
         missing = wanted - {e.item.code for e in entries}
         if missing:
-            raise BankError(f"no such item(s): {', '.join(sorted(missing))}", status=404)
+            raise NotFound(f"no such item(s): {', '.join(sorted(missing))}")
     _ns, item_type, cp_namespace, schema = VERSIONS[version]
     buffer = io.BytesIO()
     manifest = Element("manifest", {"xmlns": cp_namespace, "identifier": f"cbt-export-{now:%Y%m%d%H%M%S}"})

@@ -21,17 +21,7 @@ from itembank.models import ItemVersion
 from persistence import audit
 from scoring.models import (AMENDMENT_KINDS, CampaignChange, Certificate, RescoringCampaign, ScoreResult,
                             ScoringAmendment)
-
-
-class CampaignError(Exception):
-    """A campaign request that cannot be carried out; ``status`` is its HTTP status."""
-
-    status = 409
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        if status is not None:
-            self.status = status
+from persistence.errors import Conflict, InvalidInput, NotFound, Refused
 
 
 @dataclass(frozen=True)
@@ -52,24 +42,24 @@ def propose(session: Session, amendments: list[Amendment], *, reason: str, actor
             now: dt.datetime) -> RescoringCampaign:
     """A new campaign (status proposed) with its amendments checked against the bank."""
     if not reason.strip():
-        raise CampaignError("say why the scoring changes", status=422)
+        raise InvalidInput("say why the scoring changes")
     if not amendments:
-        raise CampaignError("a campaign needs at least one amendment", status=422)
+        raise InvalidInput("a campaign needs at least one amendment")
     campaign = RescoringCampaign(reason=reason.strip()[:500], status="proposed", proposed_by=actor, proposed_at=now)
     for amendment in amendments:
         if amendment.kind not in AMENDMENT_KINDS:
-            raise CampaignError(f"unknown amendment {amendment.kind!r}; one of {', '.join(AMENDMENT_KINDS)}", 422)
+            raise InvalidInput(f"unknown amendment {amendment.kind!r}; one of {', '.join(AMENDMENT_KINDS)}")
         item = item_by_code(session, amendment.code)
         version = session.scalar(select(ItemVersion).where(ItemVersion.item_id == item.id,
                                                            ItemVersion.version == amendment.version))
         if version is None:
-            raise CampaignError(f"item {amendment.code} has no version {amendment.version}", status=404)
+            raise NotFound(f"item {amendment.code} has no version {amendment.version}")
         if amendment.kind == "key":
             options = len(unpack(version.content).options)
             if amendment.key is None or not 0 <= amendment.key < options:
-                raise CampaignError(f"the corrected key must be one of the {options} options", status=422)
+                raise InvalidInput(f"the corrected key must be one of the {options} options")
             if amendment.key == unpack(version.content).key:
-                raise CampaignError(f"{amendment.code} v{amendment.version} already has that key", status=422)
+                raise InvalidInput(f"{amendment.code} v{amendment.version} already has that key")
         campaign.amendments.append(ScoringAmendment(item_version_id=version.id, kind=amendment.kind,
                                                     key=amendment.key if amendment.kind == "key" else None))
     session.add(campaign)
@@ -95,15 +85,15 @@ def campaign_by_id(session: Session, campaign_id: int, *, lock: bool = False) ->
     query = select(RescoringCampaign).where(RescoringCampaign.id == campaign_id)
     campaign = session.scalar(query.with_for_update() if lock else query)
     if campaign is None:
-        raise CampaignError(f"no rescoring campaign {campaign_id}", status=404)
+        raise NotFound(f"no rescoring campaign {campaign_id}")
     return campaign
 
 
 def check_decidable(campaign: RescoringCampaign, actor: str) -> None:
     if campaign.status != "proposed":
-        raise CampaignError(f"campaign {campaign.id} is already {campaign.status}")
+        raise Conflict(f"campaign {campaign.id} is already {campaign.status}")
     if campaign.proposed_by == actor:
-        raise CampaignError("a campaign is applied by another psychometrician than the one who proposed it", 403)
+        raise Refused("a campaign is applied by another psychometrician than the one who proposed it")
 
 
 def apply(session: Session, campaign: RescoringCampaign, rescored: dict[int, ScoreResult], *, actor: str,
@@ -121,7 +111,7 @@ def apply(session: Session, campaign: RescoringCampaign, rescored: dict[int, Sco
              or fresh.scored_items != results[rid].scored_items}
     stale = (moved != set(proposed)) or any(summary_of(rescored[rid]) != proposed[rid] for rid in moved)
     if stale:
-        raise CampaignError("the results have changed since this campaign was proposed; propose it again")
+        raise Conflict("the results have changed since this campaign was proposed; propose it again")
     amendment_ids = [a.id for a in campaign.amendments]
     for rid, fresh in rescored.items():
         result = results[rid]
@@ -148,7 +138,7 @@ def apply(session: Session, campaign: RescoringCampaign, rescored: dict[int, Sco
 
 def discard(session: Session, campaign: RescoringCampaign, *, actor: str, now: dt.datetime, reason: str) -> None:
     if campaign.status != "proposed":
-        raise CampaignError(f"campaign {campaign.id} is already {campaign.status}")
+        raise Conflict(f"campaign {campaign.id} is already {campaign.status}")
     campaign.status, campaign.decided_by, campaign.decided_at = "discarded", actor, now
     audit.record(session, actor=actor, actor_role="psychometrician", action="rescoring.discard",
                  subject=f"campaign:{campaign.id}", reason=reason[:500], at=now)

@@ -19,6 +19,7 @@ from itembank.models import Item, ItemStatusChange, ItemVersion
 from itembank.sample import sample_items
 from persistence import create_database_engine, session_factory, upgrade_database
 from persistence.audit import AuditEvent, verify_chain
+from persistence.errors import DomainError
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
 PSY = {"actor": "psychometrician", "actor_role": "psychometrician", "now": NOW}
@@ -119,12 +120,12 @@ def test_an_edit_makes_a_new_version_and_the_old_one_stays_readable(session, pro
     session.commit()
     assert version.version == 2 and bank.entry(session, code).content == changed
     assert bank.version_entry(session, code, 1).content.stem == "What is 1 + 1?"
-    with pytest.raises(bank.BankError, match="nothing changed"):
+    with pytest.raises(DomainError, match="nothing changed"):
         bank.edit_content(session, program, code, changed, **PSY)
     session.rollback()
     # Operational content is frozen: its responses must all belong to the calibrated text.
     operational = session.scalar(select(Item).where(Item.status == "operational").limit(1))
-    with pytest.raises(bank.BankError, match="only draft or reviewed items can be edited"):
+    with pytest.raises(DomainError, match="only draft or reviewed items can be edited"):
         bank.edit_content(session, program, operational.code, changed, **PSY)
     session.rollback()
 
@@ -134,16 +135,16 @@ def test_the_lifecycle_follows_the_program_and_records_who_and_when(session, pro
     bank.add_item(session, program, code=code, category=22, status="draft", author="psychometrician",
                   content=ItemContent("Which layer routes packets?", ("Network", "Link", "Session", "Physical"), 0))
     session.commit()
-    with pytest.raises(bank.BankError, match="another person must review it"):
+    with pytest.raises(DomainError, match="another person must review it"):
         lifecycle.move(session, program, code, "reviewed", **PSY)
-    with pytest.raises(bank.BankError, match="only psychometrician may"):
+    with pytest.raises(DomainError, match="only psychometrician may"):
         lifecycle.move(session, program, code, "reviewed", actor="p1", actor_role="proctor", now=NOW)
-    with pytest.raises(bank.BankError, match="cannot move to operational"):
+    with pytest.raises(DomainError, match="cannot move to operational"):
         lifecycle.move(session, program, code, "operational", actor="reviewer", actor_role="psychometrician", now=NOW)
     lifecycle.move(session, program, code, "reviewed", actor="reviewer", actor_role="psychometrician", now=NOW,
                    reason="checked the key")
     lifecycle.move(session, program, code, "pretest", actor="reviewer", actor_role="psychometrician", now=NOW)
-    with pytest.raises(bank.BankError, match="only by approval in a calibration run"):
+    with pytest.raises(DomainError, match="only by approval in a calibration run"):
         lifecycle.move(session, program, code, "operational", actor="reviewer", actor_role="psychometrician", now=NOW)
     session.commit()
     history = session.scalars(select(ItemStatusChange).join(Item).where(Item.code == code)

@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 from centers import bookings, calendar
-from centers.bookings import BookingError
+
 from centers.models import ACTIVE_BOOKING, Booking, Slot
 from persistence import session_factory
 from tests.helpers import csrf_token, new_centre, registered_candidate
+from persistence.errors import DomainError
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ def test_concurrent_bookings_fill_a_slot_to_capacity_and_no_further(postgresql_o
 
     outcomes = race(len(people), attempt)
     won = [o for o in outcomes if isinstance(o, int)]
-    lost = [o for o in outcomes if isinstance(o, BookingError)]
-    assert (len(won), len(lost)) == (3, 27), [o for o in outcomes if not isinstance(o, (int, BookingError))]
+    lost = [o for o in outcomes if isinstance(o, DomainError)]
+    assert (len(won), len(lost)) == (3, 27), [o for o in outcomes if not isinstance(o, (int, DomainError))]
     assert all("fully booked" in str(o) for o in lost)
     assert active_bookings(session, slot.id) == 3 and session.get(Slot, slot.id).booked == 3

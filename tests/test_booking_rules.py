@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from centers import bookings, calendar
-from centers.bookings import BookingError, add_months
+from centers.bookings import add_months
 from centers.models import CalendarClosure, Slot
 from tests.helpers import new_centre, registered_candidate
+from persistence.errors import DomainError
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_a_full_slot_refuses_the_next_booking_and_the_database_refuses_overbooki
     slot = slots_of(session, centre, today + dt.timedelta(days=2))[0]
     for n in range(2):
         bookings.reserve(session, program, registered_candidate(session), slot.id, clock.now)
-    with pytest.raises(BookingError, match="fully booked"):
+    with pytest.raises(DomainError, match="fully booked"):
         bookings.reserve(session, program, registered_candidate(session), slot.id, clock.now)
     session.commit()
     session.refresh(slot)
@@ -64,14 +65,14 @@ def test_the_booking_window_and_one_booking_at_a_time(session, program, clock, t
     candidate = registered_candidate(session)
     too_soon = slots_of(session, centre, today)[0]
     too_late = slots_of(session, centre, today + dt.timedelta(days=program.booking.bookable_days_ahead + 1))[0]
-    with pytest.raises(BookingError, match="have closed"):
+    with pytest.raises(DomainError, match="have closed"):
         bookings.reserve(session, program, candidate, too_soon.id, clock.now)
-    with pytest.raises(BookingError, match="open until"):
+    with pytest.raises(DomainError, match="open until"):
         bookings.reserve(session, program, candidate, too_late.id, clock.now)
     booking = bookings.reserve(session, program, candidate, slots_of(session, centre, today + dt.timedelta(days=10))[1].id,
                                clock.now)
     assert booking.first_date == today + dt.timedelta(days=10) and len(booking.admission_code) == 14
-    with pytest.raises(BookingError, match="already have a booking"):
+    with pytest.raises(DomainError, match="already have a booking"):
         bookings.reserve(session, program, candidate, slots_of(session, centre, today + dt.timedelta(days=11))[1].id,
                          clock.now)
     session.rollback()
@@ -93,17 +94,17 @@ def test_moves_follow_the_deadline_the_count_and_the_three_month_window(session,
 
     # The window counts from the date first booked: pretend that was long ago.
     booking.first_date = day(20) - dt.timedelta(days=31 * rules.move_within_months + 1)
-    with pytest.raises(BookingError, match="months after"):
+    with pytest.raises(DomainError, match="months after"):
         bookings.move(session, program, booking, slots_of(session, centre, day(20))[0].id, clock.now)
     booking.first_date = day(10)
     bookings.move(session, program, booking, slots_of(session, centre, day(20))[0].id, clock.now)
     assert booking.changes == rules.max_changes
-    with pytest.raises(BookingError, match="the most allowed"):
+    with pytest.raises(DomainError, match="the most allowed"):
         bookings.move(session, program, booking, slots_of(session, centre, day(21))[0].id, clock.now)
 
     # Within the last days before the sitting nothing can change.
     clock.advance(days=20 - rules.change_until_days_before + 1)
-    with pytest.raises(BookingError, match=f"until {rules.change_until_days_before} days before"):
+    with pytest.raises(DomainError, match=f"until {rules.change_until_days_before} days before"):
         bookings.cancel(session, program, booking, clock.now)
     session.rollback()
 
@@ -134,7 +135,7 @@ def test_a_closure_closes_slots_names_the_bookings_and_waives_the_move_rules(ses
                             reason="Maintenance of the air conditioning", actor="ops")
     assert report.slots == 3 and [b.id for b in report.bookings] == [booking.id]
     assert {s.status for s in slots_of(session, centre, near)} == {"closed"}
-    with pytest.raises(BookingError, match="closed"):
+    with pytest.raises(DomainError, match="closed"):
         bookings.reserve(session, program, registered_candidate(session), slots_of(session, centre, near)[1].id, clock.now)
 
     bookings.move(session, program, booking, slots_of(session, centre, near + dt.timedelta(days=3))[0].id, clock.now)
@@ -168,9 +169,9 @@ def test_check_in_seats_the_candidate_by_their_seat_placement(session, program, 
     bookings.check_in(session, wheelchair, proctor, clock.now, identity_verified=True)
     assert (plain.seat.label, wheelchair.seat.label) == ("S-01", "S-03")
     third = bookings.book(session, registered_candidate(session), slot)
-    with pytest.raises(BookingError, match="taken"):
+    with pytest.raises(DomainError, match="taken"):
         bookings.check_in(session, third, proctor, clock.now, identity_verified=True, seat_id=plain.seat_id)
-    with pytest.raises(BookingError, match="photo ID"):
+    with pytest.raises(DomainError, match="photo ID"):
         bookings.check_in(session, third, proctor, clock.now, identity_verified=False)
     # The database keeps one active booking per seat per slot, whatever the code does.
     third.seat_id = plain.seat_id

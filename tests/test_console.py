@@ -189,4 +189,4 @@ def test_the_end_of_day_report_counts_sittings_no_shows_and_incidents(app, sessi
     assert "Monitor flickered at seat S-1" in page and "Notes brought in" in page
     incident = session.scalar(select(Incident).where(Incident.booking_id == sat.booking_id))
     assert incident.centre_id == sat.centre_id and incident.kind == "equipment"
-    assert proctor.get("/proctor/report?date=someday").status_code == 400
+    assert proctor.get("/proctor/report?date=someday").status_code == 422

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from persistence import create_database_engine, session_factory
+from persistence.errors import DomainError
 
 
 def _now() -> dt.datetime:
@@ -65,12 +66,12 @@ def _actor(username: str | None, role: str = "psychometrician") -> dict:
 
 def _bank_errors(action):
     """Run ``action``; a refusal of the bank becomes a clear message and exit status 1."""
-    from itembank.bank import BankError
+
     from itembank.content import ContentError
 
     try:
         return action()
-    except (BankError, ContentError) as error:
+    except (DomainError, ContentError) as error:
         raise click.ClickException(str(error)) from None
 
 

@@ -8,6 +8,7 @@ import click
 from sqlalchemy import func, select
 
 from persistence import create_database_engine, session_factory
+from persistence.errors import DomainError
 
 
 def _sessions():
@@ -233,7 +234,7 @@ def bookings_group() -> None:
 @click.option("--by", "actor", default="operations", show_default=True)
 def bookings_accommodate(admission_code, time_multiplier, large_text, seat_need, reason, actor) -> None:
     """Record approved accommodations on a booking; the sitting applies them by itself."""
-    from centers.bookings import BookingError, normalise_admission_code, set_accommodations
+    from centers.bookings import normalise_admission_code, set_accommodations
     from centers.models import Booking
     from persistence import audit
 
@@ -245,7 +246,7 @@ def bookings_accommodate(admission_code, time_multiplier, large_text, seat_need,
             changed = set_accommodations(
                 session, booking, time_multiplier=time_multiplier, large_text=large_text,
                 seat_need=False if seat_need is None else (None if seat_need == "none" else seat_need))
-        except BookingError as error:
+        except DomainError as error:
             raise click.UsageError(str(error)) from None
         if not changed:
             raise click.UsageError("nothing to change: give --time-multiplier, --large-text or --seat")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from delivery.cli.bank import _actor, _now, _open, _program, as_option
+from persistence.errors import DomainError
 
 
 @click.group("rescoring")
@@ -29,12 +30,11 @@ def check() -> None:
 
 
 def _campaign_errors(action):
-    from itembank.bank import BankError
-    from scoring.campaigns import CampaignError
+
 
     try:
         return action()
-    except (CampaignError, BankError) as error:
+    except DomainError as error:
         raise click.ClickException(str(error)) from None
 
 

@@ -10,9 +10,10 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from centers.models import StaffAccount
 from delivery import throttle
-from delivery.sittings import SittingError
+
 from delivery.web.context import db, now
 from persistence import audit
+from persistence.errors import NotSignedIn
 
 
 def sign_in_candidate(sitting_id: int, token: str) -> None:
@@ -25,7 +26,7 @@ def sign_in_candidate(sitting_id: int, token: str) -> None:
 def candidate_credentials() -> tuple[int, str]:
     """The signed-in candidate's sitting id and login token; 401 if none."""
     if session.get("role") != "candidate":
-        raise SittingError("Please log in with your admission code.", status=401)
+        raise NotSignedIn("Please log in with your admission code.")
     return int(session["sitting_id"]), str(session["token"])
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from centers import bookings, calendar, candidates
-from centers.bookings import BookingError
+
 from centers.candidates import RegistrationError
 from centers.models import COMPANY_TYPES, OCCUPATIONS, REGIONS, SEAT_FEATURES, Booking, Candidate, Centre, Slot
 from delivery import sittings
@@ -24,6 +24,7 @@ from delivery.web.errors import too_many_attempts
 from delivery.web.candidate import blueprint
 from delivery.web.context import db, now, program
 from persistence import audit
+from persistence.errors import DomainError, InvalidInput, NotFound
 
 DAYS_SHOWN = 7
 
@@ -44,7 +45,7 @@ def _signed_in():
 def _own_booking(candidate: Candidate, booking_id: int) -> Booking:
     booking = db().get(Booking, booking_id, options=[joinedload(Booking.slot).joinedload(Slot.centre)])
     if booking is None or booking.candidate_id != candidate.id:
-        raise BookingError("You have no such booking.", status=404)
+        raise NotFound("You have no such booking.")
     return booking
 
 
@@ -214,12 +215,12 @@ def booking_book():
     need = request.form.get("seat_need") or None
     try:
         if slot_id is None:
-            raise BookingError("Choose a slot.", status=422)
+            raise InvalidInput("Choose a slot.")
         booking = bookings.reserve(db(), program(), candidate, slot_id, now(),
                                    large_text=request.form.get("large_text") == "yes", seat_need=need)
         _record(candidate, "book", booking, {"slot_id": slot_id})
         db().commit()
-    except BookingError as error:
+    except DomainError as error:
         db().rollback()
         flash(str(error))
         return _back_to_find(slot_id)
@@ -237,11 +238,11 @@ def booking_move(booking_id: int):
     old_slot = booking.slot_id
     try:
         if slot_id is None:
-            raise BookingError("Choose the slot to move to.", status=422)
+            raise InvalidInput("Choose the slot to move to.")
         bookings.move(db(), program(), booking, slot_id, now())
         _record(candidate, "move_booking", booking, {"from_slot_id": old_slot, "to_slot_id": slot_id})
         db().commit()
-    except BookingError as error:
+    except DomainError as error:
         db().rollback()
         flash(str(error))
         return _back_to_find(slot_id, moving=booking_id)
@@ -262,7 +263,7 @@ def booking_cancel(booking_id: int):
         bookings.cancel(db(), program(), booking, now())
         _record(candidate, "cancel_booking", booking, {"slot_id": booking.slot_id})
         db().commit()
-    except BookingError as error:
+    except DomainError as error:
         db().rollback()
         flash(str(error))
         return redirect(url_for("candidate.booking_home"))

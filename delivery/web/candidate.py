@@ -3,19 +3,22 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from centers.bookings import normalise_admission_code
 from delivery import sittings
-from delivery.sittings import SittingError
+from delivery.sittings import Paused
+
 from delivery.throttle import LoginThrottled
 from delivery.web.auth import (candidate_credentials, login_attempt, login_failed, login_succeeded,
                                sign_in_candidate, sign_out)
+from delivery.web import errors
 from delivery.web.errors import too_many_attempts
 from delivery.web.context import answers, db, now, program
 from scoring import certificates
 from scoring.results import result_for_sitting, score_lines
+from persistence.errors import Conflict, DomainError, InvalidInput, NotFound, NotSignedIn
 
 blueprint = Blueprint("candidate", __name__)
 
@@ -64,11 +67,11 @@ def login():
                                  refused)
     try:
         sitting, token = sittings.candidate_login(db(), program(), code, date_of_birth, now())
-    except SittingError as error:
+    except DomainError as error:
         db().rollback()
-        if error.status == 401:  # no booking with this code and date of birth: a guess that missed
+        if isinstance(error, NotSignedIn):  # no booking with this code and date of birth: a guess that missed
             login_failed(attempt)
-        return render_template("candidate/login.html", error=str(error), admission_code=code), error.status
+        return render_template("candidate/login.html", error=str(error), admission_code=code), errors.http_status(error)
     login_succeeded(attempt)
     db().commit()
     sign_in_candidate(sitting.id, token)
@@ -185,7 +188,7 @@ def state():
 def _json_body() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise SittingError("The request body must be a JSON object.", status=400)
+        abort(400, description="The request body must be a JSON object.")
     return body
 
 
@@ -193,15 +196,15 @@ def _refused(position: int):
     """Explain why a hot-path write changed nothing."""
     sitting = _current_sitting()
     if sitting.status == "finished" or sitting.status == "ended":
-        raise SittingError("This sitting has ended; answers can no longer be changed.", status=409)
+        raise Conflict("This sitting has ended; answers can no longer be changed.")
     if sitting.status == "paused":
         # 423 Locked: the page keeps the change and sends it again once the proctor resumes.
-        raise SittingError("The sitting is paused by the proctor.", status=423)
+        raise Paused("The sitting is paused by the proctor.")
     if sitting.status == "waiting":
-        raise SittingError("The sitting has not started.", status=409)
+        raise Conflict("The sitting has not started.")
     if not 1 <= position <= len(sitting.items):
-        raise SittingError(f"There is no question {position}.", status=404)
-    raise SittingError("The answer could not be saved.", status=409)
+        raise NotFound(f"There is no question {position}.")
+    raise Conflict("The answer could not be saved.")
 
 
 def _json_integer(value) -> int | None:
@@ -218,7 +221,7 @@ def _check_position(position: int) -> None:
     """No form is longer than the program's: refuse other positions before they reach the
     database (where a number too large for its integer columns would be an error, not a miss)."""
     if not 1 <= position <= program().items_per_sitting:
-        raise SittingError(f"There is no question {position}.", status=404)
+        raise NotFound(f"There is no question {position}.")
 
 
 @blueprint.put("/api/sitting/answers/<int:position>")
@@ -229,12 +232,12 @@ def save_answer(position: int):
     n_options = len(program().option_labels)
     # A missing "option" is a malformed request, not a way to clear the answer (that is null).
     if "option" not in body:
-        raise SittingError(f"'option' is required: an integer from 0 to {n_options - 1}, or null.", status=422)
+        raise InvalidInput(f"'option' is required: an integer from 0 to {n_options - 1}, or null.")
     option = body["option"]
     if option is not None:
         option = _json_integer(option)
         if option is None or not 0 <= option < n_options:
-            raise SittingError(f"'option' must be an integer from 0 to {n_options - 1}, or null.", status=422)
+            raise InvalidInput(f"'option' must be an integer from 0 to {n_options - 1}, or null.")
     if not answers().save_answer(sitting_id, sittings.token_hash(token), position, option, now()):
         _refused(position)
     return jsonify(saved=True, position=position, option=option)
@@ -246,7 +249,7 @@ def save_mark(position: int):
     marked = _json_body().get("marked")
     _check_position(position)
     if type(marked) is not bool:
-        raise SittingError("'marked' must be true or false.", status=422)
+        raise InvalidInput("'marked' must be true or false.")
     if not answers().save_mark(sitting_id, sittings.token_hash(token), position, marked, now()):
         _refused(position)
     return jsonify(saved=True, position=position, marked=marked)
@@ -257,7 +260,7 @@ def save_position():
     sitting_id, token = candidate_credentials()
     position = _json_integer(_json_body().get("position"))
     if position is None:
-        raise SittingError("'position' must be an integer.", status=422)
+        raise InvalidInput("'position' must be an integer.")
     _check_position(position)
     if not answers().save_position(sitting_id, sittings.token_hash(token), position, now()):
         _refused(position)
@@ -269,7 +272,7 @@ def clock():
     sitting_id, token = candidate_credentials()
     reading = answers().read_clock(sitting_id, sittings.token_hash(token))
     if reading is None:
-        raise SittingError("Your session has ended; please log in again.", status=401)
+        raise NotSignedIn("Your session has ended; please log in again.")
     current = now()
     if reading.status == "in_progress" and reading.deadline_at is not None and reading.deadline_at > current:
         return jsonify(status="in_progress", remaining_seconds=(reading.deadline_at - current).total_seconds())
@@ -285,7 +288,7 @@ def clock():
 def finish():
     sitting = _current_sitting(lock=True)
     if sitting.status == "paused":
-        raise SittingError("The sitting is paused by the proctor.", status=423)
+        raise Paused("The sitting is paused by the proctor.")
     if sitting.status not in ("finished", "ended"):
         sittings.finish(db(), program(), sitting, now())
         db().commit()

@@ -9,15 +9,16 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from centers.bookings import BookingError
 from delivery.answers import StorageUnavailable
-from delivery.sittings import SittingError
+from delivery.sittings import Paused
+
 from delivery.throttle import LoginThrottled
 from itembank.assembly import AssemblyError
-from scoring.campaigns import CampaignError
+
 from scoring.certificates import CertificateError
-from itembank.bank import BankError
-from itembank.content import ContentError
+
+from persistence.errors import (Conflict, DomainError, InvalidInput, NotFound, NotSignedIn, Refused, Unavailable,
+                                status_for)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,16 @@ def storage_full(error: BaseException) -> bool:
             or getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL)
 
 
+# The HTTP status of each kind of domain error (persistence.errors); the most specific class wins.
+HTTP_STATUS: dict[type[DomainError], int] = {
+    InvalidInput: 422, NotFound: 404, Refused: 403, NotSignedIn: 401, Conflict: 409, Paused: 423, Unavailable: 503,
+}
+
+
+def http_status(error: DomainError) -> int:
+    return status_for(error, HTTP_STATUS, 409)
+
+
 def too_many_attempts(body, refused: LoginThrottled) -> Response:
     """A sign-in refused by the throttle: 429 with Retry-After, the form shown again."""
     response = make_response(body)
@@ -72,19 +83,12 @@ def too_many_attempts(body, refused: LoginThrottled) -> Response:
 
 
 def register(app: Flask) -> None:
-    @app.errorhandler(SittingError)
-    @app.errorhandler(BookingError)
-    @app.errorhandler(CampaignError)
+    @app.errorhandler(DomainError)
     def domain_error(error):
-        return error_response(error.status, str(error))
-
-    @app.errorhandler(BankError)
-    def bank_error(error):
-        return error_response(error.status, str(error))
-
-    @app.errorhandler(ContentError)
-    def bad_content(error):
-        return error_response(422, str(error))
+        response = error_response(http_status(error), str(error))
+        if getattr(error, "retry_after", None):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.errorhandler(AssemblyError)
     def assembly_failed(error):

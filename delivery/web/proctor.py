@@ -13,14 +13,15 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from sqlalchemy import select
 
 from centers import bookings, incidents
-from centers.bookings import BookingError, ForeignCentre
+from centers.bookings import ForeignCentre
 from centers.models import INCIDENT_KINDS, Booking, Seat, Slot
 from delivery import console, sittings
 from delivery.models import Sitting
-from delivery.sittings import SittingError
+
 from delivery.web.auth import staff_required
 from delivery.web.context import db, now, program
 from persistence import audit
+from persistence.errors import InvalidInput, NotFound, Refused, Conflict
 
 blueprint = Blueprint("proctor", __name__, url_prefix="/proctor")
 
@@ -41,7 +42,7 @@ def _refuse_foreign(action: str, subject: str, target_centre_id: int | None) -> 
     _audit(f"refused_{action}", subject, reason="not the proctor's centre",
            details={"proctor_centre_id": g.staff.centre_id}, centre_id=target_centre_id)
     db().commit()
-    raise BookingError("This is another centre's; a proctor acts on their own centre only.", status=403)
+    raise Refused("This is another centre's; a proctor acts on their own centre only.")
 
 
 def _own_booking(booking_id: int, action: str) -> Booking:
@@ -56,7 +57,7 @@ def _own_slot(slot_id: int | None, action: str) -> Slot | None:
         return None
     slot = db().get(Slot, slot_id)
     if slot is None:
-        raise BookingError("There is no such slot.", status=404)
+        raise NotFound("There is no such slot.")
     if slot.centre_id != g.staff.centre_id:
         _refuse_foreign(action, f"slot:{slot_id}", slot.centre_id)
     return slot
@@ -65,14 +66,14 @@ def _own_slot(slot_id: int | None, action: str) -> Slot | None:
 def _sitting_of(booking: Booking) -> Sitting:
     sitting = db().scalar(select(Sitting).where(Sitting.booking_id == booking.id).with_for_update())
     if sitting is None:
-        raise SittingError(f"{booking.candidate.name} has not logged in at a seat yet.")
+        raise Conflict(f"{booking.candidate.name} has not logged in at a seat yet.")
     return sitting
 
 
 def _reason(action: str) -> str:
     reason = request.form.get("reason", "").strip()
     if action in REASON_REQUIRED and not reason:
-        raise SittingError("Say why (the reason is kept in the audit trail).", status=422)
+        raise InvalidInput("Say why (the reason is kept in the audit trail).")
     return reason[:500]
 
 
@@ -157,9 +158,9 @@ def check_in(booking_id: int):
 def no_show(booking_id: int):
     booking = _own_booking(booking_id, "no_show")
     if booking.status != "booked":
-        raise BookingError(f"Only a booking not checked in can be a no-show; this one is {booking.status}.")
+        raise Conflict(f"Only a booking not checked in can be a no-show; this one is {booking.status}.")
     if now() < booking.slot.starts_at:
-        raise BookingError("A candidate is a no-show only once the slot has started.")
+        raise Conflict("A candidate is a no-show only once the slot has started.")
     booking.status = "no_show"
     _audit("no_show", f"booking:{booking.id}", details={"candidate": booking.candidate.name})
     db().commit()
@@ -212,7 +213,7 @@ def add_time(booking_id: int):
     try:
         minutes = float(request.form.get("minutes", ""))
     except ValueError:
-        raise SittingError("Enter the minutes to add as a number.", status=422) from None
+        raise InvalidInput("Enter the minutes to add as a number.") from None
 
     def apply(booking, sitting, current):
         sittings.add_time(db(), program(), sitting, minutes, current)
@@ -227,7 +228,7 @@ def move_seat(booking_id: int):
     _own_booking(booking_id, "move_seat")  # another centre's is refused (and recorded) before the form is read
     seat_id = request.form.get("seat_id", type=int)
     if seat_id is None:
-        raise SittingError("Choose the seat to move to.", status=422)
+        raise InvalidInput("Choose the seat to move to.")
     out_of_service = request.form.get("out_of_service") == "yes"
 
     def apply(booking, sitting, current):
@@ -280,7 +281,7 @@ def report():
     try:
         day = dt.date.fromisoformat(text) if text else sittings.local_date(program(), current)
     except ValueError:
-        raise BookingError("Give the date as YYYY-MM-DD.", status=400) from None
+        raise InvalidInput("Give the date as YYYY-MM-DD.") from None
     result = console.day_report(db(), program(), g.staff.centre_id, day, current)
     return render_template(
         "proctor/report.html", centre=g.staff.centre, report=result, totals=result.totals,

@@ -21,6 +21,7 @@ from itembank import bank, calibration, enemies, exchange, lifecycle, plots, qti
 from itembank.content import FIGURE_TYPES, ContentError, ItemContent
 from itembank.models import ITEM_STATUSES
 from persistence import audit
+from persistence.errors import DomainError
 
 blueprint = Blueprint("psychometrician", __name__, url_prefix="/bank")
 ROLE = "psychometrician"
@@ -160,7 +161,7 @@ def new_item():
             db().commit()
             flash(f"Draft {request.form.get('code', '').strip()} created.")
             return redirect(url_for("psychometrician.item", code=request.form.get("code", "").strip()))
-        except (ContentError, bank.BankError) as problem:
+        except (ContentError, DomainError) as problem:
             db().rollback()
             error = str(problem)
     return render_template("psychometrician/edit.html", entry=None, values=_form_values(None), error=error,
@@ -183,7 +184,7 @@ def edit_item(code: str):
             db().commit()
             flash(f"Version {version.version} of {code} saved.")
             return redirect(url_for("psychometrician.item", code=code))
-        except (ContentError, bank.BankError) as problem:
+        except (ContentError, DomainError) as problem:
             db().rollback()
             error = str(problem)
     return render_template("psychometrician/edit.html", entry=found, values=_form_values(found.content),
@@ -492,9 +493,9 @@ def assemble_forms():
     try:
         count = int(values["count"])
         made = form_service.assemble_batch(db(), program(), count, note=values["note"], now=now(), **_actor())
-    except ValueError as problem:  # BankError is a ValueError; so is a count that is not a number
+    except (ValueError, DomainError) as problem:  # a count that is not a number, or refused
         db().rollback()
-        message = str(problem) if isinstance(problem, bank.BankError) else "enter how many forms to assemble"
+        message = str(problem) if isinstance(problem, DomainError) else "enter how many forms to assemble"
         return _forms_page(message, values), 422
     except AssemblyError as problem:
         db().rollback()
