@@ -19,7 +19,6 @@ import time
 import numpy as np
 from scipy import sparse
 
-import engine
 from itembank.program import load_program
 from scoring.batch import AnswerSheet, VersionTable, score_sheet
 from scoring.rules import rule_of_program

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from delivery.models import Sitting, SittingItem
+from delivery.models import SittingItem
 from itembank import lifecycle
 from itembank.models import ItemVersion
 from itembank.program import ExamProgram

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from itembank.bank import Parameters, _version, add_item, check_content_for_program
 from itembank.content import ContentError, from_dict, to_dict, unpack
 from itembank.enemies import enemy_sets, save_enemy_set
-from itembank.models import ITEM_STATUSES, CalibrationItem, CalibrationRun, Item, ItemStatusChange, ItemVersion
+from itembank.models import ITEM_STATUSES, CalibrationItem, CalibrationRun, Item, ItemStatusChange
 from itembank.program import ExamProgram
 from persistence import audit
 from persistence.errors import DomainError, InvalidInput

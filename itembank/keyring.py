@@ -23,6 +23,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from persistence.settings import load_settings
 
 KEY_ID = re.compile(r"^[0-9a-f]{8}$")
 KEY_BYTES = 32
@@ -125,17 +126,14 @@ def write_key_file(keyring: Keyring, path: Path | None = None) -> None:
     os.replace(temporary, path)
 
 
-def development_key_file() -> Path:
-    return Path(os.environ.get("CBT_VAR_DIR", "var")) / "content-keys.json"
-
-
 def load_keyring() -> Keyring:
-    """The keyring the environment names (see the module docstring)."""
-    if os.environ.get("CBT_CONTENT_KEYS"):
-        return parse_environment(os.environ["CBT_CONTENT_KEYS"])
-    if os.environ.get("CBT_CONTENT_KEY_FILE"):
-        return read_key_file(Path(os.environ["CBT_CONTENT_KEY_FILE"]))
-    path = development_key_file()
+    """The keyring the settings name (see the module docstring)."""
+    settings = load_settings()
+    if settings.content_keys:
+        return parse_environment(settings.content_keys)
+    if settings.content_key_file:
+        return read_key_file(settings.content_key_file)
+    path = settings.development_key_file
     if not path.exists():
         kid = new_key_id()
         try:

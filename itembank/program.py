@@ -6,15 +6,14 @@ never constants in code. ``load_program()`` reads the one named by
 """
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from persistence.errors import InvalidInput
+from persistence.settings import load_settings
 
 PROGRAMS_DIR = Path(__file__).with_name("programs")
-DEFAULT_PROGRAM = "it-passport"
 
 
 class ProgramError(InvalidInput):
@@ -449,7 +448,7 @@ def _assembly(table: dict, program: ExamProgram, where: str) -> AssemblySettings
 
 
 def program_path(name: str | None = None) -> Path:
-    name = name or os.environ.get("CBT_PROGRAM") or DEFAULT_PROGRAM
+    name = name or load_settings().program
     path = Path(name)
     if path.suffix == ".toml":
         return path

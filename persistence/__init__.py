@@ -7,7 +7,6 @@ finds the model modules by the names listed in :data:`MODEL_MODULES`.
 """
 from persistence.base import Base, UTCDateTime, utcnow
 from persistence.database import (
-    DEFAULT_DATABASE_URL,
     create_database_engine,
     database_url,
     session_factory,
@@ -18,7 +17,6 @@ __all__ = [
     "Base",
     "UTCDateTime",
     "utcnow",
-    "DEFAULT_DATABASE_URL",
     "create_database_engine",
     "database_url",
     "session_factory",

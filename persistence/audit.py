@@ -21,12 +21,12 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, select, text
+from sqlalchemy import JSON, Integer, String, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from persistence.base import Base, UTCDateTime, utcnow
+from persistence.settings import load_settings
 
 GENESIS = "0" * 64
 
@@ -72,11 +72,12 @@ def audit_key() -> bytes:
 
     Every process that writes or verifies the trail (web servers, the CLI) needs the same key.
     """
-    text = os.environ.get("CBT_AUDIT_KEY")
+    settings = load_settings()
+    text = settings.audit_key
     if text:
         source = "CBT_AUDIT_KEY"
     else:
-        path = Path(os.environ.get("CBT_KEY_DIR", "var/keys")) / "audit-seal.key"
+        path = settings.key_dir / "audit-seal.key"
         source = str(path)
         if source in _KEYS:
             return _KEYS[source]

@@ -1,18 +1,16 @@
 """The database engine and sessions, chosen by ``CBT_DATABASE_URL``."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-DEFAULT_DATABASE_URL = "sqlite:///var/cbt.sqlite3"
-
+from persistence.settings import load_settings
 
 def database_url() -> str:
-    """The configured database URL: ``CBT_DATABASE_URL`` or a SQLite file under ``var/``."""
-    return os.environ.get("CBT_DATABASE_URL") or DEFAULT_DATABASE_URL
+    """The configured database URL: ``CBT_DATABASE_URL`` or a SQLite file in the var folder."""
+    return load_settings().database_url
 
 
 def create_database_engine(url: str | None = None, **options) -> Engine:

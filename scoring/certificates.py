@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scoring.models import Certificate, CertificateKey, ScoreResult
+from persistence.settings import load_settings
 
 VERSION = 1
 EPOCH = dt.date(2000, 1, 1)
@@ -101,7 +102,7 @@ def parse_code(code: str) -> bytes:
 # ---- keys -------------------------------------------------------------------
 
 def key_directory() -> Path:
-    return Path(os.environ.get("CBT_KEY_DIR", "var/keys"))
+    return load_settings().key_dir
 
 
 def _private_key_path(directory: Path, key_id: int) -> Path:

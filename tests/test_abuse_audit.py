@@ -6,8 +6,6 @@ catches them, through the command an operator runs.
 """
 from __future__ import annotations
 
-import io
-import json
 import uuid
 
 import pytest

@@ -17,7 +17,7 @@ from delivery import throttle
 from delivery.throttle import LoginThrottle, Rule, ThrottlePolicy
 from delivery.web import create_app
 from persistence.audit import AuditEvent, verify_chain
-from tests.helpers import booked_candidate, csrf_token
+from tests.helpers import booked_candidate
 
 POLICY = ThrottlePolicy(
     pair=Rule(limit=3, window_seconds=600, block_seconds=60, max_block_seconds=240),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 
 from persistence.audit import AuditEvent, record, verify_chain
 

@@ -6,15 +6,14 @@ import re
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
-from centers.accounts import create_staff
 from itembank import bank, lifecycle
 from itembank.assembly import draw_form
 from itembank.content import ContentKeyError, ItemContent, unpack
 from itembank.encryption import check_content_keys, rotate_keys
 from itembank.enemies import save_enemy_set
-from itembank.keyring import KeyringError, current_keyring, load_keyring, use_keyring
+from itembank.keyring import current_keyring, load_keyring, use_keyring
 from itembank.models import Item, ItemStatusChange, ItemVersion
 from itembank.sample import sample_items
 from persistence import create_database_engine, session_factory, upgrade_database

@@ -13,7 +13,7 @@ from itembank import calibration
 from itembank.bank import entry
 from itembank.calibration import NOT_PRESENTED, ResponseSet
 from itembank.content import unpack
-from itembank.models import CalibrationRun, Item
+from itembank.models import Item
 from tests.helpers import api, booked_candidate, csrf_token, login_candidate, login_staff, start_sitting
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)

@@ -18,7 +18,6 @@ from scoring import campaigns
 from scoring.models import Certificate, ScoreResult
 from scoring.results import rescore, same_scores
 from tests.helpers import api, booked_candidate, login_candidate, start_sitting
-from persistence.errors import DomainError
 
 
 def finish_sittings(app, session, program, clock, n: int) -> list[ScoreResult]:

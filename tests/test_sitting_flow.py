@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 from sqlalchemy import select
 
 from delivery.models import Sitting, SittingItem

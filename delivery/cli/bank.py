@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 import zipfile
 from pathlib import Path
@@ -17,6 +16,7 @@ import click
 
 from persistence import create_database_engine, session_factory
 from persistence.errors import DomainError
+from persistence.settings import load_settings
 
 
 def _now() -> dt.datetime:
@@ -52,7 +52,7 @@ def _actor(username: str | None, role: str = "psychometrician") -> dict:
 
     from centers.models import StaffAccount
 
-    username = username or os.environ.get("CBT_ACTOR")
+    username = username or load_settings().actor
     if not username:
         raise click.UsageError("say who acts: --as USERNAME (or set CBT_ACTOR)")
     with session_factory(create_database_engine())() as session:

@@ -153,7 +153,6 @@ def simulate_year(candidates: int, first_day: dt.datetime | None, seed: int) -> 
     import numpy as np
 
     from delivery.year import simulate_year as run
-    from persistence import create_database_engine
 
     program = _program()
     start = first_day.date() if first_day else _now().date()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask, request
@@ -19,7 +18,8 @@ from itembank.content import ContentKeyError
 from itembank.encryption import check_content_keys
 from itembank.keyring import KeyringError
 from itembank.program import load_program
-from persistence import create_database_engine, database_url, session_factory
+from persistence import create_database_engine, session_factory
+from persistence.settings import Settings, load_settings
 from persistence.migrate import SchemaError, check_schema
 
 csrf = CSRFProtect()
@@ -48,17 +48,18 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     See docs/security.md.
     """
     app = Flask(__name__)
+    deployment = load_settings()
     app.config.from_mapping(
-        DATABASE_URL=database_url(),
-        PROGRAM=os.environ.get("CBT_PROGRAM"),
-        SECURE_COOKIES=os.environ.get("CBT_SECURE_COOKIES") == "1",
-        TRUSTED_PROXIES=int(os.environ.get("CBT_TRUSTED_PROXIES", "0")),
+        DATABASE_URL=deployment.database_url,
+        PROGRAM=deployment.program,
+        SECURE_COOKIES=deployment.secure_cookies,
+        TRUSTED_PROXIES=deployment.trusted_proxies,
         LOGIN_THROTTLE=ThrottlePolicy(),
         # How often the candidate's page reads the server's clock (a pause shows within this),
         # and how often the proctor's board refreshes: see docs/loadtests.md for their cost (a save
         # refused while paused shows a pause at once, whatever the interval).
-        CLOCK_POLL_SECONDS=int(os.environ.get("CBT_CLOCK_POLL_SECONDS", "15")),
-        BOARD_POLL_SECONDS=int(os.environ.get("CBT_BOARD_POLL_SECONDS", "5")),
+        CLOCK_POLL_SECONDS=deployment.clock_poll_seconds,
+        BOARD_POLL_SECONDS=deployment.board_poll_seconds,
         SESSION_COOKIE_HTTPONLY=True,
         # Lax: the cookie goes with top-level links into the site, never with a
         # cross-site form post or fetch (and CSRF tokens guard those anyway).
@@ -75,7 +76,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(settings)
     app.config.setdefault("SECRET_KEY", None)
     if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = _secret_key()
+        app.config["SECRET_KEY"] = _secret_key(deployment)
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["SECURE_COOKIES"])
     if app.config["SESSION_COOKIE_SECURE"]:
         # The __Host- prefix: the browser keeps it only if Secure, for this host, on path /.
@@ -133,11 +134,10 @@ def _upload_limits() -> None:
             return
 
 
-def _secret_key() -> str:
-    key = os.environ.get("CBT_SECRET_KEY")
-    if key:
-        return key
-    path = Path(os.environ.get("CBT_VAR_DIR", "var")) / "secret_key"
+def _secret_key(deployment: Settings) -> str:
+    if deployment.secret_key:
+        return deployment.secret_key
+    path = deployment.secret_key_file
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

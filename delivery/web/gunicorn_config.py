@@ -7,12 +7,13 @@ session is a signed cookie, the clock and the answers are in the database, so an
 worker of any host can serve any request. See docs/loadtests.md for the measurements
 these defaults come from.
 """
-import os
+from persistence.settings import load_settings
 
-bind = os.environ.get("CBT_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("CBT_WORKERS", os.cpu_count() or 2))
+_deployment = load_settings()
+bind = _deployment.bind
+workers = _deployment.workers
 worker_class = "gthread"
-threads = int(os.environ.get("CBT_THREADS", "8"))
+threads = _deployment.threads
 # A synchronised start opens thousands of connections within seconds: let them queue
 # in the kernel rather than be refused (the kernel caps this at net.core.somaxconn).
 backlog = 4096
@@ -24,9 +25,9 @@ timeout = 60
 graceful_timeout = 20
 # Each worker builds its own app (and database pool) after the fork: no connection is shared.
 preload_app = False
-accesslog = os.environ.get("CBT_ACCESS_LOG") or None
+accesslog = _deployment.access_log
 errorlog = "-"
-loglevel = os.environ.get("CBT_LOG_LEVEL", "warning")
+loglevel = _deployment.log_level
 
 
 def on_starting(server):

@@ -1,0 +1,114 @@
+"""The deployment's settings: the one place that reads the environment.
+
+:func:`load_settings` builds a frozen :class:`Settings` from ``os.environ`` (or a
+mapping given for a test) and the defaults below; everything else takes a
+``Settings`` or calls :func:`load_settings`, never ``os.environ``. Each variable:
+
+===========================  ===============================  =====================================
+variable                     default                          meaning
+===========================  ===============================  =====================================
+``CBT_DATABASE_URL``         SQLite file ``<var>/cbt.sqlite3``  the database (PostgreSQL in production)
+``CBT_VAR_DIR``              ``var``                          local state: the SQLite file, dev keys
+``CBT_KEY_DIR``              ``<var>/keys``                   audit seal and certificate signing keys
+``CBT_PROGRAM``              ``it-passport``                  the exam program (bundled code or .toml)
+``CBT_SECRET_KEY``           file ``<var>/secret_key``        signs session cookies
+``CBT_CONTENT_KEYS``         (none)                           item content keys, ``kid:base64,...``
+``CBT_CONTENT_KEY_FILE``     ``<var>/content-keys.json``      item content keys, as a file
+``CBT_AUDIT_KEY``            file ``<keys>/audit-seal.key``   seals the audit trail (64 hex digits)
+``CBT_SECURE_COOKIES``       off (``1`` behind HTTPS)         Secure cookies and HSTS
+``CBT_TRUSTED_PROXIES``      0                                reverse proxies setting X-Forwarded-*
+``CBT_CLOCK_POLL_SECONDS``   15                               the candidate page's clock poll
+``CBT_BOARD_POLL_SECONDS``   5                                the proctor board's refresh
+``CBT_ACTOR``                (none)                           the staff account a CLI command acts as
+``CBT_BIND``                 ``127.0.0.1:8000``               gunicorn's address
+``CBT_WORKERS``              the core count                   gunicorn worker processes
+``CBT_THREADS``              8                                threads per worker
+``CBT_ACCESS_LOG``           (none)                           gunicorn's access log file
+``CBT_LOG_LEVEL``            ``warning``                      gunicorn's log level
+===========================  ===============================  =====================================
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from persistence.errors import InvalidInput
+
+DEFAULT_PROGRAM = "it-passport"
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    key_dir: Path
+    database_url: str
+    program: str
+    secret_key: str | None
+    content_keys: str | None
+    content_key_file: Path | None
+    audit_key: str | None
+    secure_cookies: bool
+    trusted_proxies: int
+    clock_poll_seconds: int
+    board_poll_seconds: int
+    actor: str | None
+    bind: str
+    workers: int
+    threads: int
+    access_log: str | None
+    log_level: str
+
+    @property
+    def development_key_file(self) -> Path:
+        """Where content keys are made and kept when no key is configured (development)."""
+        return self.var_dir / "content-keys.json"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.var_dir / "secret_key"
+
+
+def _whole(environ: Mapping[str, str], name: str, default: int, low: int = 0) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidInput(f"{name}={text!r}: give a whole number", field=name) from None
+    if value < low:
+        raise InvalidInput(f"{name}={value}: at least {low}", field=name)
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings ``environ`` (default: the process environment) gives, with the defaults."""
+    environ = os.environ if environ is None else environ
+
+    def text(name: str) -> str | None:
+        return environ.get(name) or None
+
+    var_dir = Path(text("CBT_VAR_DIR") or "var")
+    key_file = text("CBT_CONTENT_KEY_FILE")
+    return Settings(
+        var_dir=var_dir,
+        key_dir=Path(text("CBT_KEY_DIR") or var_dir / "keys"),
+        database_url=text("CBT_DATABASE_URL") or f"sqlite:///{var_dir / 'cbt.sqlite3'}",
+        program=text("CBT_PROGRAM") or DEFAULT_PROGRAM,
+        secret_key=text("CBT_SECRET_KEY"),
+        content_keys=text("CBT_CONTENT_KEYS"),
+        content_key_file=Path(key_file) if key_file else None,
+        audit_key=text("CBT_AUDIT_KEY"),
+        secure_cookies=environ.get("CBT_SECURE_COOKIES") == "1",
+        trusted_proxies=_whole(environ, "CBT_TRUSTED_PROXIES", 0),
+        clock_poll_seconds=_whole(environ, "CBT_CLOCK_POLL_SECONDS", 15, low=1),
+        board_poll_seconds=_whole(environ, "CBT_BOARD_POLL_SECONDS", 5, low=1),
+        actor=text("CBT_ACTOR"),
+        bind=text("CBT_BIND") or "127.0.0.1:8000",
+        workers=_whole(environ, "CBT_WORKERS", os.cpu_count() or 2, low=1),
+        threads=_whole(environ, "CBT_THREADS", 8, low=1),
+        access_log=text("CBT_ACCESS_LOG"),
+        log_level=text("CBT_LOG_LEVEL") or "warning",
+    )
