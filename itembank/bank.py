@@ -5,6 +5,9 @@ every privileged change is also written to the audit trail.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import datetime as dt
 from dataclasses import dataclass
 
@@ -263,24 +266,57 @@ def versions_by_id(session: Session, version_ids) -> dict[int, ItemVersion]:
     return {v.id: v for v in versions}
 
 
-# Decrypted content by version id, per process. A version's content never changes once
-# written (an edit makes a new version; a key rotation re-encrypts the same text), so
-# what one request decrypted serves every later sitting: at a synchronised start each
-# worker decrypts each item once, not once per candidate.
-_CONTENTS: dict[int, ItemContent] = {}
-_CONTENTS_HELD = 20_000
+class ContentCache:
+    """Decrypted contents by (database, version id), shared by a process's threads, at most
+    ``capacity`` of them (the least recently used go first).
+
+    A version's content never changes once written (an edit makes a new version; a key
+    rotation re-encrypts the same text), so what one request decrypted serves every later
+    sitting: at a synchronised start each worker decrypts each item once, not once per
+    candidate. The database is part of the key because one process may serve several (tests).
+    """
+
+    def __init__(self, capacity: int = 20_000):
+        self.capacity = capacity
+        self._held: OrderedDict[tuple[str, int], ItemContent] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, database: str, version_ids) -> tuple[dict[int, ItemContent], set[int]]:
+        """The held contents among ``version_ids``, and the ids not held."""
+        found, missing = {}, set()
+        with self._lock:
+            for version_id in version_ids:
+                key = (database, version_id)
+                content = self._held.get(key)
+                if content is None:
+                    missing.add(version_id)
+                else:
+                    self._held.move_to_end(key)
+                    found[version_id] = content
+        return found, missing
+
+    def put_many(self, database: str, contents: dict[int, ItemContent]) -> None:
+        with self._lock:
+            for version_id, content in contents.items():
+                self._held[(database, version_id)] = content
+                self._held.move_to_end((database, version_id))
+            while len(self._held) > self.capacity:
+                self._held.popitem(last=False)
+
+
+_CONTENTS = ContentCache()
 
 
 def contents_by_version(session: Session, version_ids) -> dict[int, ItemContent]:
     """The decrypted content of each version id."""
-    wanted = set(version_ids)
-    missing = wanted - _CONTENTS.keys()
+    database = session.get_bind().url.render_as_string(hide_password=True)
+    found, missing = _CONTENTS.get_many(database, set(version_ids))
     if missing:
-        if len(_CONTENTS) + len(missing) > _CONTENTS_HELD:
-            _CONTENTS.clear()
         rows = session.execute(select(ItemVersion.id, ItemVersion.content).where(ItemVersion.id.in_(sorted(missing))))
-        _CONTENTS.update({version_id: unpack(stored) for version_id, stored in rows})
-    return {version_id: _CONTENTS[version_id] for version_id in wanted if version_id in _CONTENTS}
+        read = {version_id: unpack(stored) for version_id, stored in rows}
+        _CONTENTS.put_many(database, read)
+        found.update(read)
+    return found
 
 
 def counts_by_status(session: Session) -> dict[str, int]:

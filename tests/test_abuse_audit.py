@@ -121,7 +121,7 @@ def test_staff_sign_in_and_out_are_recorded_with_the_address(app, session, progr
     booked = booked_candidate(session, program, clock.now)
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = "192.0.2.44"
-    last = session.scalar(select(func.max(AuditEvent.id)))
+    last = session.scalar(select(func.max(AuditEvent.id))) or 0
     assert login_staff(client, booked.proctor, booked.password).status_code == 302
     client.post("/staff/logout", data={"csrf_token": csrf_token(client, "/staff/login")})
     events = _events_since(session, last)
@@ -135,7 +135,7 @@ def test_every_export_of_bank_data_is_recorded(app, session):
     login_staff(client, "psychometrician", "psychometrician-demo-pass")
     for path, subject in (("/bank/exchange/export.json", "bank"), ("/bank/exchange/export-qti?status=draft", "bank"),
                           ("/bank/exchange/responses.csv", "responses"), ("/bank/exchange/anchors.csv", "anchors")):
-        last = session.scalar(select(func.max(AuditEvent.id)))
+        last = session.scalar(select(func.max(AuditEvent.id))) or 0
         response = client.get(path)
         assert response.status_code == 200, path
         events = _events_since(session, last)
