@@ -1,5 +1,7 @@
 # make run   create the virtualenv, the SQLite database, the sample bank, centres and calendar, then serve on :8000
 # make test  install, then run the test suite (SQLite, and PostgreSQL when CBT_DATABASE_URL names one)
+# make fast  the quick part: SQLite only, no browser, no slow simulations, stop at the first failure
+# make lint  ruff over the tree and a type check of engine/
 # make load  the load run against two gunicorn instances and PostgreSQL (docs/loadtests.md)
 # make faults  kill workers, servers and PostgreSQL mid-load; check no acknowledged answer is lost
 
@@ -15,7 +17,7 @@ LOAD_INSTALLED := $(VENV)/.load-installed
 LOAD_ARGS ?=
 FAULTS_ARGS ?=
 
-.PHONY: run test install browser-deps clean load faults
+.PHONY: run test fast lint install browser-deps clean load faults
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +46,13 @@ browser-deps: $(AXE)
 
 test: $(INSTALLED) browser-deps
 	$(BIN)/python -m pytest
+
+fast: $(INSTALLED)
+	CBT_DATABASE_URL= CBT_TEST_POSTGRES_URL= $(BIN)/python -m pytest -q -x -m "not slow and not browser" --ignore=tests/browser
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/mypy engine
 
 $(LOAD_INSTALLED): $(INSTALLED)
 	$(BIN)/pip install --quiet -e '.[load]'
