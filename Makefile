@@ -17,7 +17,7 @@ LOAD_INSTALLED := $(VENV)/.load-installed
 LOAD_ARGS ?=
 FAULTS_ARGS ?=
 
-.PHONY: run test fast lint install browser-deps clean load faults
+.PHONY: run test fast lint translations install browser-deps clean load faults
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,13 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The interface's catalogues (.po in the repository) compiled for gettext.
+translations: $(INSTALLED)
+	@$(BIN)/pybabel compile -d delivery/web/translations --statistics
+
 install: $(INSTALLED)
 
-run: $(INSTALLED)
+run: $(INSTALLED) translations
 	$(BIN)/cbt db upgrade
 	$(BIN)/cbt sample load
 	$(BIN)/cbt centres load
@@ -44,10 +48,10 @@ browser-deps: $(AXE)
 	  (apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) >/dev/null; } || \
 	  echo "note: chromium is not installed; the browser test will be skipped"
 
-test: $(INSTALLED) browser-deps
+test: $(INSTALLED) translations browser-deps
 	$(BIN)/python -m pytest
 
-fast: $(INSTALLED)
+fast: $(INSTALLED) translations
 	CBT_DATABASE_URL= CBT_TEST_POSTGRES_URL= $(BIN)/python -m pytest -q -x -m "not slow and not browser" --ignore=tests/browser
 
 lint: $(INSTALLED)

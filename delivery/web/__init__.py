@@ -106,7 +106,9 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(_upload_limits)
     csrf.init_app(app)
 
-    from delivery.web import candidate, errors, openapi, proctor, psychometrician, public, staff
+    from delivery.web import candidate, errors, i18n, openapi, proctor, psychometrician, public, staff
+
+    i18n.init_app(app)
 
     app.register_blueprint(candidate.blueprint)
     app.register_blueprint(openapi.blueprint)
