@@ -26,6 +26,7 @@ from sqlalchemy import JSON, Integer, String, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from persistence.base import Base, UTCDateTime, utcnow
+from persistence.files import private_directory
 from persistence.settings import load_settings
 
 GENESIS = "0" * 64
@@ -82,7 +83,7 @@ def audit_key() -> bytes:
         if source in _KEYS:
             return _KEYS[source]
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_directory(path.parent)
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:

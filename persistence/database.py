@@ -6,6 +6,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from persistence.files import private_file
 from persistence.settings import load_settings
 
 def database_url() -> str:
@@ -26,7 +27,8 @@ def create_database_engine(url: str | None = None, **options) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the same mode.
+            private_file(Path(path))
         engine = create_engine(url, **options)
         event.listen(engine, "connect", _configure_sqlite)
         return engine

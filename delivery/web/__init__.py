@@ -19,6 +19,7 @@ from itembank.encryption import check_content_keys
 from itembank.keyring import KeyringError
 from itembank.program import load_program
 from persistence import create_database_engine, session_factory
+from persistence.files import private_directory
 from persistence.settings import Settings, load_settings
 from persistence.migrate import SchemaError, check_schema
 
@@ -141,7 +142,7 @@ def _secret_key(deployment: Settings) -> str:
         return deployment.secret_key
     path = deployment.secret_key_file
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
