@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import os
+from defusedxml.ElementTree import fromstring as defused_fromstring
 from dataclasses import asdict, dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -89,6 +90,37 @@ def check_figure(figure: dict) -> None:
         raise ContentError("the figure's data is not base64") from None
     if len(raw) > FIGURE_MAX_BYTES:
         raise ContentError(f"the figure is {len(raw) // 1024} KiB; at most {FIGURE_MAX_BYTES // 1024} KiB")
+    check_figure_bytes(raw, figure["media_type"])
+
+
+# The first bytes each raster type starts with: a figure is what its bytes are, not its name.
+MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",), "image/gif": (b"GIF87a", b"GIF89a")}
+# SVG elements that run code or pull in other documents.
+SVG_ACTIVE = {"script", "foreignObject", "iframe", "embed", "object", "handler", "listener"}
+
+
+def check_figure_bytes(raw: bytes, media_type: str) -> None:
+    """Refuse a figure whose bytes are not of ``media_type``, or an SVG that could run code."""
+    if media_type != "image/svg+xml":
+        if not raw.startswith(MAGIC[media_type]):
+            raise ContentError(f"the figure is named {media_type} but its content is not a {media_type} image")
+        return
+    try:
+        root = defused_fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except Exception:  # defusedxml's refusals and expat's parse errors alike
+        raise ContentError("the SVG figure is not well-formed XML without a DTD") from None
+    if root.tag.rsplit("}", 1)[-1] != "svg":
+        raise ContentError("the SVG figure's root element is not <svg>")
+    for element in root.iter():
+        tag = element.tag.rsplit("}", 1)[-1] if isinstance(element.tag, str) else ""
+        if tag in SVG_ACTIVE:
+            raise ContentError(f"the SVG figure holds a <{tag}> element, which could run code; remove it")
+        for name, value in element.attrib.items():
+            local = name.rsplit("}", 1)[-1].lower()
+            if local.startswith("on"):
+                raise ContentError(f"the SVG figure has an event handler ({local}); remove it")
+            if local == "href" and not value.strip().startswith(("#", "data:image/")):
+                raise ContentError("the SVG figure links to another document; only images inside it are allowed")
 
 
 def to_dict(content: ItemContent) -> dict:

@@ -29,6 +29,7 @@ import io
 import posixpath
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element, SubElement, tostring
 
@@ -65,6 +66,9 @@ MATCH_CORRECT = {
 MAX_PACKAGE_BYTES = 50 * 1024 * 1024  # uncompressed
 MAX_MEMBERS = 5000
 MAX_XML_BYTES = 2 * 1024 * 1024
+MAX_XML_DEPTH = 100  # elements inside one another; real items nest a dozen deep
+MAX_RESOURCES = 2000  # item resources one manifest may list
+READ_CHUNK = 64 * 1024
 EXTENSION_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                    ".svg": "image/svg+xml"}
 TYPE_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/svg+xml": ".svg"}
@@ -116,12 +120,24 @@ def parse_xml(data: bytes, where: str) -> Element:
     if len(data) > MAX_XML_BYTES:
         raise QTIError(f"{where}: {len(data) // 1024} KiB of XML is more than the {MAX_XML_BYTES // 1024} KiB allowed")
     try:
-        return fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as error:
         raise QTIError(f"{where}: refused unsafe XML ({type(error).__name__}: DTDs and entities are not "
                        "allowed)") from None
     except Exception as error:  # ElementTree.ParseError and expat errors
         raise QTIError(f"{where}: not well-formed XML ({error})") from None
+    _check_depth(root, where)
+    return root
+
+
+def _check_depth(root: Element, where: str) -> None:
+    """Refuse elements nested deeper than :data:`MAX_XML_DEPTH` (the readers below recurse)."""
+    level, depth = [root], 1
+    while level:
+        if depth > MAX_XML_DEPTH:
+            raise QTIError(f"{where}: elements are nested more than {MAX_XML_DEPTH} deep")
+        level = [child for element in level for child in element]
+        depth += 1
 
 
 def _text(element: Element) -> str:
@@ -275,15 +291,22 @@ def _figure(element: Element, where: str, read_file) -> dict:
 
 
 class Package:
-    """A zip content package, checked before any member is read."""
+    """A zip content package, checked before any member is read, and read with hard limits.
+
+    Nothing the zip declares is trusted: a member is inflated in chunks and refused as soon as
+    it outgrows its declared size or the package's budget of inflated bytes, so a zip bomb
+    costs at most :data:`MAX_PACKAGE_BYTES` of memory; every read counts against the budget,
+    so a manifest that names one large file many times runs out of it too.
+    """
 
     def __init__(self, data: bytes, name: str = "package"):
         self.name = name
+        self.inflated = 0
         try:
             self.zip = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile:
-            raise QTIError(f"{name}: not a zip file") from None
-        members = self.zip.infolist()
+            members = self.zip.infolist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as error:
+            raise QTIError(f"{name}: not a zip file, or a damaged one ({error})") from None
         if len(members) > MAX_MEMBERS:
             raise QTIError(f"{name}: {len(members)} files is more than the {MAX_MEMBERS} allowed")
         if sum(m.file_size for m in members) > MAX_PACKAGE_BYTES:
@@ -293,18 +316,44 @@ class Package:
             path = posixpath.normpath(member.filename)
             if member.filename.startswith("/") or path.startswith("..") or "\\" in member.filename:
                 raise QTIError(f"{name}: unsafe path {member.filename!r} in the zip")
-            if not member.is_dir():
-                self.files[path] = member
+            if member.flag_bits & 0x1:
+                raise QTIError(f"{name}: {member.filename} is encrypted; packages must not be")
+            if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise QTIError(f"{name}: {member.filename} uses compression method {member.compress_type}; "
+                               "only stored and deflated members are read")
+            if member.is_dir():
+                continue
+            if path in self.files:
+                raise QTIError(f"{name}: {path} is in the zip twice; which one is meant cannot be told")
+            self.files[path] = member
 
     def read(self, path: str) -> bytes:
         path = posixpath.normpath(path)
         member = self.files.get(path)
         if member is None:
             raise QTIError(f"file {path} is not in the package")
-        data = self.zip.read(member)
-        if len(data) != member.file_size:
+        budget = MAX_PACKAGE_BYTES - self.inflated
+        limit = min(member.file_size, budget)
+        chunks, size = [], 0
+        try:
+            with self.zip.open(member) as stream:
+                while chunk := stream.read(min(READ_CHUNK, limit - size + 1)):
+                    size += len(chunk)
+                    if size > limit:
+                        if size > budget:
+                            raise QTIError(f"{self.name}: more than {MAX_PACKAGE_BYTES // (1024 * 1024)} MiB "
+                                           "would be inflated; the package is refused")
+                        raise QTIError(f"file {path}: it inflates to more than the size the zip declares")
+                    chunks.append(chunk)
+        except QTIError:
+            raise
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, RuntimeError, NotImplementedError,
+                OSError) as error:
+            raise QTIError(f"file {path}: the zip member is corrupt ({error})") from None
+        self.inflated += size
+        if size != member.file_size:
             raise QTIError(f"file {path}: its size does not match the zip directory")
-        return data
+        return b"".join(chunks)
 
 
 @dataclass(frozen=True)
@@ -321,7 +370,7 @@ def manifest_resources(package: Package) -> tuple[list[ItemResource], list[str]]
     root = parse_xml(package.read("imsmanifest.xml"), "imsmanifest.xml")
     if _local(root.tag) != "manifest":
         raise QTIError("imsmanifest.xml: the root element is not <manifest>")
-    resources, notes = [], []
+    resources, notes, listed = [], [], set()
     for resource in root.iter():
         if _local(resource.tag) != "resource":
             continue
@@ -333,7 +382,13 @@ def manifest_resources(package: Package) -> tuple[list[ItemResource], list[str]]
         href = _attr(resource, "href")
         if not href:
             raise QTIError(f"imsmanifest.xml: item resource {_attr(resource, 'identifier')} has no href")
-        resources.append(ItemResource(posixpath.normpath(href), ITEM_TYPES[kind], _lom_category(resource)))
+        href = posixpath.normpath(href)
+        if href in listed:
+            raise QTIError(f"imsmanifest.xml lists {href} more than once")
+        listed.add(href)
+        resources.append(ItemResource(href, ITEM_TYPES[kind], _lom_category(resource)))
+        if len(resources) > MAX_RESOURCES:
+            raise QTIError(f"imsmanifest.xml lists more than {MAX_RESOURCES} items; split the package")
     if not resources:
         raise QTIError("imsmanifest.xml lists no QTI 2.1, 2.2 or 3.0 item")
     return resources, notes

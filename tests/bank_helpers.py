@@ -9,13 +9,16 @@ DATA = pathlib.Path(__file__).with_name("data")
 
 
 def zip_directory(directory: pathlib.Path, extra: dict[str, bytes] | None = None) -> bytes:
-    """The files under ``directory`` as a zip (a QTI content package), plus ``extra`` members."""
+    """The files under ``directory`` as a zip (a QTI content package), with ``extra`` members
+    added or put in place of the files of the same name."""
+    extra = dict(extra or {})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as package:
         for path in sorted(directory.rglob("*")):
+            name = path.relative_to(directory).as_posix()
             if path.is_file():
-                package.write(path, path.relative_to(directory).as_posix())
-        for name, data in (extra or {}).items():
+                package.writestr(name, extra.pop(name) if name in extra else path.read_bytes())
+        for name, data in extra.items():
             package.writestr(name, data)
     return buffer.getvalue()
 
