@@ -94,9 +94,14 @@ def parse_code(code: str) -> bytes:
     if not text:
         raise CertificateError("no code given")
     try:
-        return base64.b32decode(text + "=" * (-len(text) % 8))
+        raw = base64.b32decode(text + "=" * (-len(text) % 8))
     except ValueError:
         raise CertificateError("the code has characters that cannot be part of a certificate") from None
+    # One code per certificate: the spare bits of the last character must be zero, as
+    # format_code writes them, so no second spelling of a genuine code is accepted.
+    if base64.b32encode(raw).decode().rstrip("=") != text:
+        raise CertificateError("this is not a certificate code as issued (its last character is wrong)")
+    return raw
 
 
 # ---- keys -------------------------------------------------------------------
