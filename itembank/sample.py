@@ -19,6 +19,8 @@ KEY_LETTERS = "ABCD"
 def sample_items() -> list[dict]:
     items = []
     for path in sorted(SAMPLE_DIR.glob("items-*.json")):
+        if len(path.suffixes) > 1:
+            continue  # another language's versions (items-strategy.ja.json): not items of their own
         items.extend(json.loads(path.read_text(encoding="utf-8"))["items"])
     return items
 

@@ -7,9 +7,11 @@ import secrets
 from typing import Any, Mapping
 
 from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFProtect
 from gunicorn.errors import AppImportError
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from delivery.answers import AnswerStore
 from delivery.throttle import ThrottlePolicy
@@ -49,6 +51,8 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     See docs/security.md.
     """
     app = Flask(__name__)
+    app.json = BoundedJSON(app)
+    app.url_map.converters["int"] = DatabaseInteger
     deployment = load_settings()
     app.config.from_mapping(
         DATABASE_URL=deployment.database_url,
@@ -122,6 +126,24 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_security_headers)
     app.jinja_env.globals["program"] = program
     return app
+
+
+class DatabaseInteger(IntegerConverter):
+    """``<int:...>`` in a URL: a whole number the database's ids can hold (a larger one is a
+    404, like any id that names nothing, rather than a database error)."""
+
+    def __init__(self, url_map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+class BoundedJSON(DefaultJSONProvider):
+    """JSON request bodies: one nested deeper than the parser recurses is a 400, not a 500."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON is nested too deeply") from None
 
 
 # Paths that take uploads bigger than MAX_CONTENT_LENGTH, and their limit.

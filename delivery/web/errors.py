@@ -6,7 +6,7 @@ import sqlite3
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DisconnectionError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from delivery.answers import StorageUnavailable
@@ -125,6 +125,15 @@ def register(app: Flask) -> None:
             response = error_response(503, DATABASE_UNREACHABLE)
             response.headers["Retry-After"] = "1"
         return response
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def out_of_range(error):
+        # A number (or text) past what the database column holds: SQLite's driver refuses an
+        # integer beyond 64 bits (OverflowError), PostgreSQL's column its type (DataError).
+        log.info("value out of range on %s %s: %s", request.method, request.path,
+                 " ".join(str(getattr(error, "orig", None) or error).split())[:200])
+        return error_response(422, "A value in the request is out of range; check the numbers and try again.")
 
     @app.errorhandler(HTTPException)
     def http_error(error):
