@@ -90,3 +90,15 @@ def test_a_header_only_table_exports_as_one_row_of_th_and_validates(full_bank, p
         item = next(d for n, d in data.items() if n.startswith("items/i12")).decode()
         assert "<tbody><tr><th>入力</th><th>出力</th></tr></tbody>" in item and "<thead" not in item
         assert schema_errors(ITEM_SCHEMAS[version], item.encode()) == []
+
+
+def test_the_native_format_keeps_what_qti_brought(banks, program):
+    from itembank import exchange
+
+    session = banks.new()
+    add_edge_items(session, program)
+    session.commit()
+    document = exchange.export_bank(session, program, **WHO)
+    other = banks.new()
+    report = exchange.import_bank(other, program, document, **WHO)
+    assert report.rejected == [] and the_bank(other) == the_bank(session)

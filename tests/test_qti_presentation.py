@@ -30,3 +30,21 @@ def test_the_sitting_shows_the_stimulus_and_the_instructions_with_the_item(clien
     assert shown["stimulus"] == {"title": "A passage", "text": "First line.\n  indented second line."}
     assert shown["instructions"] == "Read the passage first." and shown["language"] == "ja"
     assert "identifier" not in shown["stimulus"]
+
+
+def test_the_import_page_reports_per_item_what_was_kept_changed_and_refused(client):
+    import io
+
+    from tests.helpers import csrf_token, login_staff
+    from tests.test_qti_corpus import refusals
+
+    login_staff(client, "psychometrician", "psychometrician-demo-pass")
+    token = csrf_token(client, "/bank/exchange")
+    response = client.post("/bank/exchange/import/qti", data={
+        "csrf_token": token, "mode": "all", "category": "14",
+        "package": (io.BytesIO(refusals("2.2")[0]), "refusals.zip")}, content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422  # all or nothing: nothing landed in the shared bank
+    assert "Could be imported: what each item kept and what it changed" in page
+    assert "<td>items/good.xml</td><td>good</td>" in page
+    assert "MathML (&lt;math&gt;) is not supported" in page
