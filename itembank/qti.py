@@ -368,7 +368,7 @@ class _Reader:
     def _where_name(context: str) -> str:
         return {"choice": "in a choice", "rubric": "in a rubric block", "stimulus": "in a shared stimulus",
                 "feedback": "in feedback", "prompt": "in the prompt", "cell": "in a layout table",
-                "text": "in a list"}.get(context, "here")
+                "text": "in a list", "table cell": "in a table cell"}.get(context, "here")
 
     def _unsupported(self, name: str, context: str) -> str:
         if name == "math":
@@ -1098,7 +1098,8 @@ def export_package(session: Session, program: ExamProgram, *, version: str, acto
                 members.append((f"items/{stimulus_href}", stimulus_document(stimulus, version,
                                                                             entry.content.language)))
                 resource = SubElement(resources, "resource", {
-                    "identifier": f"stimulus-{stimulus_id}", "type": STIMULUS_TYPE if version == "3.0" else "webcontent",
+                    "identifier": f"stimulus-{stimulus_id}",
+                    "type": STIMULUS_TYPE if version == "3.0" else "webcontent",
                     "href": f"items/{stimulus_href}"})
                 SubElement(resource, "file", {"href": f"items/{stimulus_href}"})
         members.append((href, item_document(entry, version, program.option_labels, figure_href, ident,

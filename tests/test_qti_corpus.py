@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from itembank import bank, qti
-from tests.qti_helpers import ITEM_SCHEMAS, banks, schema, schema_errors, zip_members  # noqa: F401
+from tests.qti_helpers import ITEM_SCHEMAS, banks, schema_errors, zip_members  # noqa: F401 (banks: a fixture)
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
 WHO = {"actor": "psy-test", "actor_role": "psychometrician", "now": NOW}
@@ -26,7 +26,8 @@ VERSIONS = ("2.1", "2.2", "3.0")
 XI = "http://www.w3.org/2001/XInclude"
 SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60"><rect width="40" height="50" y="10"/>'
        b'<rect x="50" width="40" height="60"/></svg>')
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9"
+                       "awAAAABJRU5ErkJggg==")
 
 # ---- writing a document in any version -------------------------------------------------------------
 
@@ -68,7 +69,8 @@ def choices(*texts: str, ids: str = "ABCD", shuffle: str = "false", fixed: str =
     for ident, text in zip(ids, texts):
         mark = ' fixed="true"' if ident in fixed else ""
         inner += f'<simpleChoice identifier="{ident}"{mark}>{text}</simpleChoice>'
-    return f'<choiceInteraction responseIdentifier="RESPONSE" shuffle="{shuffle}" maxChoices="1">{inner}</choiceInteraction>'
+    return (f'<choiceInteraction responseIdentifier="RESPONSE" shuffle="{shuffle}" maxChoices="1">{inner}'
+            "</choiceInteraction>")
 
 
 def document(version: str, identifier: str, body: str, *, key: str = "B", title: str = "", lang: str = "en",
@@ -132,7 +134,8 @@ def incidental(version: str):
     long_id = "ITP_2026_strategy_business_industry_q01"  # 39 characters
     items = {
         "items/br.xml": document(version, "br-between-blocks",
-                                 "<p>A LAN joins the computers of one office.</p><br/><p>Which layout has a central switch?</p>"
+                                 "<p>A LAN joins the computers of one office.</p><br/>"
+                                 "<p>Which layout has a central switch?</p>"
                                  + choices(*FOUR)),
         "items/svg/prompt.xml": document(version, "svg-in-prompt", choices(
             "Product A", "Product B", "Both the same", "Cannot tell",
@@ -268,7 +271,8 @@ def layout(version: str):
                                      '<p><img src="plan.png" alt="Office plan"/><span class="sr-only">Five desks '
                                      "around one switch</span></p><p>Which topology?</p>" + choices(*FOUR), key="C"),
         "items/code.xml": document(version, "code-in-pre",
-                                   "<p>What does this print?</p><pre><code>for i in range(3):\n    print(i)</code></pre>"
+                                   "<p>What does this print?</p>"
+                                   "<pre><code>for i in range(3):\n    print(i)</code></pre>"
                                    + choices("0 1 2", "1 2 3", "0 1 2 3", "nothing", key="A"), key="A"),
     }
     files = {"items/plan.png": PNG}

@@ -16,7 +16,7 @@ from itembank.assembly import draw_form, option_order
 from itembank.content import pack, unpack
 from itembank.models import Item, ItemVersion
 from itembank.sample import load_sample_bank
-from tests.qti_helpers import banks, zip_members  # noqa: F401
+from tests.qti_helpers import banks, zip_members  # noqa: F401 (banks: a fixture)
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
 WHO = {"actor": "psy-test", "actor_role": "psychometrician", "now": NOW}
