@@ -235,6 +235,9 @@ class PresentedItem:
     options: tuple[PresentedOption, ...]
     chosen_option: int | None
     marked: bool
+    stimulus: dict | None = None  # a shared passage shown with the item: {"title", "text"}
+    instructions: str = ""  # for the candidate, shown before the stem
+    language: str = ""  # the text's language tag, for the page's lang attribute
 
 
 def display_order(entry: SittingItem, n_options: int) -> list[int]:
@@ -266,6 +269,10 @@ def presented_items(session: Session, sitting: Sitting) -> list[PresentedItem]:
                 options=tuple(PresentedOption(i, content.options[i]) for i in display_order(entry, len(content.options))),
                 chosen_option=entry.chosen_option,
                 marked=entry.marked,
+                stimulus={"title": content.stimulus["title"], "text": content.stimulus["text"]}
+                if content.stimulus else None,
+                instructions=content.instructions,
+                language=content.language,
             )
         )
     return presented

@@ -24,6 +24,7 @@ bumped by one statement per login; each process re-reads everyone's counts every
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from engine.assembly import (
 )
 from engine.models import ItemParameters
 from itembank.assembly_models import Form, FormItem, ItemExposure
+from itembank.bank import contents_by_version
 from itembank.bank import pool as bank_pool
 from itembank.enemies import enemies_by_item
 from itembank.models import EnemySetMember, ItemStatusChange, ItemVersion
@@ -146,6 +148,8 @@ class BankPool:
     enemies: dict[int, set[int]]
     forms: tuple["UsableForm", ...]  # published forms every item of which is still usable
     unusable_forms: dict[str, str]  # published form code -> why it cannot be drawn
+    # version id -> options that keep their place in the sitting's shuffle (absent: all may move)
+    fixed_options: dict[int, tuple[int, ...]] = dataclasses.field(default_factory=dict)
 
     def index_of(self) -> dict[int, int]:
         return {int(item_id): i for i, item_id in enumerate(self.item_ids)}
@@ -221,7 +225,32 @@ def load_pool(session: Session, program: ExamProgram, stamp: tuple = ()) -> Bank
         pretest_version_ids=np.array([p.version_id for p in pretest], dtype=np.int64),
         pretest_field=np.array([field_index[p.field] for p in pretest], dtype=np.int64),
         enemies=enemies, forms=tuple(forms), unusable_forms=unusable,
+        fixed_options=_fixed_options(session, [p.version_id for p in operational + pretest]),
     )
+
+
+def _fixed_options(session: Session, version_ids: list[int]) -> dict[int, tuple[int, ...]]:
+    """The options of each version that must keep their place (its content says so: QTI fixed, shuffle off).
+
+    Read through the process's cache of decrypted content, which the sittings' pages fill anyway.
+    """
+    contents = contents_by_version(session, version_ids)
+    return {version_id: content.fixed_positions for version_id, content in contents.items()
+            if content.fixed_positions}
+
+
+def option_order(n_options: int, fixed: tuple[int, ...], rng: np.random.Generator) -> tuple[int, ...] | None:
+    """A random display order of the content's options in which the ``fixed`` ones keep their place.
+
+    Returns None (content order) when every option is fixed. With none fixed it draws
+    exactly what ``rng.permutation(n_options)`` draws.
+    """
+    order = np.arange(n_options)
+    free = np.setdiff1d(order, np.asarray(fixed, dtype=np.int64))
+    if len(free) == 0:
+        return None
+    order[free] = rng.permutation(free)
+    return tuple(int(o) for o in order)
 
 
 def _enemy_groups(session: Session, index: dict[int, int]) -> list[np.ndarray]:
@@ -426,7 +455,8 @@ def draw_form(session: Session, program: ExamProgram, rng: np.random.Generator) 
         entries += [(int(bank.pretest_version_ids[j]), True) for j in pretest if bank.pretest_field[j] == f]
         for k in rng.permutation(len(entries)):
             version_id, is_pretest = entries[k]
-            order = tuple(int(o) for o in rng.permutation(n_options)) if settings.shuffle_options else None
+            order = (option_order(n_options, bank.fixed_options.get(version_id, ()), rng)
+                     if settings.shuffle_options else None)
             positions.append(FormPosition(len(positions) + 1, version_id, field.code, is_pretest, order))
     return SittingForm(positions, form_id)
 

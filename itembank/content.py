@@ -1,7 +1,10 @@
 """Reading and writing an item version's content, encrypted at rest.
 
 Content is the part of an item that must stay secret until it is shown: the
-stem, an optional table and figure, the options, the key and the rationale.
+stem, an optional table and figure, the options, the key and the rationale,
+and what exchange with other tools needs kept with them (QTI): a shared
+stimulus shown with the item, instructions for the candidate, the title, the
+language, the choice identifiers, and whether the options may be shuffled.
 Every read and write of ``ItemVersion.content`` goes through :func:`pack` and
 :func:`unpack`, which encrypt and decrypt it with AES-256-GCM under the keys of
 :mod:`itembank.keyring` (outside the database). A stored value reads
@@ -17,11 +20,12 @@ import base64
 import binascii
 import json
 import os
-from defusedxml.ElementTree import fromstring as defused_fromstring
+import re
 from dataclasses import asdict, dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from defusedxml.ElementTree import fromstring as defused_fromstring
 
 from itembank.keyring import Keyring, current_keyring
 from persistence.errors import InvalidInput
@@ -30,6 +34,8 @@ FORMAT = "v1"
 PREFIX_LENGTH = len("v1:01234567:")
 FIGURE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
 FIGURE_MAX_BYTES = 512 * 1024
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # an XML NCName in ASCII, as QTI identifiers are
+LANGUAGE = re.compile(r"^([A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*)?$")
 # The associated data binds every ciphertext to this format and its key id.
 _AAD = b"cbt item content "
 
@@ -50,8 +56,20 @@ class ItemContent:
     rationale: str = ""
     table: dict | None = None  # {"header": [...], "rows": [[...], ...]}
     figure: dict | None = None  # {"media_type": "image/png", "data": base64, "alt": "..."}
+    # A passage shared by several items, shown with each: {"identifier", "title", "text"}.
+    stimulus: dict | None = None
+    instructions: str = ""  # shown to the candidate with the item (QTI's candidate rubric block)
+    title: str = ""  # "" when the item's code is its title
+    language: str = ""  # BCP 47 tag of the text (xml:lang); "" when not stated
+    choice_ids: tuple[str, ...] = ()  # the options' identifiers in QTI; () for choice_A, choice_B, ...
+    shuffle: bool = True  # whether a sitting may show the options in another order
+    fixed: tuple[int, ...] = ()  # options that keep their place when the others are shuffled
 
     def __post_init__(self) -> None:
+        # JSON and callers give lists; the content is frozen and compared by value.
+        object.__setattr__(self, "options", tuple(self.options))
+        object.__setattr__(self, "choice_ids", tuple(self.choice_ids))
+        object.__setattr__(self, "fixed", tuple(sorted(int(i) for i in self.fixed)))
         if not self.stem.strip():
             raise ContentError("the stem is empty")
         if len(self.options) < 2 or any(not o.strip() for o in self.options):
@@ -68,6 +86,27 @@ class ItemContent:
                 raise ContentError("a table needs a header and rows of the header's length")
         if self.figure is not None:
             check_figure(self.figure)
+        if self.choice_ids and (len(self.choice_ids) != len(self.options) or len(set(self.choice_ids)) != len(
+                self.choice_ids) or not all(isinstance(c, str) and IDENTIFIER.match(c) for c in self.choice_ids)):
+            raise ContentError("choice identifiers must be distinct identifiers (letters, digits, _ . -), "
+                               "one per option")
+        if len(set(self.fixed)) != len(self.fixed) or any(not 0 <= i < len(self.options) for i in self.fixed):
+            raise ContentError("fixed options must be distinct option indices")
+        if self.stimulus is not None:
+            if not isinstance(self.stimulus, dict) or set(self.stimulus) != {"identifier", "title", "text"} or not all(
+                    isinstance(v, str) for v in self.stimulus.values()):
+                raise ContentError("a stimulus needs exactly identifier, title and text")
+            if not IDENTIFIER.match(self.stimulus["identifier"]) or not self.stimulus["text"].strip():
+                raise ContentError("a stimulus needs an identifier (letters, digits, _ . -) and text")
+        if len(self.language) > 35 or not LANGUAGE.match(self.language):
+            raise ContentError(f"{self.language!r} is not a language tag")
+        if not isinstance(self.shuffle, bool):
+            raise ContentError("shuffle is true or false")
+
+    @property
+    def fixed_positions(self) -> tuple[int, ...]:
+        """The options a sitting must show in their own place: all of them when shuffling is off."""
+        return tuple(range(len(self.options))) if not self.shuffle else self.fixed
 
     @property
     def figure_uri(self) -> str | None:
@@ -125,7 +164,8 @@ def check_figure_bytes(raw: bytes, media_type: str) -> None:
 
 def to_dict(content: ItemContent) -> dict:
     data = asdict(content)
-    data["options"] = list(content.options)
+    for name in ("options", "choice_ids", "fixed"):
+        data[name] = list(data[name])
     return data
 
 
@@ -138,8 +178,17 @@ def from_dict(data: dict) -> ItemContent:
             rationale=data.get("rationale", "") or "",
             table=data.get("table"),
             figure=data.get("figure"),
+            stimulus=data.get("stimulus"),
+            instructions=data.get("instructions", "") or "",
+            title=data.get("title", "") or "",
+            language=data.get("language", "") or "",
+            choice_ids=tuple(data.get("choice_ids") or ()),
+            shuffle=data.get("shuffle", True),
+            fixed=tuple(data.get("fixed") or ()),
         )
-    except (KeyError, TypeError, AttributeError) as error:
+    except ContentError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
         raise ContentError(f"malformed item content: {error!r}") from None
 
 

@@ -38,6 +38,16 @@ class Rejected:
     reason: str
 
 
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What an import made of one item it could take: its code, what it kept and what it changed."""
+
+    where: str  # the item's file in the package
+    code: str
+    kept: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+
+
 @dataclass
 class ImportReport:
     mode: str
@@ -45,14 +55,19 @@ class ImportReport:
     rejected: list[Rejected] = field(default_factory=list)
     landed: bool = False
     notes: list[str] = field(default_factory=list)
+    items: list[ItemOutcome] = field(default_factory=list)  # every item that could be taken (QTI)
 
     @property
     def summary(self) -> str:
         if self.landed:
             text = f"{len(self.accepted)} item(s) imported"
             return text + (f", {len(self.rejected)} refused" if self.rejected else "")
-        return (f"nothing imported: {len(self.rejected)} item(s) refused and the import was all-or-nothing"
-                if self.rejected else "nothing to import")
+        if not self.rejected:
+            return "nothing to import"
+        if self.mode == "all" and self.items:
+            return (f"nothing imported: {len(self.rejected)} item(s) refused and the import was all-or-nothing "
+                    f"({len(self.items)} item(s) could have been taken)")
+        return f"nothing imported: {len(self.rejected)} item(s) refused"
 
 
 def check_mode(mode: str) -> str:

@@ -213,7 +213,8 @@ def items_export(path, kind, status, username):
             data = _bank_errors(lambda: qti.export_package(session, _program(), version=kind[3:], status=status,
                                                            now=_now(), **who))
             Path(path).write_bytes(data)
-            count = sum(name.endswith(".xml") for name in zipfile.ZipFile(path).namelist()) - 1  # less the manifest
+            count = sum(name.startswith("items/") and name.endswith(".xml") and not name.startswith("items/stimuli/")
+                        for name in zipfile.ZipFile(path).namelist())
         session.commit()
     click.echo(f"wrote {count} items to {path}")
 
@@ -237,6 +238,10 @@ def items_import(path, mode, category, username):
             report = qti.import_package(session, _program(), data, mode=mode, category=category,
                                         name=Path(path).name, now=_now(), **who)
         session.commit() if report.landed else session.rollback()
+    for outcome in report.items:  # QTI: what each item kept and what it changed
+        click.echo(f"{outcome.where} -> {outcome.code}: kept {', '.join(outcome.kept)}")
+        for change in outcome.changed:
+            click.echo(f"  changed: {change}")
     for rejected in report.rejected:
         click.echo(f"refused {rejected.where}: {rejected.reason}", err=True)
     for note in report.notes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -124,8 +125,10 @@ def _content_from_form(previous: ItemContent | None) -> ItemContent:
                   "alt": form.get("figure_alt", "").strip()}
     elif figure is not None and form.get("figure_alt", "").strip():
         figure = {**figure, "alt": form.get("figure_alt", "").strip()}
-    return ItemContent(stem=form.get("stem", "").strip(), options=options, key=key,
-                       rationale=form.get("rationale", "").strip(), table=table, figure=figure)
+    edited = {"stem": form.get("stem", "").strip(), "options": options, "key": key,
+              "rationale": form.get("rationale", "").strip(), "table": table, "figure": figure}
+    # What the form does not show (a stimulus, shuffle flags, QTI identifiers) stays as it was.
+    return dataclasses.replace(previous, **edited) if previous else ItemContent(**edited)
 
 
 def _form_values(content: ItemContent | None) -> dict:

@@ -42,6 +42,16 @@
     $("question-count").textContent = state.items.length;
     $("question-field").textContent = it.field_name;
     $("question-stem").textContent = it.stem;
+    $("question-instructions").textContent = it.instructions || "";
+    $("question-instructions").hidden = !it.instructions;
+    $("question-stimulus").hidden = !it.stimulus;
+    $("question-stimulus-title").textContent = it.stimulus ? (it.stimulus.title || "Passage") : "";
+    $("question-stimulus-text").textContent = it.stimulus ? it.stimulus.text : "";
+    // The item's own language (QTI xml:lang) on its text, not on the page's own labels.
+    ["question-instructions", "question-stimulus", "question-stem", "question-table", "question-options"]
+      .forEach(function (id) {
+        if (it.language) { $(id).lang = it.language; } else { $(id).removeAttribute("lang"); }
+      });
 
     var tableBox = $("question-table");
     tableBox.textContent = "";
