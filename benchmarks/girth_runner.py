@@ -47,7 +47,7 @@ def main():
     else:
         params = np.loadtxt(args.params, delimiter=",", skiprows=1, usecols=(1, 2, 3))
         started = time.perf_counter()
-        theta = girth.ability_3pl_eap(dataset, params[:, 1], params[:, 0], params[:, 2])
+        girth.ability_3pl_eap(dataset, params[:, 1], params[:, 0], params[:, 2])
         seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds}))
 

@@ -92,8 +92,8 @@ def main() -> None:
           f"numpy {np.__version__}")
     print(f"{args.sittings:,} sittings x {sheet.version_id.size // args.sittings} scored items, "
           f"{args.versions:,} item versions, {rule.settings.quadrature_points} nodes, total + {len(rule.fields)} fields")
-    print(f"| figure | seconds | per 1,000 sittings | x baseline |")
-    print(f"|---|---|---|---|")
+    print("| figure | seconds | per 1,000 sittings | x baseline |")
+    print("|---|---|---|---|")
     print(f"| score_sheet (EAP, scale, pass rule) | {scoring:.2f} | {1000 * scoring / args.sittings:.1f} ms | "
           f"{scoring / product:.1f} |")
     print(f"| baseline: the sparse product alone | {product:.2f} | {1e6 * product / args.sittings:.1f} ms | 1.0 |")

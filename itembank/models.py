@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from persistence import Base, UTCDateTime, utcnow
 
-from itembank.program import ITEM_STATUSES
+from itembank.program import ITEM_STATUSES  # noqa: F401 (re-exported: the bank's statuses)
 
 # Where an item version's IRT parameters came from.
 PARAMETER_SOURCES = ("none", "synthetic", "manual", "import", "calibration")

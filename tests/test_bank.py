@@ -111,8 +111,8 @@ def test_plain_text_left_from_before_encryption_is_refused_until_encrypted(own_b
 
 def test_an_edit_makes_a_new_version_and_the_old_one_stays_readable(session, program):
     code = "T-EDIT-1"
-    item = bank.add_item(session, program, code=code, category=13, status="draft", author="writer",
-                         content=ItemContent("What is 1 + 1?", ("1", "2", "3", "4"), 1))
+    bank.add_item(session, program, code=code, category=13, status="draft", author="writer",
+                  content=ItemContent("What is 1 + 1?", ("1", "2", "3", "4"), 1))
     session.commit()
     changed = ItemContent("What is 2 + 2?", ("2", "4", "6", "8"), 1, rationale="Arithmetic.")
     version = bank.edit_content(session, program, code, changed, reason="harder", **PSY)

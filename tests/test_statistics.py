@@ -71,7 +71,6 @@ def test_the_dashboard_and_csv_show_the_sittings(app, session, program, clock):
     assert "Operation statistics" in page and "<svg" in page and "By candidate group" in page
     csv = psychometrician.get("/bank/operations/statistics.csv")
     assert csv.mimetype == "text/csv" and csv.get_data(as_text=True).startswith("dimension,key,sittings")
-    day = clock.now.date().isoformat()
     assert "No scored sittings" in psychometrician.get("/bank/operations/?since=2001-01-01&until=2001-01-02").get_data(as_text=True)
     assert psychometrician.get("/bank/operations/?since=yesterday").status_code == 400
     url = session.get_bind().url.render_as_string(hide_password=False)
