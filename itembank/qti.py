@@ -178,6 +178,7 @@ def parse_xml(data: bytes, where: str) -> Element:
     """Parse untrusted XML: no DTD (hence no entity expansion, no external entities)."""
     if len(data) > MAX_XML_BYTES:
         raise QTIError(f"{where}: {len(data) // 1024} KiB of XML is more than the {MAX_XML_BYTES // 1024} KiB allowed")
+    data = _as_utf8(data, where)
     try:
         root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as error:
@@ -187,6 +188,28 @@ def parse_xml(data: bytes, where: str) -> Element:
         raise QTIError(f"{where}: not well-formed XML ({error})") from None
     _check_depth(root, where)
     return root
+
+
+# The XML declaration's encoding, e.g. <?xml version="1.0" encoding="Shift_JIS"?>.
+DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+EXPAT_ENCODINGS = {"utf-8", "utf8", "utf-16", "utf16", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"}
+
+
+def _as_utf8(data: bytes, where: str) -> bytes:
+    """The document in UTF-8 with its declaration saying so, when it declares an encoding the XML
+    parser cannot read by itself (Shift_JIS, EUC-JP and ISO-2022-JP, common in Japanese tools)."""
+    declared = DECLARED_ENCODING.match(data)
+    if declared is None or declared.group(1).decode().lower() in EXPAT_ENCODINGS:
+        return data
+    name = declared.group(1).decode()
+    try:
+        text = data.decode(name)
+    except LookupError:
+        raise QTIError(f"{where}: the encoding {name} is not one this server reads") from None
+    except UnicodeDecodeError as error:
+        raise QTIError(f"{where}: the document is not valid {name} (byte {error.start})") from None
+    start, end = declared.span(1)
+    return (data[:start].decode("ascii", "replace") + "UTF-8" + text[len(data[:end].decode(name)):]).encode("utf-8")
 
 
 def _check_depth(root: Element, where: str) -> None:

@@ -147,3 +147,25 @@ def test_a_figure_is_what_its_bytes_are_and_an_svg_cannot_run_code(media_type, r
 
 def test_a_plain_svg_figure_is_accepted():
     check_figure({"media_type": "image/svg+xml", "data": base64.b64encode(PLAIN_SVG).decode(), "alt": "a square"})
+
+
+@pytest.mark.parametrize("encoding", ["Shift_JIS", "EUC-JP", "cp932"])
+def test_an_item_in_a_japanese_legacy_encoding_imports_with_its_text_intact(empty_bank, program, encoding):
+    from itembank.bank import item_by_code
+    from itembank.content import unpack
+
+    path = DATA / "qti" / "qti30" / "items" / "Q3-DB-001.xml"
+    text = path.read_text(encoding="utf-8").replace('encoding="UTF-8"', f'encoding="{encoding}"').replace(
+        "Which column is suited to be the primary key?", "主キーとして適切な列はどれか。").replace('xml:lang="en"', 'xml:lang="ja"')
+    package = zip_directory(DATA / "qti" / "qti30", {"items/Q3-DB-001.xml": text.encode(encoding)})
+    report = qti.import_package(empty_bank, program, package, mode="valid", **WHO)
+    assert "Q3-DB-001" in report.accepted, report.rejected
+    assert "主キーとして適切な列はどれか。" in unpack(item_by_code(empty_bank, "Q3-DB-001").versions[-1].content).stem
+
+
+def test_a_document_that_is_not_in_its_declared_encoding_is_refused_with_a_reason(empty_bank, program):
+    path = DATA / "qti" / "qti30" / "items" / "Q3-DB-001.xml"
+    text = path.read_text(encoding="utf-8").replace('encoding="UTF-8"', 'encoding="Shift_JIS"')
+    broken = text.encode("utf-8").replace(b"primary key", "主キー".encode("utf-8") + b"\xff\xfe")
+    package = zip_directory(DATA / "qti" / "qti30", {"items/Q3-DB-001.xml": broken})
+    assert "not valid Shift_JIS" in refused(empty_bank, program, package)
