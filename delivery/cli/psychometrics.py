@@ -13,6 +13,7 @@ import numpy as np
 
 import engine
 from engine import io
+from engine.calibration import SE_METHODS
 from engine.fit import MODEL_PARAMETERS, sx2
 from engine.linking import METHODS, link
 
@@ -47,9 +48,11 @@ def _prior(text: str | None, name: str):
 @click.option("--tol", default=1e-4, show_default=True, help="Largest parameter change at convergence.")
 @click.option("--max-iterations", default=2000, show_default=True, help="Largest number of E-steps.")
 @click.option("--quadrature", "n_points", default=61, show_default=True, help="Quadrature nodes on [-6, 6].")
+@click.option("--se", "se_method", type=click.Choice(list(SE_METHODS)), default="observed", show_default=True,
+              help="Standard errors from the observed information (mirt's default) or the cross-product.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def calibrate_command(responses_csv, model, out_csv, fixed_csv, c_prior, a_prior, b_prior, tol,
-                      max_iterations, n_points, quiet):
+                      max_iterations, n_points, se_method, quiet):
     """Calibrate items by marginal maximum likelihood (EM) and write PARAMS.csv."""
     started = time.perf_counter()
     table = _read(io.read_responses, responses_csv)
@@ -75,11 +78,13 @@ def calibrate_command(responses_csv, model, out_csv, fixed_csv, c_prior, a_prior
         click.echo(f"EM {e_steps:4d}  log-likelihood {loglik:16.4f}  largest change {change:.2e}", err=True)
 
     result = engine.calibrate(responses, model, fixed=fixed, priors=priors, tol=tol,
-                              max_iterations=max_iterations, n_points=n_points,
+                              max_iterations=max_iterations, n_points=n_points, se_method=se_method,
                               callback=None if quiet else progress)
     fixed_flags = result.fixed.astype(int)
+    bound_names = np.array(["a", "d", "c"])
+    at_bound = np.array([" ".join(bound_names[row]) for row in result.at_bound], dtype=object)
     io.write_parameters(out_csv, table.item_ids, result.items, result.se,
-                        {"converged": result.item_converged.astype(int), "fixed": fixed_flags})
+                        {"converged": result.item_converged.astype(int), "fixed": fixed_flags, "at_bound": at_bound})
 
     lines = [
         f"model {model}, {result.n_examinees} examinees, {len(table.item_ids)} items"
@@ -94,6 +99,12 @@ def calibrate_command(responses_csv, model, out_csv, fixed_csv, c_prior, a_prior
     if fixed is not None:
         lines.append(f"latent distribution on the anchors' scale: mean {result.latent_mean:.3f}, "
                      f"sd {result.latent_sd:.3f}")
+    lines.append(f"standard errors: {result.se_method} information; its condition number "
+                 f"{result.information_condition:.3g} (scaled to a unit diagonal)")
+    lines.extend(f"WARNING: {warning}" for warning in result.warnings)
+    bounds = result.bound_report()
+    lines.append(f"parameters at a bound: {len(bounds)}")
+    lines.extend(f"  {table.item_ids[j]}: {text}" for j, text in bounds)
     bad = [f"  {table.item_ids[j]}: {result.item_messages[j]}" for j in np.flatnonzero(~result.item_converged)]
     lines.append(f"items not converged: {len(bad)}")
     lines.extend(bad)
