@@ -24,7 +24,7 @@ from engine.classical import (
     distractor_analysis,
     mantel_haenszel,
 )
-from engine.fit import ItemFit, impute_responses, sx2
+from engine.fit import ItemFit, degrees_of_freedom, impute_responses, sx2
 from engine.linking import LinkingConstants, link
 from engine.models import (
     ItemParameters,
@@ -53,6 +53,7 @@ __all__ = [
     "link",
     "mantel_haenszel",
     "sx2",
+    "degrees_of_freedom",
     "impute_responses",
     "FixedItems",
     "ItemParameters",

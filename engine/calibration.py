@@ -118,6 +118,7 @@ class Calibration:
     information_condition: float = float("nan")
     at_bound: np.ndarray = field(default=None)
     warnings: tuple[str, ...] = ()
+    latent_estimated: bool = False
 
     def bound_report(self) -> list[tuple[int, str]]:
         """(item column, description) of every estimated parameter at a bound of its range."""
@@ -613,6 +614,7 @@ def calibrate(
         item_converged=item_converged, item_messages=messages,
         latent_mean=latent[0], latent_sd=latent[1], fixed=is_fixed, se_method=se_method if standard_errors else "none",
         latent_se=latent_se, information_condition=condition, at_bound=at_bound, warnings=tuple(warnings),
+        latent_estimated=estimate_latent,
     )
 
 

@@ -60,7 +60,7 @@ def _leave_one_out_distributions(p: np.ndarray) -> np.ndarray:
     return dist
 
 
-def sx2(responses, items: ItemParameters, *, n_estimated: int | np.ndarray = 2,
+def sx2(responses, items: ItemParameters, *, n_estimated: int | np.ndarray = 2, n_latent: int = 0,
         min_expected: float = 1.0, n_points: int = 61, bound: float = 6.0, latent_mean: float = 0.0,
         latent_sd: float = 1.0, imputations: int = 0, rng: np.random.Generator | int | None = None,
         columns: np.ndarray | None = None) -> ItemFit:
@@ -75,7 +75,12 @@ def sx2(responses, items: ItemParameters, *, n_estimated: int | np.ndarray = 2,
     (the plausible-value approach of mirt's ``itemfit(impute = M)``).
     latent_mean, latent_sd: the ability distribution on the items' scale (e.g. a
     fixed-anchor calibration's). n_estimated: parameters estimated per item
-    (1 Rasch, 2 2PL, 3 3PL, 0 fixed), subtracted from the df. columns: the items
+    (1 Rasch, 2 2PL, 3 3PL, 0 fixed), subtracted from the df; n_latent: parameters
+    of the latent distribution estimated (the Rasch model's common slope, which
+    stands for mirt's latent variance; the latent mean and SD of a fixed-anchor
+    calibration), subtracted from every item's df as mirt does
+    (:func:`degrees_of_freedom` gives both from a ``Calibration``). Where no df is
+    left the statistic is NaN. columns: the items
     whose summed score is the test (default: all); the result has one entry per
     column. Imputation draws plausible values from every response given, so a
     large bank can be checked on a smaller test: the items of interest and the
@@ -89,14 +94,31 @@ def sx2(responses, items: ItemParameters, *, n_estimated: int | np.ndarray = 2,
     if imputations <= 0:
         complete = check_responses(responses.to_dense() if isinstance(responses, SparseResponses) else responses)
         complete = complete[:, columns]
-        return _sx2_of(complete[(complete >= 0).all(axis=1)], expected, n_estimated, min_expected)
+        return _sx2_of(complete[(complete >= 0).all(axis=1)], expected, n_estimated, min_expected, n_latent)
     rng = np.random.default_rng(rng)
     fits = [_sx2_of(impute_responses(responses, items, rng, n_points=n_points, bound=bound,
                                      latent_mean=latent_mean, latent_sd=latent_sd)[:, columns],
-                    expected, n_estimated, min_expected) for _ in range(imputations)]
+                    expected, n_estimated, min_expected, n_latent) for _ in range(imputations)]
     statistic = np.mean([f.statistic for f in fits], axis=0)
     df = np.mean([f.df for f in fits], axis=0)
     return ItemFit(statistic, df, _p_values(statistic, df))
+
+
+def degrees_of_freedom(calibration) -> tuple[np.ndarray, int]:
+    """(n_estimated (n_items,), n_latent) of a ``Calibration`` for :func:`sx2`.
+
+    Free items count their model's parameters less those held at a bound, fixed
+    items 0; n_latent counts the Rasch model's common slope (mirt's latent
+    variance) and an estimated latent mean and SD.
+    """
+    per_item = MODEL_PARAMETERS[calibration.model]
+    n_estimated = np.where(calibration.fixed, 0, per_item)
+    if calibration.at_bound is not None:
+        n_estimated = n_estimated - np.where(calibration.fixed, 0, calibration.at_bound.sum(axis=1))
+        if calibration.model == "rasch":
+            n_estimated = n_estimated + np.where(calibration.fixed, 0, calibration.at_bound[:, 0])
+    n_latent = (1 if calibration.model == "rasch" else 0) + (2 if calibration.latent_estimated else 0)
+    return np.maximum(n_estimated, 0), n_latent
 
 
 def impute_responses(responses, items: ItemParameters, rng: np.random.Generator, *, n_points: int = 61,
@@ -131,7 +153,8 @@ def _expected_proportions(items: ItemParameters, nodes: np.ndarray, weights: np.
     return joint / total[1:n_items]
 
 
-def _sx2_of(responses: np.ndarray, expected: np.ndarray, n_estimated: np.ndarray, min_expected: float) -> ItemFit:
+def _sx2_of(responses: np.ndarray, expected: np.ndarray, n_estimated: np.ndarray, min_expected: float,
+            n_latent: int = 0) -> ItemFit:
     n_items = responses.shape[1]
     scores = responses.sum(axis=1, dtype=np.int64)
     group_size = np.bincount(scores, minlength=n_items + 1)[1:n_items].astype(np.float64)  # N_k
@@ -142,10 +165,12 @@ def _sx2_of(responses: np.ndarray, expected: np.ndarray, n_estimated: np.ndarray
     for j, (exp_p, obs_c) in enumerate(zip(expected, observed_correct)):
         exp_cells = np.column_stack([group_size * (1 - exp_p), group_size * exp_p])
         obs_cells = np.column_stack([group_size - obs_c, obs_c])
-        keep = group_size > 0
-        exp_cells, obs_cells = _collapse(exp_cells[keep], obs_cells[keep], min_expected)
+        exp_cells, obs_cells = _collapse(exp_cells, obs_cells, min_expected)
         statistic[j] = np.sum((obs_cells - exp_cells) ** 2 / exp_cells)
-        df[j] = exp_cells.shape[0] - n_estimated[j]
+        df[j] = exp_cells.shape[0] - n_estimated[j] - n_latent
+    # As mirt: no degrees of freedom left, no statistic.
+    statistic[df <= 0] = np.nan
+    df = np.maximum(df, 0)
     return ItemFit(statistic, df, _p_values(statistic, df))
 
 
@@ -157,15 +182,32 @@ def _p_values(statistic: np.ndarray, df: np.ndarray) -> np.ndarray:
 
 
 def _collapse(expected: np.ndarray, observed: np.ndarray, min_expected: float):
-    """Merge score groups (rows) until every expected cell reaches min_expected.
+    """Merge score groups (rows of (n_groups, 2) tables) by mirt's rule (``collapseCells``).
 
-    The lowest offending group is merged into its neighbour: the first into the
-    second, the last into the one before, a middle one into the neighbour with
-    fewer observations.
+    1. Groups with no examinee are dropped.
+    2. Going up the scores, a group holding a single examinee is merged into the next
+       one; if the highest group then holds a single examinee, into the one before.
+    3. While some expected cell is below ``min_expected``, the lowest such group is
+       merged into its neighbour: the first into the second, the last into the one
+       before, a middle one into the neighbour with fewer observations (the lower
+       one on a tie).
     """
-    expected, observed = expected.copy(), observed.copy()
+    keep = observed.sum(axis=1) > 0
+    expected, observed = expected[keep].copy(), observed[keep].copy()
+    if expected.shape[0] > 1:
+        single = np.zeros(expected.shape[0], dtype=bool)
+        for row in range(expected.shape[0] - 1):  # sequential: a merge feeds the next group
+            if observed[row].sum() == 1:
+                single[row] = True
+                expected[row + 1] += expected[row]
+                observed[row + 1] += observed[row]
+        expected, observed = expected[~single], observed[~single]
+        if expected.shape[0] > 1 and observed[-1].sum() == 1:
+            expected[-2] += expected[-1]
+            observed[-2] += observed[-1]
+            expected, observed = expected[:-1], observed[:-1]
     while expected.shape[0] > 1:
-        small = np.flatnonzero((expected < min_expected).any(axis=1))
+        small = np.flatnonzero(((expected < min_expected) & (expected != 0)).any(axis=1))
         if small.size == 0:
             break
         row = small[0]

@@ -14,7 +14,7 @@ import numpy as np
 import engine
 from engine import io
 from engine.calibration import SE_METHODS
-from engine.fit import MODEL_PARAMETERS, sx2
+from engine.fit import degrees_of_freedom, sx2
 from engine.linking import METHODS, link
 
 
@@ -109,7 +109,9 @@ def calibrate_command(responses_csv, model, out_csv, fixed_csv, c_prior, a_prior
     lines.append(f"items not converged: {len(bad)}")
     lines.extend(bad)
     if isinstance(responses, np.ndarray) and (responses >= 0).all():
-        fit = sx2(responses, result.items, n_estimated=np.where(result.fixed, 0, MODEL_PARAMETERS[model]))
+        n_estimated, n_latent = degrees_of_freedom(result)
+        fit = sx2(responses, result.items, n_estimated=n_estimated, n_latent=n_latent,
+                  latent_mean=result.latent_mean, latent_sd=result.latent_sd)
         misfit = fit.misfit(0.01)
         lines.append(f"S-X2 misfit (p < .01): {int(misfit.sum())} of {len(misfit)} items"
                      + (": " + ", ".join(table.item_ids[j] for j in np.flatnonzero(misfit)[:20]) if misfit.any() else ""))
