@@ -150,7 +150,7 @@ class _Layout:
     def __init__(self, model: str, n_free: int, estimate_latent: bool):
         self.model, self.n_free, self.estimate_latent = model, n_free, estimate_latent
         self.k = 3 if model == "3pl" else 2  # working parameters per item
-        self.shared_slope = model == "rasch"
+        self.shared_slope = model == "rasch" and n_free > 0
         self.per_item = self.k - (1 if self.shared_slope else 0)
         self.size = n_free * self.per_item + (1 if self.shared_slope else 0) + (2 if estimate_latent else 0)
 
@@ -187,6 +187,10 @@ class _Layout:
         logit_c = out[:n_item_values].reshape(self.n_free, self.per_item)[:, 2]
         out[:n_item_values].reshape(self.n_free, self.per_item)[:, 2] = 1.0 / (1.0 + np.exp(-logit_c))
         return out
+
+    def latent_change(self, dx: np.ndarray) -> float:
+        """Largest absolute change of the latent mean and log SD in a difference of packed vectors."""
+        return float(np.max(np.abs(dx[-2:]))) if self.estimate_latent else 0.0
 
     def item_change(self, dx: np.ndarray) -> np.ndarray:
         """Largest absolute change per free item, (n_free,), of a difference of natural()."""
@@ -233,7 +237,7 @@ def _prior_terms(work: np.ndarray, priors: Priors | None, model: str):
     With one shared slope (Rasch) the prior on a enters once, not once per item.
     """
     n, k = work.shape
-    a_share = 1.0 / n if model == "rasch" else 1.0
+    a_share = 1.0 / max(n, 1) if model == "rasch" else 1.0
     value = np.zeros(n)
     grad = np.zeros((n, k))
     curv = np.zeros((n, k, k))
@@ -482,7 +486,7 @@ def _start_values(data: ResponseData, model: str, free: np.ndarray, priors: Prio
     biserial = point_biserial * np.sqrt(p * (1 - p)) / (np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi))
     r = np.clip(np.nan_to_num(biserial, nan=0.5), 0.15, 0.9)
     a = 1.702 * r / np.sqrt(1 - r**2)
-    if model == "rasch":
+    if model == "rasch" and a.size:
         a = np.full_like(a, np.exp(np.mean(np.log(a))))
     b = -ndtri(s) / r
     work = np.column_stack([np.log(a), -a * b])
@@ -559,7 +563,7 @@ def calibrate(
 
     if start is not None:
         work = _to_work(start.subset(free), model)
-        if model == "rasch":
+        if model == "rasch" and free.size:
             work[:, 0] = np.mean(work[:, 0])
     else:
         work = _start_values(data, model, free, priors)
@@ -655,7 +659,8 @@ def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
         # A step of size s at rate r leaves about s r / (1 - r) to go: judge that,
         # not the step, so a slow EM does not stop far from the optimum.
         change = em.layout.item_change(dx) / (1.0 - rate)
-        max_change = float(np.max(change)) if dx.size else 0.0
+        # The latent mean and log SD must have settled too, not only the items.
+        max_change = max(float(np.max(change, initial=0.0)), em.layout.latent_change(dx) / (1.0 - rate))
         if callback is not None:
             callback(em.e_steps, em.loglik, max_change)
         if max_change < tol:
@@ -784,6 +789,8 @@ def _node_products(post: np.ndarray, indicators: np.ndarray, dtype, negligible: 
     n, n_nodes = post.shape
     m = indicators.shape[1]
     out = np.zeros((n_nodes, m, m))
+    if m == 0 or n == 0:
+        return out
     order = np.argsort(post @ np.arange(n_nodes), kind="stable")
     post, indicators = post[order], indicators[order].astype(dtype)
     heavy = post > negligible

@@ -198,3 +198,41 @@ def test_posterior_mode_with_priors_equals_direct_optimisation():
     start = np.concatenate([np.log(result.items.a), result.items.intercept])
     direct = optimize.minimize(negative_log_posterior, start + 0.05, method="BFGS", options={"gtol": 1e-6})
     np.testing.assert_allclose(start, direct.x, atol=2e-4)
+
+
+@pytest.mark.parametrize("model", ["2pl", "3pl", "rasch"])
+def test_every_item_fixed_estimates_the_latent_distribution(model):
+    # Only the latent mean and SD are free: EM must reach the maximum of the marginal
+    # log-likelihood over (mean, log sd), found here by BFGS, and give its SEs.
+    rng = np.random.default_rng(3)
+    truth = engine.simulate_items(20, "2pl", rng)
+    x = engine.simulate_responses(rng.normal(0.5, 1.2, 3000), truth, rng)
+    nodes, _ = engine.normal_quadrature()
+    loglik = engine.log_likelihood(x, nodes, truth)
+
+    def negative(v):
+        log_w = -0.5 * ((nodes - v[0]) / np.exp(v[1])) ** 2
+        return -np.logaddexp.reduce(loglik + log_w - np.logaddexp.reduce(log_w), axis=1).sum()
+
+    direct = optimize.minimize(negative, [0.0, 0.0], method="BFGS", options={"gtol": 1e-8})
+    result = calibrate(x, model, fixed=FixedItems(np.arange(20), truth), tol=1e-6)
+    assert result.converged and result.n_parameters == 2
+    # EM's latent M-step matches the posterior moments (as mirt's), which on a grid cut at
+    # +-6 is not exactly the grid likelihood's maximum: the two differ by ~1e-5 here.
+    assert result.latent_mean == pytest.approx(direct.x[0], abs=5e-5)
+    assert result.latent_sd == pytest.approx(np.exp(direct.x[1]), abs=5e-5)
+    assert 0.015 < result.latent_se[0] < 0.035 and 0.01 < result.latent_se[1] < 0.03
+
+
+def test_convergence_waits_for_the_latent_mean_and_sd():
+    # One free item and anchors: the stopping rule must judge the latent mean and SD too,
+    # so EM ends where the marginal likelihood over them is maximal.
+    rng = np.random.default_rng(4)
+    truth = engine.simulate_items(11, "2pl", rng)
+    x = engine.simulate_responses(rng.normal(0.3, 1.3, 2000), truth, rng)
+    anchors = np.arange(10)
+    loose = calibrate(x, "2pl", fixed=FixedItems(anchors, truth.subset(anchors)))
+    tight = calibrate(x, "2pl", fixed=FixedItems(anchors, truth.subset(anchors)), tol=1e-8, max_iterations=5000)
+    assert loose.iterations > 2
+    assert loose.latent_mean == pytest.approx(tight.latent_mean, abs=1e-3)
+    assert loose.latent_sd == pytest.approx(tight.latent_sd, abs=1e-3)
