@@ -175,7 +175,8 @@ def _mode_estimates(responses, items, subsets, kind, prior_mean, prior_sd, bound
             done = (np.abs(proposal - t) < tol) | (hi[active] - lo[active] < tol)
             active = active[~done]
         _, info = equation(theta, correct, presented)
-        se = 1.0 / np.sqrt(info)
+        with np.errstate(divide="ignore"):  # a row with no items: se set below
+            se = 1.0 / np.sqrt(info)
         empty = presented.sum(axis=1) == 0
         if kind == "map":
             theta[empty], se[empty] = prior_mean, prior_sd

@@ -97,6 +97,11 @@ class Calibration:
     parameter is held fixed for the SEs and its own SE is NaN.
     information_condition: condition number of the information matrix (parameters at
     a bound left out) scaled to a unit diagonal; warnings: e.g. a near-singular one.
+    not_estimable: (n_items,) True for a free item with no responses, or with every
+    response correct (or every one wrong): it is left out of the estimation, its
+    parameters and SEs are NaN, item_converged False and item_messages say why.
+    n_examinees counts the examinees with at least one response;
+    examinees_without_responses the others (they add nothing to the likelihood).
     """
 
     model: str
@@ -119,6 +124,8 @@ class Calibration:
     at_bound: np.ndarray = field(default=None)
     warnings: tuple[str, ...] = ()
     latent_estimated: bool = False
+    not_estimable: np.ndarray = field(default=None)
+    examinees_without_responses: int = 0
 
     def bound_report(self) -> list[tuple[int, str]]:
         """(item column, description) of every estimated parameter at a bound of its range."""
@@ -544,7 +551,13 @@ def calibrate(
     is_fixed = np.zeros(n_items, dtype=bool)
     if fixed is not None:
         is_fixed[fixed.columns] = True
-    free = np.flatnonzero(~is_fixed)
+    # An item nobody was presented, or that everybody (nobody) answered correctly, has no
+    # finite maximum: it is left out and reported as not estimable.
+    item_correct, item_presented = data.item_counts()
+    not_estimable = ~is_fixed & ((item_presented == 0) | (item_correct == 0) | (item_correct == item_presented))
+    free = np.flatnonzero(~is_fixed & ~not_estimable)
+    if free.size == 0 and fixed is None:
+        raise ValueError("no item can be estimated: every item has no responses, or all of them correct or all wrong")
     if estimate_latent is None:
         estimate_latent = fixed is not None
     if estimate_latent and fixed is None:
@@ -558,7 +571,7 @@ def calibrate(
         log_p, log_q = np.log(fixed_p).T, np.log1p(-fixed_p).T
         fixed_data = data.select_items(fixed.columns)
         fixed_loglik = [b.node_log_likelihood(log_p, log_q) for b in fixed_data.blocks(chunk_size)]
-    free_data = data.select_items(free) if fixed is not None else data
+    free_data = data.select_items(free) if fixed is not None or not_estimable.any() else data
     em = _EM(free_data, layout, nodes, priors, fixed_loglik, chunk_size)
 
     if start is not None:
@@ -610,15 +623,32 @@ def calibrate(
         se_free = ItemParameters(np.zeros(free.size), np.zeros(free.size), np.zeros(free.size))
     se_all = _merge(n_items, free, se_free, None)
     item_converged, messages = _item_report(items_free, change, converged, tol, free, n_items)
+    if not_estimable.any():
+        messages = list(messages)
+        nan = np.where(not_estimable, np.nan, 1.0)
+        all_items = ItemParameters(all_items.a * nan, all_items.b * nan, all_items.c * nan)
+        se_all = ItemParameters(se_all.a * nan, se_all.b * nan, se_all.c * nan)
+        se_d = se_d * nan
+        item_converged = item_converged & ~not_estimable
+        for j in np.flatnonzero(not_estimable):  # the few items at fault, to be named
+            if item_presented[j] == 0:
+                messages[j] = "no responses: not estimable"
+            else:
+                which = "correctly" if item_correct[j] == item_presented[j] else "wrongly"
+                messages[j] = (f"all {int(item_presented[j])} examinees answered it {which}: no finite difficulty, "
+                               "not identified; not estimable")
+        messages = tuple(messages)
+    examinee_presented = data.number_correct()[1]
+    without_responses = int(np.sum(examinee_presented == 0))
 
     n_parameters = layout.size
     return Calibration(
         model=model, items=all_items, se=se_all, se_intercept=se_d, log_likelihood=em.loglik, n_parameters=n_parameters,
-        n_examinees=data.n_examinees, iterations=em.e_steps, converged=converged,
+        n_examinees=data.n_examinees - without_responses, iterations=em.e_steps, converged=converged,
         item_converged=item_converged, item_messages=messages,
         latent_mean=latent[0], latent_sd=latent[1], fixed=is_fixed, se_method=se_method if standard_errors else "none",
         latent_se=latent_se, information_condition=condition, at_bound=at_bound, warnings=tuple(warnings),
-        latent_estimated=estimate_latent,
+        latent_estimated=estimate_latent, not_estimable=not_estimable, examinees_without_responses=without_responses,
     )
 
 

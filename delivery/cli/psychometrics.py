@@ -63,7 +63,9 @@ def calibrate_command(responses_csv, model, out_csv, fixed_csv, c_prior, a_prior
     if fixed_csv:
         anchors = _read(io.read_parameters, fixed_csv)
         column_of = {name: index for index, name in enumerate(table.item_ids)}
-        pairs = [(column_of[name], index) for index, name in enumerate(anchors.item_ids) if name in column_of]
+        usable = ~np.isnan(anchors.items.a)  # an anchor without an estimate cannot anchor
+        pairs = [(column_of[name], index) for index, name in enumerate(anchors.item_ids)
+                 if name in column_of and usable[index]]
         if not pairs:
             raise click.ClickException(f"{fixed_csv}: none of its items appears in {responses_csv}")
         columns, rows = (np.array(side) for side in zip(*pairs))
@@ -77,9 +79,12 @@ def calibrate_command(responses_csv, model, out_csv, fixed_csv, c_prior, a_prior
     def progress(e_steps, loglik, change):
         click.echo(f"EM {e_steps:4d}  log-likelihood {loglik:16.4f}  largest change {change:.2e}", err=True)
 
-    result = engine.calibrate(responses, model, fixed=fixed, priors=priors, tol=tol,
-                              max_iterations=max_iterations, n_points=n_points, se_method=se_method,
-                              callback=None if quiet else progress)
+    try:
+        result = engine.calibrate(responses, model, fixed=fixed, priors=priors, tol=tol,
+                                  max_iterations=max_iterations, n_points=n_points, se_method=se_method,
+                                  callback=None if quiet else progress)
+    except ValueError as error:
+        raise click.ClickException(f"{responses_csv}: {error}") from None
     fixed_flags = result.fixed.astype(int)
     bound_names = np.array(["a", "d", "c"])
     at_bound = np.array([" ".join(bound_names[row]) for row in result.at_bound], dtype=object)
@@ -97,8 +102,11 @@ def calibrate_command(responses_csv, model, out_csv, fixed_csv, c_prior, a_prior
     if priors is not None:
         lines.append(f"priors: {priors}")
     if fixed is not None:
-        lines.append(f"latent distribution on the anchors' scale: mean {result.latent_mean:.3f}, "
-                     f"sd {result.latent_sd:.3f}")
+        lines.append(f"latent distribution on the anchors' scale: mean {result.latent_mean:.3f} "
+                     f"(SE {result.latent_se[0]:.3f}), sd {result.latent_sd:.3f} (SE {result.latent_se[1]:.3f})")
+    if result.examinees_without_responses:
+        lines.append(f"examinees with no responses: {result.examinees_without_responses} (they add nothing; "
+                     "left out of the counts and of the fit)")
     lines.append(f"standard errors: {result.se_method} information; its condition number "
                  f"{result.information_condition:.3g} (scaled to a unit diagonal)")
     lines.extend(f"WARNING: {warning}" for warning in result.warnings)
@@ -106,22 +114,42 @@ def calibrate_command(responses_csv, model, out_csv, fixed_csv, c_prior, a_prior
     lines.append(f"parameters at a bound: {len(bounds)}")
     lines.extend(f"  {table.item_ids[j]}: {text}" for j, text in bounds)
     bad = [f"  {table.item_ids[j]}: {result.item_messages[j]}" for j in np.flatnonzero(~result.item_converged)]
-    lines.append(f"items not converged: {len(bad)}")
+    lines.append(f"items not converged or not estimable: {len(bad)}")
     lines.extend(bad)
-    if isinstance(responses, np.ndarray) and (responses >= 0).all():
-        n_estimated, n_latent = degrees_of_freedom(result)
-        fit = sx2(responses, result.items, n_estimated=n_estimated, n_latent=n_latent,
-                  latent_mean=result.latent_mean, latent_sd=result.latent_sd)
-        misfit = fit.misfit(0.01)
-        lines.append(f"S-X2 misfit (p < .01): {int(misfit.sum())} of {len(misfit)} items"
-                     + (": " + ", ".join(table.item_ids[j] for j in np.flatnonzero(misfit)[:20]) if misfit.any() else ""))
-    else:
-        lines.append("S-X2: not computed (incomplete design; summed scores need every item)")
+    lines.extend(_fit_summary(table, responses, result))
     lines.append(f"wrote {out_csv} in {time.perf_counter() - started:.2f} s")
     click.echo("\n".join(lines), err=True)
     if not result.converged:
         sys.exit(2)
 
+
+def _fit_summary(table, responses, result) -> list[str]:
+    """S-X2 lines of the calibration summary: complete rows only, estimable items only."""
+    if not isinstance(responses, np.ndarray):
+        return ["S-X2: not computed (incomplete design; summed scores need every item)"]
+    usable = ~result.not_estimable
+    answered = (responses[:, usable] >= 0).any(axis=1)
+    complete = (responses[:, usable] >= 0).all(axis=1)
+    if not (complete | ~answered).all():
+        return ["S-X2: not computed (incomplete design; summed scores need every item)"]
+    if usable.sum() < 3:
+        return ["S-X2: not computed (fewer than 3 estimable items)"]
+    n_estimated, n_latent = degrees_of_freedom(result)
+    columns = np.flatnonzero(usable)
+    fit = sx2(responses[answered][:, columns], result.items.subset(columns), n_estimated=n_estimated[columns],
+              n_latent=n_latent, latent_mean=result.latent_mean, latent_sd=result.latent_sd)
+    misfit = fit.misfit(0.01)
+    names = [table.item_ids[j] for j in columns[misfit]]
+    lines = [f"S-X2 misfit (p < .01): {int(misfit.sum())} of {len(misfit)} items"
+             + (": " + ", ".join(names[:20]) if names else "")]
+    left_out = [f"{int((~answered).sum())} examinee(s) with no responses"] if not answered.all() else []
+    left_out += [f"{int((~usable).sum())} item(s) not estimable"] if not usable.all() else []
+    if left_out:
+        lines[-1] += " (left out: " + ", ".join(left_out) + ")"
+    return lines
+
+
+BOUND = 6.0  # the default search interval of engine.ml_estimate / wle_estimate
 
 SCORERS = {
     "eap": engine.eap,
@@ -145,9 +173,42 @@ def score_command(responses_csv, params_csv, method, out_csv):
     if missing:
         raise click.ClickException(f"{params_csv}: no parameters for item(s) of {responses_csv}: "
                                    + ", ".join(missing[:10]))
-    items = params.items.subset(np.array([row_of[name] for name in table.item_ids]))
-    estimate = SCORERS[method](table.responses, items)
-    io.write_scores(out_csv, table.examinee_ids, estimate.theta, estimate.se)
+    rows = np.array([row_of[name] for name in table.item_ids])
+    items = params.items.subset(rows)
+    responses = table.responses
+    notes = []
+    unestimated = np.isnan(items.a) | np.isnan(items.b) | np.isnan(items.c)
+    if unestimated.any():
+        names = [table.item_ids[j] for j in np.flatnonzero(unestimated)]
+        notes.append(f"WARNING: {len(names)} item(s) have no estimate in {params_csv} and are left out of "
+                     "scoring: " + ", ".join(names[:10]))
+        responses = responses.copy()
+        responses[:, unestimated] = engine.MISSING
+        items = engine.ItemParameters(np.where(unestimated, 1.0, items.a), np.where(unestimated, 0.0, items.b),
+                                      np.where(unestimated, 0.0, items.c))
+    if params.converged is not None:
+        flagged = ~params.converged[rows] & ~unestimated
+        if flagged.any():
+            names = [table.item_ids[j] for j in np.flatnonzero(flagged)]
+            notes.append(f"WARNING: {len(names)} item(s) are flagged as not converged in {params_csv} and are "
+                         "used as they are: " + ", ".join(names[:10]))
+    estimate = SCORERS[method](responses, items)
+    theta, se = estimate.theta.copy(), estimate.se.copy()
+    if method in ("ml", "wle"):
+        # At the search bound there is no finite maximum (all correct / all wrong, or too
+        # few informative items): the estimate is not identified, so none is written.
+        stuck = np.isfinite(theta) & (np.abs(theta) >= BOUND - 1e-6)
+        if stuck.any():
+            theta[stuck], se[stuck] = np.nan, np.nan
+            notes.append(f"WARNING: {int(stuck.sum())} examinee(s) have no finite {method.upper()} estimate "
+                         f"(it runs to the bound +-{BOUND:g}, e.g. all correct or all wrong): their theta and se "
+                         "are left empty; EAP or MAP give every pattern an estimate")
+    empty = np.isnan(estimate.theta)
+    if empty.any() and method in ("ml", "wle"):
+        notes.append(f"{int(empty.sum())} examinee(s) answered no item: theta and se left empty")
+    io.write_scores(out_csv, table.examinee_ids, theta, se)
+    for note in notes:
+        click.echo(note, err=True)
     click.echo(f"scored {len(table.examinee_ids)} examinees by {method.upper()}; wrote {out_csv}", err=True)
 
 

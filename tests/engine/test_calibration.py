@@ -236,3 +236,23 @@ def test_convergence_waits_for_the_latent_mean_and_sd():
     assert loose.iterations > 2
     assert loose.latent_mean == pytest.approx(tight.latent_mean, abs=1e-3)
     assert loose.latent_sd == pytest.approx(tight.latent_sd, abs=1e-3)
+
+
+@pytest.mark.parametrize("model", ["rasch", "2pl", "3pl"])
+def test_items_without_information_are_not_estimable(model):
+    # An item everyone got right and one nobody was presented: left out, NaN, named; the
+    # Rasch model no longer runs 2,000 E-steps chasing an infinite intercept.
+    x = np.column_stack([LSAT7, np.ones(1000, dtype=np.int8), np.full(1000, -1, dtype=np.int8)])
+    result = calibrate(x, model)
+    assert result.converged and result.iterations < 500
+    np.testing.assert_array_equal(result.not_estimable, [False] * 5 + [True, True])
+    assert np.isnan(result.items.a[5:]).all() and np.isnan(result.se.b[5:]).all()
+    assert "answered it correctly" in result.item_messages[5] and "no responses" in result.item_messages[6]
+    np.testing.assert_allclose(result.items.a[:5], calibrate(LSAT7, model).items.a, atol=1e-6)
+
+
+def test_examinee_without_responses_adds_nothing():
+    x = np.vstack([LSAT7, np.full((3, 5), -1, dtype=np.int8)])
+    result = calibrate(x, "2pl")
+    assert result.n_examinees == 1000 and result.examinees_without_responses == 3
+    assert result.bic == pytest.approx(calibrate(LSAT7, "2pl").bic, abs=1e-6)
