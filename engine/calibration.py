@@ -39,11 +39,14 @@ from engine.ability import normal_quadrature
 from engine.models import EPSILON, ItemParameters, probability
 from engine.responses import ResponseData, as_response_data
 
-MODELS = ("rasch", "2pl", "3pl")
+MODELS = ("rasch", "2pl", "3pl", "4pl")
+# Models with a lower (c) and an upper (d) asymptote to estimate.
+_GUESSING = ("3pl", "4pl")
 SE_METHODS = ("observed", "crossprod")
-# Bounds on the working parameters: a in [0.01, 20], |d| <= 40, c <= 0.9.
-_LOWER = np.array([math.log(0.01), -40.0, -12.0])
-_UPPER = np.array([math.log(20.0), 40.0, math.log(0.9 / 0.1)])
+# Bounds on the working parameters: a in [0.01, 20], |d| <= 40, c in [6e-6, 0.9],
+# the 4PL's upper asymptote in [0.5, 1 - 6e-6].
+_LOWER = np.array([math.log(0.01), -40.0, -12.0, 0.0])
+_UPPER = np.array([math.log(20.0), 40.0, math.log(0.9 / 0.1), 12.0])
 # The smallest latent SD EM will estimate with anchors (see EM.latent_m_step).
 MIN_LATENT_SD = 0.05
 # Beyond these an estimate is reported as probably not identified.
@@ -57,12 +60,14 @@ class Priors:
 
     a_lognormal: (meanlog, sdlog) of log a; b_normal: (mean, sd) of b;
     c_beta: (alpha, beta) of c. BILOG-MG's default for a four-option item is
-    c_beta = (6, 16) (mean near 1/4, 20 pseudo-observations).
+    c_beta = (6, 16) (mean near 1/4, 20 pseudo-observations). upper_beta: (alpha,
+    beta) of the 4PL's upper asymptote, e.g. (16, 2) (mode near .94).
     """
 
     a_lognormal: tuple[float, float] | None = None
     b_normal: tuple[float, float] | None = None
     c_beta: tuple[float, float] | None = None
+    upper_beta: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,9 @@ class Calibration:
     (0 and 1 unless estimated, i.e. with fixed anchor items); latent_se their SEs.
     se_method: 'observed' (the negative Hessian of the marginal log-likelihood,
     mirt's default SE.type = 'Oakes' gives the same matrix) or 'crossprod'.
-    at_bound: (n_items, 3) True where a, the intercept d or c of a free item sits at
-    the bound of its range (a in [0.01, 20], |d| <= 40, c in [6e-6, 0.9]); such a
+    at_bound: (n_items, 4) True where a, the intercept d, c or the 4PL's upper
+    asymptote of a free item sits at the bound of its range (a in [0.01, 20],
+    |d| <= 40, c in [6e-6, 0.9], upper in [0.5, 1 - 6e-6]); such a
     parameter is held fixed for the SEs and its own SE is NaN.
     information_condition: condition number of the information matrix (parameters at
     a bound left out) scaled to a unit diagonal; warnings: e.g. a near-singular one.
@@ -129,12 +135,12 @@ class Calibration:
 
     def bound_report(self) -> list[tuple[int, str]]:
         """(item column, description) of every estimated parameter at a bound of its range."""
-        names = ("a", "d (intercept)", "c")
+        names = ("a", "d (intercept)", "c", "upper asymptote")
         out = []
         if self.at_bound is None:
             return out
         for j, column in zip(*np.nonzero(self.at_bound)):
-            value = (self.items.a[j], self.items.intercept[j], self.items.c[j])[column]
+            value = (self.items.a[j], self.items.intercept[j], self.items.c[j], self.items.upper_array[j])[column]
             out.append((int(j), f"{names[column]} = {value:.3g} at the bound of its range; held there for the SEs"))
         return out
 
@@ -156,7 +162,7 @@ class _Layout:
 
     def __init__(self, model: str, n_free: int, estimate_latent: bool):
         self.model, self.n_free, self.estimate_latent = model, n_free, estimate_latent
-        self.k = 3 if model == "3pl" else 2  # working parameters per item
+        self.k = {"3pl": 3, "4pl": 4}.get(model, 2)  # working parameters per item
         self.shared_slope = model == "rasch" and n_free > 0
         self.per_item = self.k - (1 if self.shared_slope else 0)
         self.size = n_free * self.per_item + (1 if self.shared_slope else 0) + (2 if estimate_latent else 0)
@@ -187,12 +193,12 @@ class _Layout:
     def natural(self, x: np.ndarray) -> np.ndarray:
         """x with logit c replaced by c: convergence is judged on (log a, d, c), since
         near c = 0 a large move of logit c is no change of the model."""
-        if self.model != "3pl":
+        if self.model not in _GUESSING:
             return x
         out = x.copy()
         n_item_values = self.n_free * self.per_item
-        logit_c = out[:n_item_values].reshape(self.n_free, self.per_item)[:, 2]
-        out[:n_item_values].reshape(self.n_free, self.per_item)[:, 2] = 1.0 / (1.0 + np.exp(-logit_c))
+        table = out[:n_item_values].reshape(self.n_free, self.per_item)
+        table[:, 2:] = 1.0 / (1.0 + np.exp(-table[:, 2:]))  # c (and the 4PL's upper asymptote)
         return out
 
     def latent_change(self, dx: np.ndarray) -> float:
@@ -208,17 +214,29 @@ class _Layout:
         return change
 
 
+def _asymptotes(work: np.ndarray, model: str, keep_dims: bool = False):
+    """(c, upper) of working parameters (0 and 1 where the model does not estimate them),
+    each (n,) or, with keep_dims, (n, 1)."""
+    n = work.shape[0]
+    c = 1.0 / (1.0 + np.exp(-work[:, 2])) if model in _GUESSING else np.zeros(n)
+    upper = 1.0 / (1.0 + np.exp(-work[:, 3])) if model == "4pl" else np.ones(n)
+    return (c[:, None], upper[:, None]) if keep_dims else (c, upper)
+
+
 def _to_items(work: np.ndarray, model: str) -> ItemParameters:
     a = np.exp(work[:, 0])
-    c = 1.0 / (1.0 + np.exp(-work[:, 2])) if model == "3pl" else np.zeros(len(a))
-    return ItemParameters(a, -work[:, 1] / a, c)
+    c, upper = _asymptotes(work, model)
+    return ItemParameters(a, -work[:, 1] / a, c, upper if model == "4pl" else None)
 
 
 def _to_work(items: ItemParameters, model: str) -> np.ndarray:
     work = np.column_stack([np.log(items.a), -items.a * items.b])
-    if model == "3pl":
+    if model in _GUESSING:
         c = np.clip(items.c, 1e-4, 0.9)
         work = np.column_stack([work, np.log(c / (1 - c))])
+    if model == "4pl":
+        upper = np.clip(np.ones(items.n_items) if items.d is None else items.d, 0.51, 1 - 1e-4)
+        work = np.column_stack([work, np.log(upper / (1 - upper))])
     return work
 
 
@@ -226,15 +244,14 @@ def _curves(work: np.ndarray, nodes: np.ndarray, model: str):
     """P (n_free, Q) and dP/d(working parameters) (n_free, Q, k)."""
     a = np.exp(work[:, :1])
     s = 1.0 / (1.0 + np.exp(-(a * nodes + work[:, 1:2])))
-    if model == "3pl":
-        c = 1.0 / (1.0 + np.exp(-work[:, 2:3]))
-    else:
-        c = np.zeros_like(a)
-    p = c + (1.0 - c) * s
-    ds = (1.0 - c) * s * (1.0 - s)
+    c, upper = _asymptotes(work, model, keep_dims=True)
+    p = c + (upper - c) * s
+    ds = (upper - c) * s * (1.0 - s)
     derivs = [ds * a * nodes, ds]
-    if model == "3pl":
+    if model in _GUESSING:
         derivs.append((1.0 - s) * c * (1.0 - c))
+    if model == "4pl":
+        derivs.append(s * upper * (1.0 - upper))
     return np.clip(p, EPSILON, 1 - EPSILON), np.stack(derivs, axis=2)
 
 
@@ -265,7 +282,13 @@ def _prior_terms(work: np.ndarray, priors: Priors | None, model: str):
         db = np.column_stack([-b, -1.0 / a])  # d b / d(log a, d)
         grad[:, :2] += (-(b - mu) / sd**2)[:, None] * db
         curv[:, :2, :2] += db[:, :, None] * db[:, None, :] / sd**2
-    if priors.c_beta is not None and model == "3pl":
+    if priors.upper_beta is not None and model == "4pl":
+        alpha, beta = priors.upper_beta
+        u = 1.0 / (1.0 + np.exp(-work[:, 3]))
+        value += (alpha - 1) * np.log(u) + (beta - 1) * np.log1p(-u)
+        grad[:, 3] += (alpha - 1) * (1 - u) - (beta - 1) * u
+        curv[:, 3, 3] += (alpha + beta - 2) * u * (1 - u)
+    if priors.c_beta is not None and model in _GUESSING:
         alpha, beta = priors.c_beta
         c = 1.0 / (1.0 + np.exp(-work[:, 2]))
         value += (alpha - 1) * np.log(c) + (beta - 1) * np.log1p(-c)
@@ -481,13 +504,16 @@ def _start_values(data: ResponseData, model: str, free: np.ndarray, priors: Prio
     n_correct, n_presented = data.item_counts()
     p = np.clip((n_correct[free] + 0.5) / (n_presented[free] + 1.0), 0.02, 0.98)
     c = np.zeros_like(p)
-    if model == "3pl":
+    upper = np.ones_like(p)
+    if model == "4pl":
+        upper = np.full_like(p, 0.98)
+    if model in _GUESSING:
         if priors is not None and priors.c_beta is not None:
             c0 = priors.c_beta[0] / sum(priors.c_beta)
         else:
             c0 = 0.15
         c = np.minimum(c0, 0.5 * p)
-    s = np.clip((p - c) / (1 - c), 0.02, 0.98)
+    s = np.clip((p - c) / (upper - c), 0.02, 0.98)
     point_biserial = data.item_score_correlation()[free]
     z = ndtri(p)
     biserial = point_biserial * np.sqrt(p * (1 - p)) / (np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi))
@@ -497,8 +523,10 @@ def _start_values(data: ResponseData, model: str, free: np.ndarray, priors: Prio
         a = np.full_like(a, np.exp(np.mean(np.log(a))))
     b = -ndtri(s) / r
     work = np.column_stack([np.log(a), -a * b])
-    if model == "3pl":
+    if model in _GUESSING:
         work = np.column_stack([work, np.log(c / (1 - c))])
+    if model == "4pl":
+        work = np.column_stack([work, np.log(upper / (1 - upper))])
     return work
 
 
@@ -526,7 +554,8 @@ def calibrate(
     responses: dense (n_examinees, n_items) with -1 for not presented, or a
         SparseResponses for an incomplete design (never densified).
     model: 'rasch' (one common slope a, equivalent to mirt's Rasch with a = 1 and
-        a free latent variance a^2), '2pl' or '3pl'.
+        a free latent variance a^2), '2pl', '3pl' or '4pl' (upper asymptote d < 1,
+        estimated in logit d like mirt's 'u').
     fixed: anchor items held at their parameters; the other items are estimated
         on the anchors' scale, and then the latent mean and SD are estimated too
         (fixed-parameter calibration of pretest items).
@@ -596,15 +625,17 @@ def calibrate(
     all_items = _merge(n_items, free, items_free, fixed)
     # A float64 pass at the estimates gives the reported log-likelihood (and the SEs).
     se_d = np.zeros(n_items)
-    at_bound = np.zeros((n_items, 3), dtype=bool)
+    at_bound = np.zeros((n_items, 4), dtype=bool)
     at_bound[free, : layout.k] = _bound_mask(work)
     if model == "rasch":
         at_bound[free, 0] = at_bound[free[0], 0] if free.size else False
     latent_se = (0.0, 0.0)
     condition = float("nan")
     warnings: list[str] = []
+    used_method = se_method if standard_errors else "none"
     if standard_errors:
         information = _information(em, work, latent, layout, se_method)
+        used_method = information.method
         se_free = _se_to_abc(work, information.cov, model)
         se_d[free] = np.sqrt(np.maximum(information.cov[:, 1, 1], 0.0))
         if information.latent_cov is not None:
@@ -626,8 +657,10 @@ def calibrate(
     if not_estimable.any():
         messages = list(messages)
         nan = np.where(not_estimable, np.nan, 1.0)
-        all_items = ItemParameters(all_items.a * nan, all_items.b * nan, all_items.c * nan)
-        se_all = ItemParameters(se_all.a * nan, se_all.b * nan, se_all.c * nan)
+        all_items = ItemParameters(all_items.a * nan, all_items.b * nan, all_items.c * nan,
+                                   None if all_items.d is None else all_items.d * nan)
+        se_all = ItemParameters(se_all.a * nan, se_all.b * nan, se_all.c * nan,
+                                None if se_all.d is None else se_all.d * nan)
         se_d = se_d * nan
         item_converged = item_converged & ~not_estimable
         for j in np.flatnonzero(not_estimable):  # the few items at fault, to be named
@@ -646,7 +679,7 @@ def calibrate(
         model=model, items=all_items, se=se_all, se_intercept=se_d, log_likelihood=em.loglik, n_parameters=n_parameters,
         n_examinees=data.n_examinees - without_responses, iterations=em.e_steps, converged=converged,
         item_converged=item_converged, item_messages=messages,
-        latent_mean=latent[0], latent_sd=latent[1], fixed=is_fixed, se_method=se_method if standard_errors else "none",
+        latent_mean=latent[0], latent_sd=latent[1], fixed=is_fixed, se_method=used_method,
         latent_se=latent_se, information_condition=condition, at_bound=at_bound, warnings=tuple(warnings),
         latent_estimated=estimate_latent, not_estimable=not_estimable, examinees_without_responses=without_responses,
     )
@@ -722,18 +755,24 @@ def _squarem(em: _EM, x, tol, max_iterations, accelerate, callback):
 
 
 def _merge(n_items, free, free_items: ItemParameters, fixed: FixedItems | None) -> ItemParameters:
-    a, b, c = np.zeros(n_items), np.zeros(n_items), np.zeros(n_items)
+    a, b, c, upper = np.zeros(n_items), np.zeros(n_items), np.zeros(n_items), np.ones(n_items)
     a[free], b[free], c[free] = free_items.a, free_items.b, free_items.c
+    upper[free] = free_items.upper
+    four = free_items.d is not None
     if fixed is not None:
         a[fixed.columns], b[fixed.columns], c[fixed.columns] = fixed.items.a, fixed.items.b, fixed.items.c
-    return ItemParameters(a, b, c)
+        upper[fixed.columns] = fixed.items.upper
+        four = four or fixed.items.d is not None
+    return ItemParameters(a, b, c, upper if four else None)
 
 
 # Above this many item parameters the information is kept item by item.
 _FULL_COVARIANCE_LIMIT = 600
 # The full observed information needs sum_i w_iq x_ij x_il for every node and item
-# pair (n Q J^2 products); above this many it is kept item by item too.
-_FULL_OBSERVED_PRODUCTS = 2e11
+# pair (n Q J^2 products, 1.2e10 for 20,000 x 100 on 61 nodes); above this many the
+# full cross-product information is used instead (it differs from the observed one by
+# O(N^-1/2) relatively, and N is then large), and ``Calibration.se_method`` says so.
+_FULL_OBSERVED_PRODUCTS = 2.5e10
 # Scaled to a unit diagonal, an information matrix with a larger condition number
 # than this is reported as near singular (its inverse is then mostly rounding).
 CONDITION_WARNING = 1e8
@@ -755,27 +794,33 @@ class _Information:
     at_bound: np.ndarray
     condition: float
     positive_definite: bool
+    method: str = "observed"
 
 
 def _second_derivatives(work: np.ndarray, nodes: np.ndarray, model: str) -> np.ndarray:
-    """d^2 P / d(working parameters)^2, (n_free, Q, k, k), for (log a, d[, logit c]).
+    """d^2 P / d(working parameters)^2, (n_free, Q, k, k), for (log a, d[, logit c[, logit u]]).
 
-    With z = a x + d, s = logistic(z), s' = s (1 - s), s'' = s' (1 - 2 s):
-    P_aa = (1 - c) (s'' (a x)^2 + s' a x), P_ad = (1 - c) s'' a x, P_dd = (1 - c) s'',
-    P_ac = -c (1 - c) s' a x, P_dc = -c (1 - c) s', P_cc = (1 - s) c (1 - c) (1 - 2 c).
+    With P = c + (u - c) s, z = a x + d, s = logistic(z), s' = s (1 - s), s'' = s' (1 - 2 s):
+    P_aa = (u - c) (s'' (a x)^2 + s' a x), P_ad = (u - c) s'' a x, P_dd = (u - c) s'',
+    P_ac = -c (1 - c) s' a x, P_dc = -c (1 - c) s', P_cc = (1 - s) c (1 - c) (1 - 2 c),
+    P_au = u (1 - u) s' a x, P_du = u (1 - u) s', P_uu = s u (1 - u) (1 - 2 u), P_cu = 0.
     """
     a = np.exp(work[:, :1])
     s = 1.0 / (1.0 + np.exp(-(a * nodes + work[:, 1:2])))
-    c = 1.0 / (1.0 + np.exp(-work[:, 2:3])) if model == "3pl" else np.zeros_like(a)
+    c, u = _asymptotes(work, model, keep_dims=True)
     s1 = s * (1.0 - s)
     s2 = s1 * (1.0 - 2.0 * s)
     ax = a * nodes
     k = work.shape[1]
     out = np.zeros(work.shape[:1] + (nodes.size, k, k))
-    out[:, :, 0, 0] = (1 - c) * (s2 * ax**2 + s1 * ax)
-    out[:, :, 0, 1] = out[:, :, 1, 0] = (1 - c) * s2 * ax
-    out[:, :, 1, 1] = (1 - c) * s2
-    if model == "3pl":
+    out[:, :, 0, 0] = (u - c) * (s2 * ax**2 + s1 * ax)
+    out[:, :, 0, 1] = out[:, :, 1, 0] = (u - c) * s2 * ax
+    out[:, :, 1, 1] = (u - c) * s2
+    if model == "4pl":  # logit of the upper asymptote u
+        out[:, :, 0, 3] = out[:, :, 3, 0] = u * (1 - u) * s1 * ax
+        out[:, :, 1, 3] = out[:, :, 3, 1] = u * (1 - u) * s1
+        out[:, :, 3, 3] = s * u * (1 - u) * (1 - 2 * u)
+    if model in _GUESSING:
         out[:, :, 0, 2] = out[:, :, 2, 0] = -c * (1 - c) * s1 * ax
         out[:, :, 1, 2] = out[:, :, 2, 1] = -c * (1 - c) * s1
         out[:, :, 2, 2] = (1 - s) * c * (1 - c) * (1 - 2 * c)
@@ -910,8 +955,9 @@ def _information(em: _EM, work, latent, layout: _Layout, method: str) -> _Inform
     ``method='crossprod'`` keeps only sum_i g_i g_i^T (+ priors): mirt's
     SE.type = 'crossprod'. Parameters at a bound are held fixed (their rows and
     columns are dropped before inverting). Up to ``_FULL_COVARIANCE_LIMIT``
-    parameters (and ``_FULL_OBSERVED_PRODUCTS`` products for C11) the whole matrix is
-    inverted; beyond, each item's own block is, which ignores the covariances
+    parameters the whole matrix is inverted (the observed one while C11 needs at most
+    ``_FULL_OBSERVED_PRODUCTS`` products, else the cross-product one, as the returned
+    ``method`` says); beyond, each item's own block is, which ignores the covariances
     between items' estimates (and the latent parameters).
     """
     n_free, k = work.shape
@@ -926,7 +972,9 @@ def _information(em: _EM, work, latent, layout: _Layout, method: str) -> _Inform
     n_examinees = em.data.n_examinees
     complete = not em.data.sparse and bool(np.all(em.data.source >= 0))
     products = n_examinees * n_nodes * n_free**2 * (1 if complete else 4)
-    full = layout.size <= _FULL_COVARIANCE_LIMIT and (not observed or products <= _FULL_OBSERVED_PRODUCTS)
+    full = layout.size <= _FULL_COVARIANCE_LIMIT
+    if full and observed and products > _FULL_OBSERVED_PRODUCTS:
+        observed, method = False, "crossprod"
     product_dtype = np.float64 if products <= 2e9 else np.float32
     held_items = _bound_mask(work)
     if layout.shared_slope:
@@ -987,7 +1035,7 @@ def _information(em: _EM, work, latent, layout: _Layout, method: str) -> _Inform
             cov[j], condition, ok = _invert_information(info[j], held_items[j])
             conditions.append(condition)
             positive &= ok
-        return _Information(cov, None, held_items, float(max(conditions, default=1.0)), positive)
+        return _Information(cov, None, held_items, float(max(conditions, default=1.0)), positive, method)
 
     info = xpd
     item_index = np.arange(n_free * k).reshape(n_free, k)
@@ -1024,7 +1072,7 @@ def _information(em: _EM, work, latent, layout: _Layout, method: str) -> _Inform
         cov[:, held_full] = np.nan
     item_cov = cov[item_index[:, :, None], item_index[:, None, :]]
     latent_cov = cov[n_free * k:, n_free * k:] if with_latent else None
-    return _Information(item_cov, latent_cov, held_items, condition, positive)
+    return _Information(item_cov, latent_cov, held_items, condition, positive, method)
 
 
 def _item_block_crossproduct(block, post, tables, k, n_free, max_cells: int = 8_000_000) -> np.ndarray:
@@ -1069,18 +1117,22 @@ def _se_to_abc(work, cov, model) -> ItemParameters:
     n, k = work.shape
     a = np.exp(work[:, 0])
     b = -work[:, 1] / a
-    jac = np.zeros((n, 3, k))
+    jac = np.zeros((n, 4, k))
     jac[:, 0, 0] = a
     jac[:, 1, 0] = -b
     jac[:, 1, 1] = -1.0 / a
-    if model == "3pl":
-        c = 1.0 / (1.0 + np.exp(-work[:, 2]))
+    c, upper = _asymptotes(work, model)
+    if model in _GUESSING:
         jac[:, 2, 2] = c * (1 - c)
+    if model == "4pl":
+        jac[:, 3, 3] = upper * (1 - upper)
     var = np.einsum("nik,nkl,nil->ni", jac, np.nan_to_num(cov), jac)
     se = np.sqrt(np.maximum(var, 0.0))
     held = np.isnan(np.diagonal(cov, axis1=1, axis2=2))
     se[held[:, 0], 0] = np.nan
     se[held[:, 0] | held[:, 1], 1] = np.nan
-    if model == "3pl":
+    if model in _GUESSING:
         se[held[:, 2], 2] = np.nan
-    return ItemParameters(se[:, 0], se[:, 1], se[:, 2])
+    if model == "4pl":
+        se[held[:, 3], 3] = np.nan
+    return ItemParameters(se[:, 0], se[:, 1], se[:, 2], se[:, 3] if model == "4pl" else None)

@@ -23,7 +23,7 @@ from engine.ability import normal_quadrature, summed_score_likelihood
 from engine.models import EPSILON, ItemParameters, probability
 from engine.responses import SparseResponses, check_responses, group_sums
 
-MODEL_PARAMETERS = {"rasch": 1, "2pl": 2, "3pl": 3}
+MODEL_PARAMETERS = {"rasch": 1, "2pl": 2, "3pl": 3, "4pl": 4}
 
 
 @dataclass(frozen=True)

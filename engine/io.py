@@ -1,8 +1,8 @@
 """CSV files of responses, item parameters and scores.
 
 RESPONSES.csv  header ``examinee_id,<item ids>``; cells 1, 0 or empty (not presented).
-PARAMS.csv     header ``item_id,a,b,c`` then optional columns (standard errors
-               ``se_a,se_b,se_c``, ``converged`` and anything else, which is ignored
+PARAMS.csv     header ``item_id,a,b,c`` then optional columns (``upper``: the 4PL's
+               upper asymptote, standard errors ``se_a,se_b,se_c[,se_upper]``, ``converged`` and anything else, which is ignored
                on reading); empty a, b and c: an item that could not be estimated.
 SCORES.csv     header ``examinee_id,theta,se``.
 
@@ -152,6 +152,8 @@ def read_parameters(path) -> ParameterTable:
         _fail(path, 1, f"the header must be item_id,a,b,c (then optional columns), found {','.join(header[:4])}")
     se_columns = [header.index(name) if name in header else None for name in ("se_a", "se_b", "se_c")]
     converged_column = header.index("converged") if "converged" in header else None
+    upper_column = header.index("upper") if "upper" in header else None
+    uppers = []
     ids, values, errors, flags = [], [], [], []
     seen: dict[str, int] = {}
     for row, cells in enumerate(rows[1:], start=2):
@@ -190,6 +192,15 @@ def read_parameters(path) -> ParameterTable:
         ids.append(ident)
         values.append(numbers)
         errors.append(se)
+        if upper_column is not None:
+            cell = cells[upper_column].strip()
+            try:
+                upper = float(cell) if cell else math.nan
+            except ValueError:
+                _fail(path, row, f"{cell!r} is not a number", upper_column + 1, "upper")
+            if not math.isnan(numbers[0]) and not numbers[2] < upper <= 1:
+                _fail(path, row, f"the upper asymptote must lie in (c, 1], found {cell!r}", upper_column + 1, "upper")
+            uppers.append(upper)
         flag = cells[converged_column].strip() if converged_column is not None else ""
         flags.append(flag != "0")
     if not ids:
@@ -199,15 +210,20 @@ def read_parameters(path) -> ParameterTable:
     if any(column is not None for column in se_columns):
         errors = np.array(errors)
         se = ItemParameters(errors[:, 0], errors[:, 1], errors[:, 2])
-    return ParameterTable(ids, ItemParameters(values[:, 0], values[:, 1], values[:, 2]), se, np.array(flags))
+    upper = np.array(uppers) if upper_column is not None else None
+    return ParameterTable(ids, ItemParameters(values[:, 0], values[:, 1], values[:, 2], upper), se, np.array(flags))
 
 
 def write_parameters(path, item_ids, items: ItemParameters, se: ItemParameters | None = None,
                      extra: dict[str, np.ndarray] | None = None) -> None:
     """Write PARAMS.csv: item_id,a,b,c[,se_a,se_b,se_c][,extra columns]."""
     columns = {"a": items.a, "b": items.b, "c": items.c}
+    if items.d is not None:
+        columns["upper"] = items.d
     if se is not None:
         columns.update({"se_a": se.a, "se_b": se.b, "se_c": se.c})
+        if se.d is not None:
+            columns["se_upper"] = se.d
     columns.update(extra or {})
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")

@@ -37,7 +37,7 @@ def _prior(text: str | None, name: str):
 
 @click.command("calibrate")
 @click.argument("responses_csv", type=click.Path(exists=True, dir_okay=False))
-@click.option("--model", type=click.Choice(["rasch", "2pl", "3pl"]), default="2pl", show_default=True)
+@click.option("--model", type=click.Choice(list(engine.calibration.MODELS)), default="2pl", show_default=True)
 @click.option("--out", "out_csv", type=click.Path(dir_okay=False), required=True, help="PARAMS.csv to write.")
 @click.option("--fixed", "fixed_csv", type=click.Path(exists=True, dir_okay=False),
               help="PARAMS.csv of anchor items held at their parameters.")
@@ -70,7 +70,7 @@ def calibrate_command(responses_csv, model, out_csv, fixed_csv, c_prior, a_prior
             raise click.ClickException(f"{fixed_csv}: none of its items appears in {responses_csv}")
         columns, rows = (np.array(side) for side in zip(*pairs))
         fixed = engine.FixedItems(columns, anchors.items.subset(rows))
-    if c_prior is None and model == "3pl":
+    if c_prior is None and model in ("3pl", "4pl"):
         c_prior = "6,16"
     priors = engine.Priors(_prior(a_prior, "--a-prior"), _prior(b_prior, "--b-prior"), _prior(c_prior, "--c-prior"))
     if priors == engine.Priors():
@@ -86,7 +86,7 @@ def calibrate_command(responses_csv, model, out_csv, fixed_csv, c_prior, a_prior
     except ValueError as error:
         raise click.ClickException(f"{responses_csv}: {error}") from None
     fixed_flags = result.fixed.astype(int)
-    bound_names = np.array(["a", "d", "c"])
+    bound_names = np.array(["a", "d", "c", "upper"])
     at_bound = np.array([" ".join(bound_names[row]) for row in result.at_bound], dtype=object)
     io.write_parameters(out_csv, table.item_ids, result.items, result.se,
                         {"converged": result.item_converged.astype(int), "fixed": fixed_flags, "at_bound": at_bound})
@@ -179,7 +179,7 @@ def score_command(responses_csv, params_csv, method, out_csv, n_points):
     items = params.items.subset(rows)
     responses = table.responses
     notes = []
-    unestimated = np.isnan(items.a) | np.isnan(items.b) | np.isnan(items.c)
+    unestimated = np.isnan(items.a) | np.isnan(items.b) | np.isnan(items.c) | np.isnan(items.upper_array)
     if unestimated.any():
         names = [table.item_ids[j] for j in np.flatnonzero(unestimated)]
         notes.append(f"WARNING: {len(names)} item(s) have no estimate in {params_csv} and are left out of "
@@ -187,7 +187,8 @@ def score_command(responses_csv, params_csv, method, out_csv, n_points):
         responses = responses.copy()
         responses[:, unestimated] = engine.MISSING
         items = engine.ItemParameters(np.where(unestimated, 1.0, items.a), np.where(unestimated, 0.0, items.b),
-                                      np.where(unestimated, 0.0, items.c))
+                                      np.where(unestimated, 0.0, items.c),
+                                      None if items.d is None else np.where(unestimated, 1.0, items.d))
     if params.converged is not None:
         flagged = ~params.converged[rows] & ~unestimated
         if flagged.any():

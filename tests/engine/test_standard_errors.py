@@ -168,3 +168,30 @@ def test_crossprod_and_observed_agree_on_a_large_sample():
     np.testing.assert_allclose(observed.se.b, crossprod.se.b, rtol=0.08)
     with pytest.raises(ValueError, match="se_method"):
         calibrate(x, "2pl", se_method="sandwich")
+
+
+def test_4pl_observed_information_against_finite_differences():
+    rng = np.random.default_rng(31)
+    truth = engine.simulate_items(5, "4pl", rng)
+    x = engine.simulate_responses(rng.normal(size=2000), truth, rng)
+    priors = engine.Priors(a_lognormal=(0.0, 0.5), c_beta=(6, 16), upper_beta=(16, 2))
+    result = calibrate(x, "4pl", priors=priors, tol=1e-6, max_iterations=5000)
+    assert result.items.d is not None and result.se.d is not None
+
+    def f(v):
+        w = v.reshape(5, 4)
+        a = np.exp(w[:, 0])
+        c, u = 1 / (1 + np.exp(-w[:, 2])), 1 / (1 + np.exp(-w[:, 3]))
+        value = marginal_log_likelihood(x, np.ones(len(x)), ItemParameters(a, -w[:, 1] / a, c, u))
+        log_prior_a = -0.5 * (w[:, 0] / 0.5) ** 2 - w[:, 0]
+        return value + np.sum(log_prior_a + 5 * np.log(c) + 15 * np.log1p(-c) + 15 * np.log(u) + np.log1p(-u))
+
+    items = result.items
+    v0 = np.column_stack([np.log(items.a), items.intercept, np.log(items.c / (1 - items.c)),
+                          np.log(items.d / (1 - items.d))]).ravel()
+    cov = np.linalg.inv(-numerical_hessian(f, v0))
+    se = np.sqrt(np.diag(cov)).reshape(5, 4)
+    held = result.at_bound[:, :4]
+    assert not held.any()
+    np.testing.assert_allclose(result.se_intercept, se[:, 1], rtol=1e-3)
+    np.testing.assert_allclose(result.se.d, items.d * (1 - items.d) * se[:, 3], rtol=1e-3)
