@@ -39,6 +39,7 @@ from engine.models import (
     test_information,
 )
 from engine.responses import MISSING, SparseResponses
+from engine.subscores import MultidimensionalEstimate, multidimensional_eap
 from engine.simulate import simulate_items, simulate_responses, simulate_sparse_design
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "ItemFit",
     "LinkingConstants",
     "MantelHaenszelDIF",
+    "MultidimensionalEstimate",
+    "multidimensional_eap",
     "classical_statistics",
     "distractor_analysis",
     "link",
