@@ -26,7 +26,7 @@ from engine.classical import (
     distractor_analysis,
     mantel_haenszel,
 )
-from engine.fit import ItemFit, degrees_of_freedom, impute_responses, sx2
+from engine.fit import ItemFit, LimitedInformationFit, degrees_of_freedom, impute_responses, m2, sx2
 from engine.linking import LinkingConstants, link
 from engine.models import (
     ItemParameters,
@@ -58,6 +58,8 @@ __all__ = [
     "link",
     "mantel_haenszel",
     "sx2",
+    "m2",
+    "LimitedInformationFit",
     "degrees_of_freedom",
     "impute_responses",
     "FixedItems",

@@ -222,3 +222,117 @@ def _collapse(expected: np.ndarray, observed: np.ndarray, min_expected: float):
         expected = np.delete(expected, row, axis=0)
         observed = np.delete(observed, row, axis=0)
     return expected, observed
+
+
+@dataclass(frozen=True)
+class LimitedInformationFit:
+    """M2 (Maydeu-Olivares & Joe, 2006) with its df, p-value, RMSEA (and its 90% interval)
+    and SRMSR (root mean square of the residual item correlations)."""
+
+    statistic: float
+    df: int
+    p_value: float
+    rmsea: float
+    rmsea_interval: tuple[float, float]
+    srmsr: float
+
+
+def m2(responses, calibration, *, n_points: int = 61, bound: float = 6.0) -> LimitedInformationFit:
+    """Limited-information fit of a ``Calibration`` to complete dichotomous responses.
+
+    With e the observed minus model first- and second-order margins (p_j and p_jk,
+    j < k; J + J (J - 1) / 2 of them), Xi their model covariance (from the model's
+    moments up to order four, E[x_j x_k x_l x_m] = sum_q w_q prod P over the distinct
+    items) and Delta their derivatives with respect to the estimated parameters,
+
+        M2 = N e' (Xi^-1 - Xi^-1 Delta (Delta' Xi^-1 Delta)^-1 Delta' Xi^-1) e,
+
+    df = number of margins - number of estimated parameters (those at a bound not
+    counted), RMSEA = sqrt(max(M2 - df, 0) / (df (N - 1))) with a 90% interval from the
+    noncentral chi-square, as mirt's ``M2(type = "M2")``. Rows with a missing
+    response are left out. Xi has (J (J + 1) / 2)^2 entries: meant for tests of up to a
+    few dozen items (100 items: a 5,050 x 5,050 matrix, a few seconds).
+    """
+    from scipy import optimize, stats  # imported late, slow to load
+
+    from engine.calibration import _curves, _latent_scores, _to_work
+
+    dense = check_responses(responses.to_dense() if isinstance(responses, SparseResponses) else responses)
+    usable = ~calibration.not_estimable if calibration.not_estimable is not None else np.ones(dense.shape[1], bool)
+    columns = np.flatnonzero(usable)
+    x = dense[:, columns]
+    x = x[(x >= 0).all(axis=1)].astype(np.float64)
+    n, n_items = x.shape
+    items = calibration.items.subset(columns)
+    nodes, weights = normal_quadrature(n_points, bound)
+    mean, sd = calibration.latent_mean, calibration.latent_sd
+    log_w = -0.5 * ((nodes - mean) / sd) ** 2
+    weights = np.exp(log_w - np.logaddexp.reduce(log_w))
+    model = calibration.model
+    work = _to_work(items, model)
+    p, dp = _curves(work, nodes, model)  # (J, Q), (J, Q, k)
+    pairs = np.array([(j, k) for j in range(n_items) for k in range(j + 1, n_items)], dtype=np.int64).reshape(-1, 2)
+    # Margins as sets of items: incidence (U, J) and their products over nodes (U, Q).
+    incidence = np.zeros((n_items + len(pairs), n_items))
+    incidence[np.arange(n_items), np.arange(n_items)] = 1.0
+    incidence[n_items + np.arange(len(pairs)), pairs[:, 0]] = 1.0
+    incidence[n_items + np.arange(len(pairs)), pairs[:, 1]] = 1.0
+    log_p = np.log(p)
+    log_m = incidence @ log_p  # (U, Q)
+    m = np.exp(log_m)
+    model_margins = m @ weights
+    observed = np.concatenate([x.mean(axis=0), (x[:, pairs[:, 0]] * x[:, pairs[:, 1]]).mean(axis=0)])
+    residual = observed - model_margins
+    # E[y_u y_v] = sum_q w_q prod over the union of the two sets: m_u m_v / prod over the intersection.
+    second = np.zeros((len(m), len(m)))
+    for q in range(n_points):  # one U x U matrix per node
+        shared = (incidence * log_p[:, q]) @ incidence.T
+        second += weights[q] * np.exp(log_m[:, q][:, None] + log_m[:, q][None, :] - shared)
+    xi = second - np.outer(model_margins, model_margins)
+
+    # Delta: d margins / d estimated parameters (working parametrisation).
+    fixed = calibration.fixed if calibration.fixed is not None else np.zeros(calibration.items.n_items, bool)
+    free = ~fixed[columns]
+    at_bound = calibration.at_bound[columns, : work.shape[1]] if calibration.at_bound is not None else None
+    # dm_u / d theta_(j, a) = m_u dP_j,a / P_j for j in the set u.
+    blocks = []
+    for a in range(work.shape[1]):
+        d_log = dp[:, :, a] / p  # (J, Q)
+        deriv = (incidence[:, :, None] * m[:, None, :] * d_log[None]) @ weights  # (U, J)
+        blocks.append(deriv)
+    delta = np.stack(blocks, axis=2)  # (U, J, k)
+    keep = np.broadcast_to(free[:, None], delta.shape[1:]).copy()
+    if at_bound is not None:
+        keep &= ~at_bound
+    if model == "rasch":
+        shared_slope = delta[:, free, 0].sum(axis=1, keepdims=True)
+        columns_delta = [delta[:, :, 1][:, keep[:, 1]], shared_slope] if free.any() else [delta[:, :, 1][:, keep[:, 1]]]
+    else:
+        columns_delta = [delta.reshape(len(m), -1)[:, keep.ravel()]]
+    if calibration.latent_estimated:
+        score, _ = _latent_scores(nodes, (mean, sd))
+        columns_delta.append((m * weights) @ score)
+    delta = np.concatenate(columns_delta, axis=1)
+    xi_inv_delta = np.linalg.solve(xi, delta)
+    xi_inv_e = np.linalg.solve(xi, residual)
+    middle = np.linalg.solve(delta.T @ xi_inv_delta, xi_inv_delta.T @ residual)
+    statistic = float(n * (residual @ xi_inv_e - (delta.T @ xi_inv_e) @ middle))
+    df = int(len(m) - delta.shape[1])
+    p_value = float(stats.chi2.sf(statistic, df)) if df > 0 else float("nan")
+    rmsea = float(np.sqrt(max(statistic - df, 0.0) / (df * (n - 1)))) if df > 0 else float("nan")
+
+    def noncentrality(level):
+        # lambda with P(chi2(df, lambda) <= M2) = level, 0 if even lambda = 0 is beyond.
+        if df <= 0 or stats.chi2.cdf(statistic, df) < level:
+            return 0.0
+        return optimize.brentq(lambda lam: stats.ncx2.cdf(statistic, df, lam) - level, 1e-10, max(10 * statistic, 100))
+
+    interval = tuple(float(np.sqrt(noncentrality(level) / (df * (n - 1)))) if df > 0 else float("nan")
+                     for level in (0.95, 0.05))
+    # SRMSR: residual correlations of the item pairs.
+    pj = model_margins[:n_items]
+    model_corr = (model_margins[n_items:] - pj[pairs[:, 0]] * pj[pairs[:, 1]]) / np.sqrt(
+        pj[pairs[:, 0]] * (1 - pj[pairs[:, 0]]) * pj[pairs[:, 1]] * (1 - pj[pairs[:, 1]]))
+    observed_corr = np.corrcoef(x, rowvar=False)[pairs[:, 0], pairs[:, 1]]
+    srmsr = float(np.sqrt(np.mean((observed_corr - model_corr) ** 2)))
+    return LimitedInformationFit(statistic, df, p_value, rmsea, interval, srmsr)

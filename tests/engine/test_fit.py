@@ -92,3 +92,27 @@ def test_lsat6_rasch_df_subtract_the_latent_variance_as_mirt():
     np.testing.assert_array_equal(fit.df, [2, 2, 1, 2, 2])
     # 2PL: no latent parameter, df as mirt's LSAT7 2PL (2 each, test above).
     assert engine.degrees_of_freedom(calibrate(x, "2pl"))[1] == 0
+
+
+def test_lsat7_m2_matches_mirt():
+    # mirt reference/M2.md: M2(mirt(expand.table(LSAT7), 1)):
+    # M2 11.938, df 5, p 0.036, RMSEA 0.037 [0.009, 0.065], SRMSR 0.032.
+    x = expand(LSAT7_FREQUENCIES)
+    fit = engine.m2(x, calibrate(x, "2pl", tol=1e-6))
+    assert fit.statistic == pytest.approx(11.938, abs=2e-3)
+    assert fit.df == 5 and fit.p_value == pytest.approx(0.036, abs=5e-4)
+    assert fit.rmsea == pytest.approx(0.037, abs=5e-4)
+    np.testing.assert_allclose(fit.rmsea_interval, [0.009, 0.065], atol=5e-4)
+    assert fit.srmsr == pytest.approx(0.032, abs=5e-4)
+
+
+def test_m2_is_chi_square_under_the_true_model():
+    # Fixed true parameters (nothing estimated: Delta empty would be singular, so use a
+    # calibration): over data sets from the model, M2's p-values are not small.
+    rng = np.random.default_rng(9)
+    truth = engine.simulate_items(6, "2pl", rng)
+    p_values = []
+    for _ in range(8):
+        x = engine.simulate_responses(rng.normal(size=1500), truth, rng)
+        p_values.append(engine.m2(x, calibrate(x, "2pl")).p_value)
+    assert np.mean(np.array(p_values) < 0.05) <= 0.25
