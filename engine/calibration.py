@@ -675,6 +675,10 @@ def calibrate(
     without_responses = int(np.sum(examinee_presented == 0))
 
     n_parameters = layout.size
+    n_answering = data.n_examinees - without_responses
+    if n_answering < 5 * n_parameters:
+        warnings.append(f"{n_answering} examinees for {n_parameters} parameters: far too few for stable "
+                        "estimates (a few hundred per item is usual); treat every estimate as not identified")
     return Calibration(
         model=model, items=all_items, se=se_all, se_intercept=se_d, log_likelihood=em.loglik, n_parameters=n_parameters,
         n_examinees=data.n_examinees - without_responses, iterations=em.e_steps, converged=converged,

@@ -274,3 +274,9 @@ def test_4pl_recovery():
     # The 4PL nests the 3PL: its log-likelihood is at least the 3PL's on the same data.
     three = calibrate(x, "3pl", priors=Priors(c_beta=(6, 16)))
     assert result.log_likelihood > three.log_likelihood
+
+
+def test_tiny_sample_is_warned_about():
+    x = np.array([[1, 1, 0, 1, 0], [0, 0, 0, 0, 0], [1, 0, 1, 1, 1]], dtype=np.int8)
+    result = calibrate(x, "2pl")
+    assert any("3 examinees for 10 parameters" in warning for warning in result.warnings)
