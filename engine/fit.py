@@ -253,7 +253,7 @@ def m2(responses, calibration, *, n_points: int = 61, bound: float = 6.0) -> Lim
     response are left out. Xi has (J (J + 1) / 2)^2 entries: meant for tests of up to a
     few dozen items (100 items: a 5,050 x 5,050 matrix, a few seconds).
     """
-    from scipy import optimize, stats  # imported late, slow to load
+    from scipy.special import chdtr, chdtrc, chndtr  # imported late; scipy.stats would add ~1.5 s
 
     from engine.calibration import _curves, _latent_scores, _to_work
 
@@ -318,14 +318,19 @@ def m2(responses, calibration, *, n_points: int = 61, bound: float = 6.0) -> Lim
     middle = np.linalg.solve(delta.T @ xi_inv_delta, xi_inv_delta.T @ residual)
     statistic = float(n * (residual @ xi_inv_e - (delta.T @ xi_inv_e) @ middle))
     df = int(len(m) - delta.shape[1])
-    p_value = float(stats.chi2.sf(statistic, df)) if df > 0 else float("nan")
+    p_value = float(chdtrc(df, statistic)) if df > 0 else float("nan")
     rmsea = float(np.sqrt(max(statistic - df, 0.0) / (df * (n - 1)))) if df > 0 else float("nan")
 
     def noncentrality(level):
-        # lambda with P(chi2(df, lambda) <= M2) = level, 0 if even lambda = 0 is beyond.
-        if df <= 0 or stats.chi2.cdf(statistic, df) < level:
+        # lambda with P(chi2(df, lambda) <= M2) = level (decreasing in lambda), by
+        # bisection; 0 if even lambda = 0 leaves less than level.
+        if df <= 0 or chdtr(df, statistic) < level:
             return 0.0
-        return optimize.brentq(lambda lam: stats.ncx2.cdf(statistic, df, lam) - level, 1e-10, max(10 * statistic, 100))
+        low, high = 0.0, max(10.0 * statistic, 100.0)
+        for _ in range(200):
+            middle = 0.5 * (low + high)
+            low, high = (middle, high) if chndtr(statistic, df, middle) > level else (low, middle)
+        return 0.5 * (low + high)
 
     interval = tuple(float(np.sqrt(noncentrality(level) / (df * (n - 1)))) if df > 0 else float("nan")
                      for level in (0.95, 0.05))

@@ -14,7 +14,7 @@ import numpy as np
 import engine
 from engine import io
 from engine.calibration import SE_METHODS
-from engine.fit import degrees_of_freedom, sx2
+from engine.fit import degrees_of_freedom, m2, sx2
 from engine.linking import METHODS, link
 
 
@@ -129,6 +129,10 @@ def calibrate_command(responses_csv, model, out_csv, fixed_csv, c_prior, a_prior
         sys.exit(2)
 
 
+# M2's weight matrix grows as items^4: the summary prints it for tests up to this size.
+M2_ITEMS = 30
+
+
 def _fit_summary(table, responses, result) -> list[str]:
     """S-X2 lines of the calibration summary: complete rows only, estimable items only."""
     if not isinstance(responses, np.ndarray):
@@ -152,6 +156,14 @@ def _fit_summary(table, responses, result) -> list[str]:
     left_out += [f"{int((~usable).sum())} item(s) not estimable"] if not usable.all() else []
     if left_out:
         lines[-1] += " (left out: " + ", ".join(left_out) + ")"
+    if columns.size <= M2_ITEMS:
+        try:
+            limited = m2(responses[answered], result)
+            lines.append(f"M2 {limited.statistic:.3f}, df {limited.df}, p {limited.p_value:.4f}, RMSEA "
+                         f"{limited.rmsea:.3f} [{limited.rmsea_interval[0]:.3f}, {limited.rmsea_interval[1]:.3f}], "
+                         f"SRMSR {limited.srmsr:.3f}")
+        except (np.linalg.LinAlgError, ValueError) as error:
+            lines.append(f"M2: not computed ({error})")
     return lines
 
 
