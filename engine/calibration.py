@@ -20,9 +20,12 @@ divided by (1 - rate) with rate EM's linear convergence rate estimated from two
 successive EM steps, is below ``tol`` (default 1e-4). That quotient estimates the
 distance still to go; mirt's TOL bounds the step alone, which for a slow EM
 (rate near 1) stops earlier. c rather than logit c is judged, because near c = 0
-logit c can drift far with no change of the model. Standard errors come from the
-cross-product of the examinees' marginal score vectors (mirt's
-``SE.type = 'crossprod'``), plus the curvature of the priors.
+logit c can drift far with no change of the model; the latent mean and log SD, when
+estimated, must have settled too. Standard errors come by default from the observed
+information, the exact negative Hessian of the marginal log-likelihood by Louis'
+identity (the matrix mirt's default ``SE.type = 'Oakes'`` computes), or on request from
+the cross-product of the examinees' marginal score vectors (``'crossprod'``); both add
+the curvature of the priors, and parameters at a bound of their range are held fixed.
 """
 from __future__ import annotations
 
