@@ -39,6 +39,7 @@ from engine.models import (
     test_information,
 )
 from engine.responses import MISSING, SparseResponses
+from engine.multigroup import LikelihoodRatioDIF, MultipleGroupCalibration, calibrate_groups, likelihood_ratio_dif
 from engine.subscores import MultidimensionalEstimate, multidimensional_eap
 from engine.simulate import simulate_items, simulate_responses, simulate_sparse_design
 
@@ -51,6 +52,10 @@ __all__ = [
     "ItemFit",
     "LinkingConstants",
     "MantelHaenszelDIF",
+    "LikelihoodRatioDIF",
+    "MultipleGroupCalibration",
+    "calibrate_groups",
+    "likelihood_ratio_dif",
     "MultidimensionalEstimate",
     "multidimensional_eap",
     "classical_statistics",
