@@ -8,7 +8,9 @@ from engine.ability import (
     AbilityEstimate,
     SummedScoreTable,
     eap,
+    empirical_reliability,
     map_estimate,
+    marginal_reliability,
     ml_estimate,
     normal_quadrature,
     sum_score_eap,
@@ -24,7 +26,7 @@ from engine.classical import (
     distractor_analysis,
     mantel_haenszel,
 )
-from engine.fit import ItemFit, impute_responses, sx2
+from engine.fit import ItemFit, LimitedInformationFit, degrees_of_freedom, impute_responses, m2, sx2
 from engine.linking import LinkingConstants, link
 from engine.models import (
     ItemParameters,
@@ -37,6 +39,8 @@ from engine.models import (
     test_information,
 )
 from engine.responses import MISSING, SparseResponses
+from engine.multigroup import LikelihoodRatioDIF, MultipleGroupCalibration, calibrate_groups, likelihood_ratio_dif
+from engine.subscores import MultidimensionalEstimate, multidimensional_eap
 from engine.simulate import simulate_items, simulate_responses, simulate_sparse_design
 
 __all__ = [
@@ -48,11 +52,20 @@ __all__ = [
     "ItemFit",
     "LinkingConstants",
     "MantelHaenszelDIF",
+    "LikelihoodRatioDIF",
+    "MultipleGroupCalibration",
+    "calibrate_groups",
+    "likelihood_ratio_dif",
+    "MultidimensionalEstimate",
+    "multidimensional_eap",
     "classical_statistics",
     "distractor_analysis",
     "link",
     "mantel_haenszel",
     "sx2",
+    "m2",
+    "LimitedInformationFit",
+    "degrees_of_freedom",
     "impute_responses",
     "FixedItems",
     "ItemParameters",
@@ -61,6 +74,8 @@ __all__ = [
     "SummedScoreTable",
     "calibrate",
     "eap",
+    "empirical_reliability",
+    "marginal_reliability",
     "item_information",
     "log_likelihood",
     "map_estimate",

@@ -175,7 +175,8 @@ def _mode_estimates(responses, items, subsets, kind, prior_mean, prior_sd, bound
             done = (np.abs(proposal - t) < tol) | (hi[active] - lo[active] < tol)
             active = active[~done]
         _, info = equation(theta, correct, presented)
-        se = 1.0 / np.sqrt(info)
+        with np.errstate(divide="ignore"):  # a row with no items: se set below
+            se = 1.0 / np.sqrt(info)
         empty = presented.sum(axis=1) == 0
         if kind == "map":
             theta[empty], se[empty] = prior_mean, prior_sd
@@ -261,3 +262,32 @@ def sum_score_eap(items: ItemParameters, *, prior_mean: float = 0.0, prior_sd: f
     mean = joint @ nodes / marginal
     sd = np.sqrt(np.maximum(joint @ nodes**2 / marginal - mean**2, 0.0))
     return SummedScoreTable(np.arange(items.n_items + 1), mean, sd, marginal)
+
+
+def marginal_reliability(items: ItemParameters, *, prior_mean: float = 0.0, prior_sd: float = 1.0,
+                         n_points: int = 1000, bound: float = 6.0) -> float:
+    """Marginal reliability of the test (Thissen & Wainer 2001; mirt's ``marginal_rxx``).
+
+    rho = integral of s^2 I(theta) / (s^2 I(theta) + 1) over the N(prior_mean, s^2) density
+    (s = prior_sd), i.e. the reliability at theta, s^2 / (s^2 + 1 / I(theta)), averaged
+    over the population; with s = 1 it is mirt's integrand I / (I + 1). Summed over
+    ``n_points`` equally spaced nodes on prior_mean +- bound * s.
+    """
+    nodes, weights = normal_quadrature(n_points, bound, prior_mean, prior_sd)
+    from engine.models import test_information  # models imports nothing from here
+
+    info = test_information(nodes, items) * prior_sd**2
+    return float(weights @ (info / (info + 1.0)))
+
+
+def empirical_reliability(estimate: AbilityEstimate) -> np.ndarray | float:
+    """var(theta_hat) / (var(theta_hat) + mean(se^2)) over examinees (mirt's ``empirical_rxx``).
+
+    For EAP estimates with their posterior SDs; per subset for (n, n_subsets) estimates.
+    Rows with a NaN estimate are left out.
+    """
+    theta, se = np.asarray(estimate.theta, dtype=float), np.asarray(estimate.se, dtype=float)
+    variance = np.nanvar(theta, axis=0, ddof=1)
+    error = np.nanmean(np.where(np.isnan(theta), np.nan, se**2), axis=0)
+    out = variance / (variance + error)
+    return float(out) if np.ndim(out) == 0 else out

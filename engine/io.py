@@ -1,8 +1,9 @@
 """CSV files of responses, item parameters and scores.
 
 RESPONSES.csv  header ``examinee_id,<item ids>``; cells 1, 0 or empty (not presented).
-PARAMS.csv     header ``item_id,a,b,c`` then optional columns (standard errors
-               ``se_a,se_b,se_c`` and anything else, which is ignored on reading).
+PARAMS.csv     header ``item_id,a,b,c`` then optional columns (``upper``: the 4PL's
+               upper asymptote, standard errors ``se_a,se_b,se_c[,se_upper]``, ``converged`` and anything else, which is ignored
+               on reading); empty a, b and c: an item that could not be estimated.
 SCORES.csv     header ``examinee_id,theta,se``.
 
 A malformed file raises ``CSVFormatError`` naming the file, the row (1-based,
@@ -35,11 +36,17 @@ class ResponseTable:
 
 @dataclass(frozen=True)
 class ParameterTable:
-    """item_ids and their parameters (se: standard errors if the file has them, else None)."""
+    """item_ids and their parameters (se: standard errors if the file has them, else None).
+
+    converged: (n_items,) bool, False where the file's ``converged`` column says 0
+    (all True without the column). An item whose a, b and c cells are all empty is one
+    calibration could not estimate: its parameters are NaN.
+    """
 
     item_ids: list[str]
     items: ItemParameters
     se: ItemParameters | None = None
+    converged: np.ndarray | None = None
 
 
 def _fail(path, row: int, message: str, column: int | None = None, name: str | None = None):
@@ -55,7 +62,8 @@ def _read_header(path, line: str, first: str) -> list[str]:
         _fail(path, 1, f"the header must start with '{first}', found {header[0] if header else 'nothing'!r}", 1)
     seen = {}
     for column, name in enumerate(header[1:], start=2):
-        if not name.strip():
+        name = name.strip()  # ' i1' and 'i1' are one item
+        if not name:
             _fail(path, 1, "empty column name", column)
         if name in seen:
             _fail(path, 1, f"column name {name!r} repeats column {seen[name]}", column, name)
@@ -99,9 +107,11 @@ def read_responses(path) -> ResponseTable:
     n_items = len(header) - 1
     ids: list[str] = []
     coded: list[str] = []
+    if len(lines) < 2:
+        raise CSVFormatError(f"{path}: row 2: no examinees (the file has only its header)")
     for row, line in enumerate(lines[1:], start=2):
         ident, _, rest = line.partition(",")
-        if '"' in ident:
+        if '"' in line:  # quoted cells are legal CSV: decode the row with the csv module
             cells = next(csv.reader([line]))
             ident, rest = cells[0], ",".join(cells[1:])
         code = ("," + rest).replace(",1", "\x02").replace(",0", "\x01").replace(",", "\x00")
@@ -141,7 +151,10 @@ def read_parameters(path) -> ParameterTable:
     if header[1:4] != ["a", "b", "c"]:
         _fail(path, 1, f"the header must be item_id,a,b,c (then optional columns), found {','.join(header[:4])}")
     se_columns = [header.index(name) if name in header else None for name in ("se_a", "se_b", "se_c")]
-    ids, values, errors = [], [], []
+    converged_column = header.index("converged") if "converged" in header else None
+    upper_column = header.index("upper") if "upper" in header else None
+    uppers = []
+    ids, values, errors, flags = [], [], [], []
     seen: dict[str, int] = {}
     for row, cells in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in cells):
@@ -155,7 +168,9 @@ def read_parameters(path) -> ParameterTable:
             _fail(path, row, f"item_id {ident!r} repeats row {seen[ident]}", 1, "item_id")
         seen[ident] = row
         numbers = []
-        for column in (1, 2, 3):
+        if not any(cells[column].strip() for column in (1, 2, 3)):
+            numbers = [math.nan] * 3  # an item calibration could not estimate
+        for column in (1, 2, 3) if not numbers else ():
             try:
                 value = float(cells[column])
             except ValueError:
@@ -165,7 +180,7 @@ def read_parameters(path) -> ParameterTable:
             numbers.append(value)
         if numbers[0] <= 0:
             _fail(path, row, f"a must be positive, found {numbers[0]}", 2, "a")
-        if not 0 <= numbers[2] < 1:
+        if not 0 <= numbers[2] < 1 and not math.isnan(numbers[2]):
             _fail(path, row, f"c must lie in [0, 1), found {numbers[2]}", 4, "c")
         se = []
         for column in se_columns:
@@ -177,6 +192,17 @@ def read_parameters(path) -> ParameterTable:
         ids.append(ident)
         values.append(numbers)
         errors.append(se)
+        if upper_column is not None:
+            cell = cells[upper_column].strip()
+            try:
+                upper = float(cell) if cell else math.nan
+            except ValueError:
+                _fail(path, row, f"{cell!r} is not a number", upper_column + 1, "upper")
+            if not math.isnan(numbers[0]) and not numbers[2] < upper <= 1:
+                _fail(path, row, f"the upper asymptote must lie in (c, 1], found {cell!r}", upper_column + 1, "upper")
+            uppers.append(upper)
+        flag = cells[converged_column].strip() if converged_column is not None else ""
+        flags.append(flag != "0")
     if not ids:
         raise CSVFormatError(f"{path}: row 2: no items")
     values = np.array(values)
@@ -184,15 +210,20 @@ def read_parameters(path) -> ParameterTable:
     if any(column is not None for column in se_columns):
         errors = np.array(errors)
         se = ItemParameters(errors[:, 0], errors[:, 1], errors[:, 2])
-    return ParameterTable(ids, ItemParameters(values[:, 0], values[:, 1], values[:, 2]), se)
+    upper = np.array(uppers) if upper_column is not None else None
+    return ParameterTable(ids, ItemParameters(values[:, 0], values[:, 1], values[:, 2], upper), se, np.array(flags))
 
 
 def write_parameters(path, item_ids, items: ItemParameters, se: ItemParameters | None = None,
                      extra: dict[str, np.ndarray] | None = None) -> None:
     """Write PARAMS.csv: item_id,a,b,c[,se_a,se_b,se_c][,extra columns]."""
     columns = {"a": items.a, "b": items.b, "c": items.c}
+    if items.d is not None:
+        columns["upper"] = items.d
     if se is not None:
         columns.update({"se_a": se.a, "se_b": se.b, "se_c": se.c})
+        if se.d is not None:
+            columns["se_upper"] = se.d
     columns.update(extra or {})
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")

@@ -51,6 +51,11 @@ class ItemParameters:
         return 1.0 if self.d is None else self.d
 
     @property
+    def upper_array(self) -> np.ndarray:
+        """The upper asymptote as an (n_items,) array."""
+        return np.ones(self.n_items) if self.d is None else self.d
+
+    @property
     def intercept(self) -> np.ndarray:
         """The slope-intercept form's intercept -a b (mirt prints it as ``d``)."""
         return -self.a * self.b

@@ -100,17 +100,25 @@ def group_sums(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarr
 
 
 def check_responses(responses: np.ndarray) -> np.ndarray:
-    """A dense response matrix as int8 after checking its shape and codes."""
+    """A dense response matrix as int8 after checking it, like scikit-learn's ``check_array``.
+
+    It must be 2-D, of a boolean, integer or floating dtype, finite, and hold only
+    1 (correct), 0 (wrong) and -1 (not presented); a float 0.5 is an error, not a 0.
+    """
     responses = np.asarray(responses)
     if responses.ndim != 2:
         raise ValueError(f"responses must be 2-D (n_examinees, n_items), got shape {responses.shape}")
-    if responses.dtype != np.int8:
-        if responses.size and (responses.min() < MISSING or responses.max() > 1):
-            raise ValueError("responses may hold only 1 (correct), 0 (wrong) and -1 (not presented)")
-        responses = responses.astype(np.int8)
-    elif responses.size and (responses.min() < MISSING or responses.max() > 1):
-        raise ValueError("responses may hold only 1 (correct), 0 (wrong) and -1 (not presented)")
-    return responses
+    if responses.dtype == np.int8 or responses.dtype == np.bool_:
+        bad = (responses < MISSING) | (responses > 1) if responses.dtype == np.int8 else None
+    elif responses.dtype.kind in "iuf":
+        bad = ~np.isin(responses, (MISSING, 0, 1))
+    else:
+        raise ValueError(f"responses must be numbers 1, 0 and -1, got dtype {responses.dtype}")
+    if bad is not None and bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"responses may hold only 1 (correct), 0 (wrong) and -1 (not presented); found "
+                         f"{responses[row, column].item()!r} at row {row}, column {column} ({int(bad.sum())} such cells)")
+    return responses.astype(np.int8, copy=False)
 
 
 class _DenseBlock:

@@ -8,17 +8,20 @@ from engine.responses import MISSING, SparseResponses
 
 
 def simulate_items(n_items: int, model: str = "3pl", rng: np.random.Generator | int | None = None, *,
-                   log_a_sd: float = 0.25, c_range: tuple[float, float] = (0.1, 0.25)) -> ItemParameters:
+                   log_a_sd: float = 0.25, c_range: tuple[float, float] = (0.1, 0.25),
+                   upper_range: tuple[float, float] = (0.9, 1.0)) -> ItemParameters:
     """Item parameters drawn as in the project's design studies.
 
     a ~ lognormal(0, log_a_sd) (a = 1 for 'rasch'), b ~ N(0, 1),
-    c ~ U(c_range) for '3pl' (0 otherwise).
+    c ~ U(c_range) for '3pl' and '4pl' (0 otherwise), the upper asymptote
+    d ~ U(upper_range) for '4pl'.
     """
     rng = np.random.default_rng(rng)
     a = np.exp(rng.normal(0.0, log_a_sd, n_items)) if model != "rasch" else np.ones(n_items)
     b = rng.normal(0.0, 1.0, n_items)
-    c = rng.uniform(*c_range, n_items) if model == "3pl" else np.zeros(n_items)
-    return ItemParameters(a, b, c)
+    c = rng.uniform(*c_range, n_items) if model in ("3pl", "4pl") else np.zeros(n_items)
+    upper = rng.uniform(*upper_range, n_items) if model == "4pl" else None
+    return ItemParameters(a, b, c, upper)
 
 
 def simulate_responses(theta: np.ndarray, items: ItemParameters, rng: np.random.Generator | int | None = None, *,

@@ -134,3 +134,32 @@ def test_sparse_and_dense_scoring_agree():
     np.testing.assert_array_equal(sparse.to_dense(), x)
     np.testing.assert_allclose(engine.eap(sparse, items).theta, engine.eap(x, items).theta, atol=1e-5)
     np.testing.assert_allclose(engine.wle_estimate(sparse, items).theta, engine.wle_estimate(x, items).theta)
+
+
+def test_marginal_reliability_is_the_population_average_of_conditional_reliability():
+    from scipy import integrate
+
+    items = engine.simulate_items(20, "3pl", 5)
+
+    def integrand(t, sd):
+        info = engine.test_information(np.array([t]), items)[0] * sd**2
+        return info / (info + 1) * np.exp(-0.5 * (t / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+
+    for sd in (1.0, 1.5):
+        direct = integrate.quad(integrand, -12, 12, args=(sd,), limit=200)[0]
+        assert engine.marginal_reliability(items, prior_sd=sd) == pytest.approx(direct, abs=1e-4)
+    # More items, more reliability; and for EAP the empirical figure agrees with the
+    # marginal one on simulated examinees (both estimate var(theta) / var(theta_hat + e)).
+    rng = np.random.default_rng(6)
+    x = engine.simulate_responses(rng.normal(size=20000), items, rng)
+    empirical = engine.empirical_reliability(engine.eap(x, items))
+    assert empirical == pytest.approx(engine.marginal_reliability(items), abs=0.02)
+    assert engine.marginal_reliability(items.subset(np.arange(10))) < engine.marginal_reliability(items)
+
+
+def test_eap_quadrature_is_a_setting():
+    items = engine.simulate_items(30, "3pl", 7)
+    x = engine.simulate_responses(np.random.default_rng(7).normal(size=500), items, 7)
+    coarse, fine = engine.eap(x, items, n_points=61), engine.eap(x, items, n_points=121)
+    np.testing.assert_allclose(coarse.theta, fine.theta, atol=1e-4)
+    assert not np.array_equal(coarse.theta, fine.theta)

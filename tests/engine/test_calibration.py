@@ -29,12 +29,12 @@ def test_lsat7_2pl_matches_mirt():
     assert result.bic == pytest.approx(5386.688, abs=1e-2)
 
 
-def test_lsat7_2pl_standard_errors_close_to_mirt():
+def test_lsat7_2pl_crossprod_standard_errors_close_to_mirt():
     # test-01-mirtOne.R, modm2 (SE.type = 'Richardson', numerical observed information):
     # 95% CI for a1 of item 1 is [0.6406, 1.3354] -> SE 0.1772; item 3 [1.0779, 2.334] ->
     # 0.3205. Cross-product SEs estimate the same information differently; with N = 1000
-    # the two agree to a few percent.
-    result = calibrate(LSAT7, "2pl")
+    # the two agree to a few percent (the observed ones: test_standard_errors.py).
+    result = calibrate(LSAT7, "2pl", se_method="crossprod")
     np.testing.assert_allclose(result.se.a[[0, 2]], [(1.3354 - 0.6406) / 3.92, (2.334 - 1.0779) / 3.92], rtol=0.05)
 
 
@@ -42,7 +42,7 @@ def test_lsat7_equal_slopes_matches_mirt_crossprod_standard_errors():
     # test-01-mirtOne.R, modm4: 'F = 1-5, CONSTRAIN = (1-5, a1)', SE.type = 'crossprod':
     # a1 = 1.011 [0.885, 1.138]; d = 1.868 [1.67, 2.067], 0.791 [0.631, 0.951],
     # 1.461 [1.277, 1.644], 0.521 [0.367, 0.676], 1.993 [1.793, 2.193].
-    result = calibrate(LSAT7, "rasch")
+    result = calibrate(LSAT7, "rasch", se_method="crossprod")
     np.testing.assert_allclose(result.items.a, 1.011, atol=1e-3)
     np.testing.assert_allclose(result.items.intercept, [1.868, 0.791, 1.461, 0.521, 1.993], atol=1e-3)
     assert result.se.a[0] == pytest.approx((1.138 - 0.885) / 3.92, abs=5e-4)
@@ -198,3 +198,85 @@ def test_posterior_mode_with_priors_equals_direct_optimisation():
     start = np.concatenate([np.log(result.items.a), result.items.intercept])
     direct = optimize.minimize(negative_log_posterior, start + 0.05, method="BFGS", options={"gtol": 1e-6})
     np.testing.assert_allclose(start, direct.x, atol=2e-4)
+
+
+@pytest.mark.parametrize("model", ["2pl", "3pl", "rasch"])
+def test_every_item_fixed_estimates_the_latent_distribution(model):
+    # Only the latent mean and SD are free: EM must reach the maximum of the marginal
+    # log-likelihood over (mean, log sd), found here by BFGS, and give its SEs.
+    rng = np.random.default_rng(3)
+    truth = engine.simulate_items(20, "2pl", rng)
+    x = engine.simulate_responses(rng.normal(0.5, 1.2, 3000), truth, rng)
+    nodes, _ = engine.normal_quadrature()
+    loglik = engine.log_likelihood(x, nodes, truth)
+
+    def negative(v):
+        log_w = -0.5 * ((nodes - v[0]) / np.exp(v[1])) ** 2
+        return -np.logaddexp.reduce(loglik + log_w - np.logaddexp.reduce(log_w), axis=1).sum()
+
+    direct = optimize.minimize(negative, [0.0, 0.0], method="BFGS", options={"gtol": 1e-8})
+    result = calibrate(x, model, fixed=FixedItems(np.arange(20), truth), tol=1e-6)
+    assert result.converged and result.n_parameters == 2
+    # EM's latent M-step matches the posterior moments (as mirt's), which on a grid cut at
+    # +-6 is not exactly the grid likelihood's maximum: the two differ by ~1e-5 here.
+    assert result.latent_mean == pytest.approx(direct.x[0], abs=5e-5)
+    assert result.latent_sd == pytest.approx(np.exp(direct.x[1]), abs=5e-5)
+    assert 0.015 < result.latent_se[0] < 0.035 and 0.01 < result.latent_se[1] < 0.03
+
+
+def test_convergence_waits_for_the_latent_mean_and_sd():
+    # One free item and anchors: the stopping rule must judge the latent mean and SD too,
+    # so EM ends where the marginal likelihood over them is maximal.
+    rng = np.random.default_rng(4)
+    truth = engine.simulate_items(11, "2pl", rng)
+    x = engine.simulate_responses(rng.normal(0.3, 1.3, 2000), truth, rng)
+    anchors = np.arange(10)
+    loose = calibrate(x, "2pl", fixed=FixedItems(anchors, truth.subset(anchors)))
+    tight = calibrate(x, "2pl", fixed=FixedItems(anchors, truth.subset(anchors)), tol=1e-8, max_iterations=5000)
+    assert loose.iterations > 2
+    assert loose.latent_mean == pytest.approx(tight.latent_mean, abs=1e-3)
+    assert loose.latent_sd == pytest.approx(tight.latent_sd, abs=1e-3)
+
+
+@pytest.mark.parametrize("model", ["rasch", "2pl", "3pl"])
+def test_items_without_information_are_not_estimable(model):
+    # An item everyone got right and one nobody was presented: left out, NaN, named; the
+    # Rasch model no longer runs 2,000 E-steps chasing an infinite intercept.
+    x = np.column_stack([LSAT7, np.ones(1000, dtype=np.int8), np.full(1000, -1, dtype=np.int8)])
+    result = calibrate(x, model)
+    assert result.converged and result.iterations < 500
+    np.testing.assert_array_equal(result.not_estimable, [False] * 5 + [True, True])
+    assert np.isnan(result.items.a[5:]).all() and np.isnan(result.se.b[5:]).all()
+    assert "answered it correctly" in result.item_messages[5] and "no responses" in result.item_messages[6]
+    np.testing.assert_allclose(result.items.a[:5], calibrate(LSAT7, model).items.a, atol=1e-6)
+
+
+def test_examinee_without_responses_adds_nothing():
+    x = np.vstack([LSAT7, np.full((3, 5), -1, dtype=np.int8)])
+    result = calibrate(x, "2pl")
+    assert result.n_examinees == 1000 and result.examinees_without_responses == 3
+    assert result.bic == pytest.approx(calibrate(LSAT7, "2pl").bic, abs=1e-6)
+
+
+def test_4pl_recovery():
+    # 4PL items (upper asymptote ~ U(.9, 1)) with 20,000 examinees and weak priors on both
+    # asymptotes: every parameter recovered, the upper asymptotes within a few hundredths.
+    rng = np.random.default_rng(41)
+    truth = engine.simulate_items(15, "4pl", rng)
+    x = engine.simulate_responses(rng.normal(size=20000), truth, rng)
+    result = calibrate(x, "4pl", priors=Priors(c_beta=(6, 16), upper_beta=(16, 2)))
+    assert result.converged and result.n_parameters == 60
+    assert np.sqrt(np.mean((result.items.d - truth.d) ** 2)) < 0.04
+    assert np.sqrt(np.mean((result.items.b - truth.b) ** 2)) < 0.15
+    assert np.sqrt(np.mean((np.log(result.items.a) - np.log(truth.a)) ** 2)) < 0.15
+    z = (result.items.b - truth.b) / result.se.b
+    assert np.mean(np.abs(z) < 3) >= 0.85
+    # The 4PL nests the 3PL: its log-likelihood is at least the 3PL's on the same data.
+    three = calibrate(x, "3pl", priors=Priors(c_beta=(6, 16)))
+    assert result.log_likelihood > three.log_likelihood
+
+
+def test_tiny_sample_is_warned_about():
+    x = np.array([[1, 1, 0, 1, 0], [0, 0, 0, 0, 0], [1, 0, 1, 1, 1]], dtype=np.int8)
+    result = calibrate(x, "2pl")
+    assert any("3 examinees for 10 parameters" in warning for warning in result.warnings)

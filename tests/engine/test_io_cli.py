@@ -75,7 +75,7 @@ def test_cli_calibrate_score_link(bank):
     result = runner.invoke(main, ["calibrate", str(folder / "responses.csv"), "--model", "2pl", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "EM " in result.output and "log-likelihood" in result.output and "AIC" in result.output
-    assert "S-X2 misfit" in result.output and "items not converged: 0" in result.output
+    assert "S-X2 misfit" in result.output and "items not converged or not estimable: 0" in result.output
     params = io.read_parameters(out)
     assert params.item_ids == ids and params.se is not None
     # Same numbers as the API
@@ -123,3 +123,69 @@ def test_cli_reports_bad_files(bank, tmp_path):
     result = CliRunner().invoke(main, ["score", str(folder / "responses.csv"), "--params", str(folder / "anchors.csv"),
                                        "--out", str(tmp_path / "s.csv")])
     assert result.exit_code != 0 and "no parameters for item(s)" in result.output
+
+
+def test_edge_files_give_messages_not_tracebacks(tmp_path):
+    runner = CliRunner()
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("examinee_id,i1,i2\n")
+    result = runner.invoke(main, ["calibrate", str(header_only), "--out", str(tmp_path / "p.csv")])
+    assert result.exit_code == 1 and "no examinees" in result.output and "Traceback" not in result.output
+    # Quoted cells are legal CSV.
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('examinee_id,i1,i2,i3\ne1,1,0,1\ne2,0,1,\ne3,"1","0",""\n')
+    np.testing.assert_array_equal(io.read_responses(quoted).responses, [[1, 0, 1], [0, 1, -1], [1, 0, -1]])
+    # ' i1' is i1 again.
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("examinee_id,i1, i1\ne1,1,0\n")
+    with pytest.raises(io.CSVFormatError, match="column name 'i1' repeats column 2"):
+        io.read_responses(spaced)
+
+
+def test_cli_not_estimable_items_and_empty_examinees(tmp_path):
+    rng = np.random.default_rng(2)
+    items = engine.simulate_items(8, "2pl", rng)
+    x = engine.simulate_responses(rng.normal(size=800), items, rng)
+    x[:, 6] = 1      # everybody right
+    x[:, 7] = -1     # nobody presented
+    x[5, :6] = -1    # an examinee who answered only the unusable items
+    x[9] = -1        # one with no responses at all
+    ids = [f"Q{j}" for j in range(8)]
+    io.write_responses(tmp_path / "r.csv", [f"E{i}" for i in range(800)], ids, x)
+    runner = CliRunner()
+    for model in ("rasch", "2pl"):
+        result = runner.invoke(main, ["calibrate", str(tmp_path / "r.csv"), "--model", model, "--quiet",
+                                      "--out", str(tmp_path / "p.csv")])
+        assert result.exit_code == 0, result.output
+        assert "Q6: all 799 examinees answered it correctly" in result.output
+        assert "Q7: no responses: not estimable" in result.output
+        assert "S-X2 misfit (p < .01):" in result.output and "of 6 items" in result.output
+        assert "left out: 2 examinee(s) with no responses, 2 item(s) not estimable" in result.output
+    params = io.read_parameters(tmp_path / "p.csv")
+    assert np.isnan(params.items.a[6:]).all() and not params.converged[6:].any()
+    result = runner.invoke(main, ["score", str(tmp_path / "r.csv"), "--params", str(tmp_path / "p.csv"),
+                                  "--method", "ml", "--out", str(tmp_path / "s.csv")])
+    assert result.exit_code == 0, result.output
+    assert "2 item(s) have no estimate" in result.output and "no finite ML estimate" in result.output
+    rows = [line.split(",") for line in (tmp_path / "s.csv").read_text().splitlines()[1:]]
+    assert rows[9][1:] == ["", ""]
+    assert all(row[1] == "" or abs(float(row[1])) < 6 for row in rows)
+
+
+def test_cli_fixed_covering_every_item(bank):
+    folder, items, x, ids = bank
+    io.write_parameters(folder / "all.csv", ids, items)
+    result = CliRunner().invoke(main, ["calibrate", str(folder / "responses.csv"), "--fixed", str(folder / "all.csv"),
+                                       "--out", str(folder / "pall.csv"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "(12 fixed)" in result.output and "parameters 2" in result.output
+
+
+def test_api_validates_responses_like_check_array():
+    with pytest.raises(ValueError, match=r"found 0.5 at row 0, column 1 \(2 such cells\)"):
+        engine.calibrate(np.array([[1, 0.5], [0.9, 1], [0, 1]]))
+    with pytest.raises(ValueError, match="found nan"):
+        engine.eap(np.array([[1, np.nan]]), engine.simulate_items(2, "2pl", 0))
+    with pytest.raises(ValueError, match="dtype"):
+        engine.eap(np.array([["1", "0"]]), engine.simulate_items(2, "2pl", 0))
+    np.testing.assert_array_equal(engine.responses.check_responses(np.array([[1.0, -1.0]])), [[1, -1]])
