@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, func, insert, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from centers.locks import lock_where
-from centers.models import ACTIVE_BOOKING, Booking, CalendarClosure, Centre, Seat, Slot, SlotStatus
+from centers.models import ACTIVE_BOOKING, Booking, CalendarClosure, Candidate, Centre, Seat, Slot, SlotStatus
 from persistence.errors import InvalidInput
 from persistence.unit_of_work import unit_of_work
 
@@ -101,9 +101,18 @@ def _extend(session: Session, program: ExamProgram, first: dt.date, days: int, c
 
 
 @dataclass(frozen=True)
+class AffectedBooking:
+    id: int
+    admission_code: str
+    candidate: str
+    email: str | None
+    slot_id: int
+
+
+@dataclass(frozen=True)
 class ClosureReport:
     slots: int  # slots whose status changed
-    bookings: list[Booking]  # active bookings on the closed slots: their candidates must move
+    bookings: list[AffectedBooking]  # active bookings on the closed slots: their candidates must move
 
 
 def _slot_filter(centre_ids: list[int] | None, first: dt.date, last: dt.date, kind: str | None):
@@ -153,14 +162,21 @@ def close(session: Session, program: ExamProgram, *, centre_ids: list[int] | Non
         changed = session.execute(update(Slot).where(where, Slot.status == SlotStatus.OPEN)
                                   .values(status=SlotStatus.CLOSED).execution_options(synchronize_session=False)
                                   ).rowcount
-        affected = session.scalars(
-            select(Booking).join(Booking.slot).options(joinedload(Booking.candidate), joinedload(Booking.slot))
-            .where(where, Booking.status.in_(ACTIVE_BOOKING)).order_by(Slot.starts_at, Booking.id)
-        ).all()
+        affected = [AffectedBooking(*row) for row in session.execute(
+            select(Booking.id, Booking.admission_code, Candidate.name, Candidate.email, Booking.slot_id)
+            .join(Booking.slot).join(Booking.candidate)
+            .where(where, Booking.status.in_(ACTIVE_BOOKING)).order_by(Slot.starts_at, Booking.id))]
         _record(session, actor, "close_calendar", centre_ids, first, last, now, reason=reason.strip(),
                 details={"slot": kind, "slots_closed": changed, "bookings_affected": len(affected)})
-    session.expire_all()
-    return ClosureReport(changed, list(affected))
+    _expire_slots(session)
+    return ClosureReport(changed, affected)
+
+
+def _expire_slots(session: Session) -> None:
+    """Slots the session holds read their status again (an UPDATE changed it behind the ORM's back)."""
+    for held in list(session.identity_map.values()):
+        if isinstance(held, Slot):
+            session.expire(held, ["status"])
 
 
 def reopen(session: Session, program: ExamProgram, *, centre_ids: list[int] | None, first: dt.date, last: dt.date,

@@ -18,7 +18,7 @@ from centers.models import ACTIVE_BOOKING, Booking, Slot
 from persistence import session_factory
 from persistence.errors import DomainError
 from tests.centre_helpers import applicant_browsers, frozen_clock
-from tests.helpers import new_centre, registered_candidate
+from tests.helpers import booked_candidate, csrf_token, login_staff, new_centre, registered_candidate
 from tests.test_booking_concurrency import postgresql_only, race  # noqa: F401 (a fixture)
 
 CLIENTS = 8
@@ -36,6 +36,22 @@ def open_slots(session, program, clock, *, seats: int = 4, days: int = 12):
                              [centre.id])
     session.commit()
     return centre, session.scalars(select(Slot).where(Slot.centre_id == centre.id).order_by(Slot.starts_at)).all()
+
+
+@pytest.fixture
+def checked(engine, monkeypatch):
+    """``cbt bookings check --centre CODE``: its exit status and its last line."""
+    from click.testing import CliRunner
+
+    from delivery.cli import main
+
+    monkeypatch.setenv("CBT_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+
+    def run(code: str) -> tuple[int, str]:
+        result = CliRunner().invoke(main, ["bookings", "check", "--centre", code], catch_exceptions=False)
+        return result.exit_code, result.output.splitlines()[-1]
+
+    return run
 
 
 def drift(session, slot_ids) -> dict[int, tuple[int, int]]:
@@ -65,8 +81,8 @@ def flashed(client) -> str:
 
 # ---- over HTTP, on every backend --------------------------------------------------------
 
-def test_simultaneous_bookings_by_one_applicant_make_one_booking(app, session, program, clock):
-    _, slots = open_slots(session, program, clock)
+def test_simultaneous_bookings_by_one_applicant_make_one_booking(app, session, program, clock, checked):
+    centre, slots = open_slots(session, program, clock)
     person = registered_candidate(session, "Double Booker")
     session.commit()
     clients = applicant_browsers(app, session, person.id, CLIENTS, clock.now)
@@ -81,6 +97,7 @@ def test_simultaneous_bookings_by_one_applicant_make_one_booking(app, session, p
     assert len(booked) == 1
     assert active_of(session, person.id) == 1
     assert drift(session, [s.id for s in slots]) == {}
+    assert checked(centre.code) == (0, "drift: 0 slot(s)")
 
 
 def one_move_left(session, program, clock, slots) -> Booking:
@@ -92,8 +109,8 @@ def one_move_left(session, program, clock, slots) -> Booking:
     return booking
 
 
-def test_simultaneous_moves_of_one_booking_move_it_once(app, session, program, clock):
-    _, slots = open_slots(session, program, clock)
+def test_simultaneous_moves_of_one_booking_move_it_once(app, session, program, clock, checked):
+    centre, slots = open_slots(session, program, clock)
     booking = one_move_left(session, program, clock, slots)
     clients = applicant_browsers(app, session, booking.candidate_id, CLIENTS, clock.now)
 
@@ -109,6 +126,7 @@ def test_simultaneous_moves_of_one_booking_move_it_once(app, session, program, c
     assert session.get(Booking, booking.id).changes == program.booking.max_changes
     assert drift(session, [s.id for s in slots]) == {}
     assert sum(s.booked for s in session.scalars(select(Slot).where(Slot.id.in_([s.id for s in slots])))) == 1
+    assert checked(centre.code) == (0, "drift: 0 slot(s)")
 
 
 def booking_beside_others(session, program, clock, slots, others: int = 2) -> Booking:
@@ -120,8 +138,8 @@ def booking_beside_others(session, program, clock, slots, others: int = 2) -> Bo
     return reserve(session, program, people[-1].id, slots[0].id, clock.now)
 
 
-def test_simultaneous_cancellations_of_one_booking_free_one_place(app, session, program, clock):
-    _, slots = open_slots(session, program, clock)
+def test_simultaneous_cancellations_of_one_booking_free_one_place(app, session, program, clock, checked):
+    centre, slots = open_slots(session, program, clock)
     booking = booking_beside_others(session, program, clock, slots)
     clients = applicant_browsers(app, session, booking.candidate_id, CLIENTS, clock.now)
 
@@ -138,6 +156,7 @@ def test_simultaneous_cancellations_of_one_booking_free_one_place(app, session, 
     assert session.get(Booking, booking.id).status == "cancelled"
     assert session.get(Slot, slots[0].id).booked == 2
     assert drift(session, [s.id for s in slots]) == {}
+    assert checked(centre.code) == (0, "drift: 0 slot(s)")
 
 
 # ---- over the service, on PostgreSQL ------------------------------------------------------
@@ -193,3 +212,75 @@ def test_simultaneous_cancellations_over_the_service(postgresql_only, engine, se
     assert (len(won), len(lost)) == (1, 5), outcomes
     assert session.get(Slot, slots[0].id).booked == 2
     assert drift(session, [s.id for s in slots]) == {}
+
+
+# ---- the centre's side: no-shows, closures --------------------------------------------------
+
+def test_simultaneous_no_shows_of_one_booking_give_its_place_back_once(app, session, program, clock):
+    started = clock.now - dt.timedelta(minutes=5)
+    absent = booked_candidate(session, program, started, checked_in=False)
+    booked_candidate(session, program, started, checked_in=False, centre_id=absent.centre_id)
+    slot_id = session.get(Booking, absent.booking_id).slot_id
+    proctors = []
+    for _ in range(CLIENTS):
+        proctor = app.test_client()
+        login_staff(proctor, absent.proctor, absent.password)
+        proctors.append((proctor, csrf_token(proctor, "/proctor/")))
+
+    def attempt(n: int):
+        proctor, token = proctors[n]
+        return proctor.post(f"/proctor/bookings/{absent.booking_id}/no-show", data={"csrf_token": token})
+
+    statuses = sorted(r.status_code for r in race(CLIENTS, attempt))
+    assert statuses == [302] + [409] * (CLIENTS - 1)
+    assert session.get(Slot, slot_id).booked == 1
+    assert drift(session, [slot_id]) == {}
+
+
+def test_a_move_racing_a_closure_of_its_target_is_either_before_it_or_refused(
+        postgresql_only, engine, session, program, clock):
+    _, slots = open_slots(session, program, clock, seats=CLIENTS)
+    movers = [one_move_left(session, program, clock, slots) for _ in range(CLIENTS)]
+    target = slots[-1]
+    sessions = session_factory(engine)
+
+    def attempt(n: int):
+        with sessions() as own:
+            if n == 0:
+                return calendar.close(own, program, centre_ids=[target.centre_id], first=target.date,
+                                      last=target.date, kind=target.kind, reason="Power cut",
+                                      actor=Actor.operations("ops"), now=clock.now)
+            booking = movers[n - 1]
+            return bookings.move(own, program, booking.id, target.id, clock.now,
+                                 actor=Actor.candidate(booking.candidate_id)).id
+
+    outcomes = race(CLIENTS + 1, attempt)
+    report = outcomes[0]
+    moved = [o for o in outcomes[1:] if isinstance(o, int)]
+    refused = [o for o in outcomes[1:] if isinstance(o, DomainError)]
+    assert len(moved) + len(refused) == CLIENTS, outcomes
+    assert all("closed" in str(o) for o in refused)
+    # Whatever moved in before the closure is named by it, so its candidate is told.
+    assert sorted(b.id for b in report.bookings) == sorted(moved)
+    assert drift(session, [s.id for s in slots]) == {}
+
+
+def test_the_check_finds_drift_and_its_fix_is_audited(session, program, clock, checked):
+    from click.testing import CliRunner
+
+    from delivery.cli import main
+    from persistence.audit import AuditEvent
+
+    centre, slots = open_slots(session, program, clock)
+    reserve(session, program, registered_candidate(session, "Counted").id, slots[1].id, clock.now)
+    session.execute(Slot.__table__.update().where(Slot.id == slots[0].id).values(booked=2))  # written outside
+    session.commit()
+    status, last = checked(centre.code)
+    assert (status, last) == (1, "drift: 1 slot(s)")
+    fixed = CliRunner().invoke(main, ["bookings", "check", "--centre", centre.code, "--fix", "--reason",
+                                      "counter written by hand", "--by", "ops"], catch_exceptions=False)
+    assert fixed.exit_code == 0 and f"slot {slots[0].id}: counted 2, bookings holding a place 0" in fixed.output
+    assert checked(centre.code) == (0, "drift: 0 slot(s)")
+    event = session.scalar(select(AuditEvent).where(AuditEvent.subject == f"slot:{slots[0].id}"))
+    assert (event.action, event.actor, event.centre_id, event.details) == (
+        "repair_slot_count", "ops", centre.id, {"counted": 2, "holding": 0})

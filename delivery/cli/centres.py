@@ -177,7 +177,7 @@ def calendar_close(codes, every, first, last, kind, actor, reason) -> None:
     click.echo(f"{report.slots} slots closed; {len(report.bookings)} bookings on them must move "
                f"(their candidates may move free of the deadline and count rules):")
     for booking in report.bookings:
-        click.echo(f"  {booking.admission_code}  {booking.candidate.name}  {booking.candidate.email or ''}")
+        click.echo(f"  {booking.admission_code}  {booking.candidate}  {booking.email or ''}")
 
 
 @calendar_group.command("reopen")
