@@ -14,10 +14,15 @@ from typing import TYPE_CHECKING, Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, func, insert, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
-from centers.models import ACTIVE_BOOKING, Booking, CalendarClosure, Centre, Seat, Slot
+from centers.locks import lock_where
+from centers.models import ACTIVE_BOOKING, Booking, CalendarClosure, Candidate, Centre, Seat, Slot, SlotStatus
 from persistence.errors import InvalidInput
+from persistence.unit_of_work import unit_of_work
+
+if TYPE_CHECKING:
+    from centers.accounts import Actor
 
 if TYPE_CHECKING:  # the program is configuration handed in by the caller
     from itembank.program import ExamProgram
@@ -28,6 +33,7 @@ class CalendarError(InvalidInput):
 
 
 def local_today(program: ExamProgram, now: dt.datetime) -> dt.date:
+    """The program's local date at ``now`` (the date of a slot, of "today" at a centre)."""
     return now.astimezone(ZoneInfo(program.timezone)).date()
 
 
@@ -52,10 +58,15 @@ def extend_calendar(session: Session, program: ExamProgram, first: dt.date, days
 
     Each active centre gets the program's slot times on its open weekdays, with
     a capacity of its active seats. Safe to run again: existing slots are kept
-    as they are (their bookings, capacity and status).
+    as they are (their bookings, capacity and status). One unit of work.
     """
     if days <= 0:
         return 0
+    with unit_of_work(session):
+        return _extend(session, program, first, days, centre_ids)
+
+
+def _extend(session: Session, program: ExamProgram, first: dt.date, days: int, centre_ids: Iterable[int] | None) -> int:
     last = first + dt.timedelta(days=days - 1)
     query = (select(Centre.id, Centre.open_weekdays, func.count(Seat.id))
              .join(Seat, and_(Seat.centre_id == Centre.id, Seat.active.is_(True)))
@@ -81,7 +92,8 @@ def extend_calendar(session: Session, program: ExamProgram, first: dt.date, days
                     continue
                 rows.append({
                     "centre_id": centre_id, "date": day, "kind": kind, "starts_at": starts_at, "capacity": seats,
-                    "booked": 0, "status": "closed" if _closed(closures, centre_id, day, kind) else "open",
+                    "booked": 0,
+                    "status": SlotStatus.CLOSED if _closed(closures, centre_id, day, kind) else SlotStatus.OPEN,
                 })
     if rows:
         session.execute(insert(Slot), rows)
@@ -89,9 +101,18 @@ def extend_calendar(session: Session, program: ExamProgram, first: dt.date, days
 
 
 @dataclass(frozen=True)
+class AffectedBooking:
+    id: int
+    admission_code: str
+    candidate: str
+    email: str | None
+    slot_id: int
+
+
+@dataclass(frozen=True)
 class ClosureReport:
     slots: int  # slots whose status changed
-    bookings: list[Booking]  # active bookings on the closed slots: their candidates must move
+    bookings: list[AffectedBooking]  # active bookings on the closed slots: their candidates must move
 
 
 def _slot_filter(centre_ids: list[int] | None, first: dt.date, last: dt.date, kind: str | None):
@@ -114,45 +135,72 @@ def _check_range(program: ExamProgram, first: dt.date, last: dt.date, kind: str 
         raise CalendarError("give a reason for the closure (e.g. 'New Year holiday')")
 
 
+def _record(session: Session, actor: Actor, action: str, centre_ids: list[int] | None, first: dt.date,
+            last: dt.date, now: dt.datetime, *, reason: str = "", details: dict) -> None:
+    """One audit record per centre concerned (one without a centre for the whole network)."""
+    for centre_id in centre_ids if centre_ids is not None else [None]:
+        actor.record(session, action, f"calendar:{first.isoformat()}..{last.isoformat()}", now=now,
+                     centre_id=centre_id, reason=reason, details=details)
+
+
 def close(session: Session, program: ExamProgram, *, centre_ids: list[int] | None, first: dt.date, last: dt.date,
-          kind: str | None, reason: str, actor: str) -> ClosureReport:
+          kind: str | None, reason: str, actor: Actor, now: dt.datetime) -> ClosureReport:
     """Close a centre (or every centre: ``centre_ids`` None) from ``first`` to ``last``.
 
     Bookings already on the closed slots stay valid, and are returned so that
     their candidates can be told; they may move free of the deadline and count rules.
     """
     _check_range(program, first, last, kind, reason)
-    for day in _days(first, last):
-        for centre_id in centre_ids if centre_ids is not None else [None]:
-            session.add(CalendarClosure(centre_id=centre_id, date=day, kind=kind, reason=reason.strip()[:200],
-                                        closed_by=actor))
-    where = _slot_filter(centre_ids, first, last, kind)
-    changed = session.execute(update(Slot).where(where, Slot.status == "open").values(status="closed")
-                              .execution_options(synchronize_session=False)).rowcount
-    affected = session.scalars(
-        select(Booking).join(Booking.slot).options(joinedload(Booking.candidate), joinedload(Booking.slot))
-        .where(where, Booking.status.in_(ACTIVE_BOOKING)).order_by(Slot.starts_at, Booking.id)
-    ).all()
-    session.expire_all()
-    return ClosureReport(changed, list(affected))
+    with unit_of_work(session):
+        for day in _days(first, last):
+            for centre_id in centre_ids if centre_ids is not None else [None]:
+                session.add(CalendarClosure(centre_id=centre_id, date=day, kind=kind, reason=reason.strip()[:200],
+                                            closed_by=actor.name))
+        where = _slot_filter(centre_ids, first, last, kind)
+        # The slots' locks, in id order: a booking moving onto one of them waits, then finds it closed.
+        lock_where(session, Slot, where)
+        changed = session.execute(update(Slot).where(where, Slot.status == SlotStatus.OPEN)
+                                  .values(status=SlotStatus.CLOSED).execution_options(synchronize_session=False)
+                                  ).rowcount
+        affected = [AffectedBooking(*row) for row in session.execute(
+            select(Booking.id, Booking.admission_code, Candidate.name, Candidate.email, Booking.slot_id)
+            .join(Booking.slot).join(Booking.candidate)
+            .where(where, Booking.status.in_(ACTIVE_BOOKING)).order_by(Slot.starts_at, Booking.id))]
+        _record(session, actor, "close_calendar", centre_ids, first, last, now, reason=reason.strip(),
+                details={"slot": kind, "slots_closed": changed, "bookings_affected": len(affected)})
+    _expire_slots(session)
+    return ClosureReport(changed, affected)
+
+
+def _expire_slots(session: Session) -> None:
+    """Slots the session holds read their status again (an UPDATE changed it behind the ORM's back)."""
+    for held in list(session.identity_map.values()):
+        if isinstance(held, Slot):
+            session.expire(held, ["status"])
 
 
 def reopen(session: Session, program: ExamProgram, *, centre_ids: list[int] | None, first: dt.date, last: dt.date,
-           kind: str | None) -> int:
+           kind: str | None, actor: Actor, now: dt.datetime, reason: str = "") -> int:
     """Lift the closures given exactly as they were made; returns how many slots opened again."""
     _check_range(program, first, last, kind, None)
     match = [CalendarClosure.date.between(first, last),
              CalendarClosure.kind.is_(None) if kind is None else CalendarClosure.kind == kind,
              CalendarClosure.centre_id.is_(None) if centre_ids is None else CalendarClosure.centre_id.in_(centre_ids)]
-    removed = session.execute(delete(CalendarClosure).where(*match).execution_options(synchronize_session=False))
-    if not removed.rowcount:
-        raise CalendarError("no closure matches these centres, dates and slot")
-    remaining = session.scalars(select(CalendarClosure).where(CalendarClosure.date.between(first, last))).all()
-    closed = session.scalars(select(Slot).where(_slot_filter(centre_ids, first, last, kind), Slot.status == "closed"))
-    opened = 0
-    for slot in closed:
-        if not _closed(remaining, slot.centre_id, slot.date, slot.kind):
-            slot.status, opened = "open", opened + 1
+    with unit_of_work(session):
+        removed = session.execute(delete(CalendarClosure).where(*match).execution_options(synchronize_session=False))
+        if not removed.rowcount:
+            raise CalendarError("no closure matches these centres, dates and slot")
+        where = _slot_filter(centre_ids, first, last, kind)
+        lock_where(session, Slot, where, Slot.status == SlotStatus.CLOSED)
+        remaining = session.scalars(select(CalendarClosure).where(CalendarClosure.date.between(first, last))).all()
+        closed = session.scalars(select(Slot).where(where, Slot.status == SlotStatus.CLOSED)
+                                 .execution_options(populate_existing=True))
+        opened = 0
+        for slot in closed:
+            if not _closed(remaining, slot.centre_id, slot.date, slot.kind):
+                slot.status, opened = SlotStatus.OPEN, opened + 1
+        _record(session, actor, "reopen_calendar", centre_ids, first, last, now, reason=reason,
+                details={"slot": kind, "slots_opened": opened})
     return opened
 
 
@@ -180,7 +228,7 @@ def bookable_slots(session: Session, program: ExamProgram, centre_id: int, first
     if last < first:
         return []
     return list(session.scalars(
-        select(Slot).where(Slot.centre_id == centre_id, Slot.date.between(first, last), Slot.status == "open",
+        select(Slot).where(Slot.centre_id == centre_id, Slot.date.between(first, last), Slot.status == SlotStatus.OPEN,
                            Slot.kind.in_([t.kind for t in program.booking.slots]))
         .order_by(Slot.starts_at)
     ))

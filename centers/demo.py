@@ -7,13 +7,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
 from centers.accounts import create_staff
 from centers.bookings import book
-from centers.models import Booking, Candidate, Centre, Room, Seat, Slot, StaffAccount
+from centers.calendar import extend_calendar
+from centers.models import Booking, BookingStatus, Candidate, Centre, Room, Seat, Slot, SlotStatus, StaffAccount
+from centers.passwords import hash_password
+from persistence.unit_of_work import unit_of_work
+
+if TYPE_CHECKING:
+    from itembank.program import ExamProgram
 
 SAMPLE_CENTRES = Path(__file__).with_name("sample") / "centres.json"
 DEMO_CENTRE = "TKY-SJK"
@@ -82,13 +89,22 @@ def load_centres(session: Session, entries: list[dict]) -> int:
 
 def load_demo_centres(session: Session) -> int:
     """The ~100 sample centres, and their demo staff (safe to run again)."""
-    added = load_centres(session, sample_centres())
-    ensure_demo_centre(session)
+    with unit_of_work(session):
+        added = load_centres(session, sample_centres())
+        ensure_demo_centre(session)
     return added
 
 
+def load_sample_centres(session: Session, program: ExamProgram, today: dt.date, days: int) -> tuple[int, int]:
+    """The sample centres with their demo staff, and ``days`` of calendar from ``today``:
+    how many centres and slots were added (safe to run again)."""
+    with unit_of_work(session):
+        return load_demo_centres(session), extend_calendar(session, program, today, days)
+
+
 def ensure_demo_centre(session: Session) -> Centre:
-    """The demo centre, its proctor, a proctor of another centre, the psychometrician and a registered candidate."""
+    """The demo centre, its proctor, a proctor of another centre, the psychometrician and a registered candidate
+    (in the caller's unit of work)."""
     load_centres(session, [e for e in sample_centres() if e["code"] in (DEMO_CENTRE, DEMO_OTHER_PROCTOR[2])])
     centre = session.scalar(select(Centre).where(Centre.code == DEMO_CENTRE))
     other = session.scalar(select(Centre).where(Centre.code == DEMO_OTHER_PROCTOR[2]))
@@ -97,7 +113,7 @@ def ensure_demo_centre(session: Session) -> Centre:
                      password=DEMO_OTHER_PROCTOR[1], role="proctor", centre_id=other.id)
     if session.scalar(select(Candidate).where(Candidate.email == DEMO_APPLICANT[0])) is None:
         session.add(Candidate(name="Demo Applicant", date_of_birth=dt.date(1998, 7, 7), email=DEMO_APPLICANT[0],
-                              password_hash=generate_password_hash(DEMO_APPLICANT[1]), occupation="student"))
+                              password_hash=hash_password(DEMO_APPLICANT[1]), occupation="student"))
     if session.scalar(select(StaffAccount).where(StaffAccount.username == DEMO_PROCTOR[0])) is None:
         create_staff(session, username=DEMO_PROCTOR[0], display_name="Demo Proctor", password=DEMO_PROCTOR[1],
                      role="proctor", centre_id=centre.id)
@@ -113,6 +129,11 @@ def ensure_demo_candidates(session: Session, timezone: str, now: dt.datetime, *,
 
     ``sitting_started`` holds booking ids whose sitting has begun; those are not offered again.
     """
+    with unit_of_work(session):
+        return _demo_candidates(session, timezone, now, sitting_started)
+
+
+def _demo_candidates(session: Session, timezone: str, now: dt.datetime, sitting_started: set[int]) -> list[DemoLogin]:
     centre = ensure_demo_centre(session)
     fresh = session.scalars(
         select(Booking).join(Booking.slot).join(Booking.candidate)
@@ -121,21 +142,21 @@ def ensure_demo_candidates(session: Session, timezone: str, now: dt.datetime, *,
         .order_by(Booking.id)
     ).all()
     usable = [b for b in fresh if b.id not in sitting_started]
-    checked_in = [b for b in usable if b.status == "checked_in"]
-    booked = [b for b in usable if b.status == "booked"]
+    checked_in = [b for b in usable if b.status == BookingStatus.CHECKED_IN]
+    booked = [b for b in usable if b.status == BookingStatus.BOOKED]
     if not checked_in or not booked:
         slot = _demo_slot(session, centre, timezone, now)
         taken = session.scalar(select(func.count(Candidate.id)).where(Candidate.name.like("Demo Candidate%"))) or 0
         seats = [s.id for s in centre.seats]
         if not checked_in:
             booking = book(session, _candidate(session, taken + 1), slot, seat_id=seats[taken % len(seats)])
-            booking.status, booking.checked_in_at = "checked_in", now
+            booking.status, booking.checked_in_at = BookingStatus.CHECKED_IN, now
             checked_in, taken = [booking], taken + 1
         if not booked:
             booked = [book(session, _candidate(session, taken + 1), slot, seat_id=seats[taken % len(seats)])]
         session.flush()
     return [
-        DemoLogin(b.candidate.name, b.admission_code, b.candidate.date_of_birth, b.status == "checked_in")
+        DemoLogin(b.candidate.name, b.admission_code, b.candidate.date_of_birth, b.status == BookingStatus.CHECKED_IN)
         for b in (checked_in[0], booked[0])
     ]
 
@@ -152,6 +173,6 @@ def _demo_slot(session: Session, centre: Centre, timezone: str, now: dt.datetime
     slot = session.scalar(select(Slot).where(Slot.centre_id == centre.id, Slot.starts_at == start))
     if slot is None:
         slot = Slot(centre=centre, date=start.astimezone(ZoneInfo(timezone)).date(), kind="demo",
-                    starts_at=start, capacity=len(centre.seats), booked=0, status="open")
+                    starts_at=start, capacity=len(centre.seats), booked=0, status=SlotStatus.OPEN)
         session.add(slot)
     return slot

@@ -6,27 +6,45 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from centers.models import INCIDENT_KINDS, Incident, Slot, StaffAccount
-from persistence.errors import InvalidInput, Refused
+from centers.accounts import Actor
+from centers.bookings import booking_for, check_centre, guarded
+from centers.models import INCIDENT_KINDS, Incident, Slot
+from persistence.errors import InvalidInput, NotFound
+
+# The form's limit (maxlength), enforced here too.
+DESCRIPTION_LENGTH = 1000
 
 
-def log_incident(session: Session, proctor: StaffAccount, now: dt.datetime, *, kind: str, description: str,
+def log_incident(session: Session, now: dt.datetime, *, actor: Actor, kind: str, description: str,
                  slot_id: int | None = None, booking_id: int | None = None) -> Incident:
-    """Record an incident at the proctor's own centre."""
-    if kind not in INCIDENT_KINDS:
-        raise InvalidInput(f"Choose the kind of incident: one of {', '.join(INCIDENT_KINDS)}.")
-    description = description.strip()
-    if not description:
-        raise InvalidInput("Describe what happened.")
-    if slot_id is not None:
-        slot = session.get(Slot, slot_id)
-        if slot is None or slot.centre_id != proctor.centre_id:
-            raise Refused("That slot is not at your centre.")
-    incident = Incident(centre_id=proctor.centre_id, slot_id=slot_id, booking_id=booking_id, kind=kind,
-                        description=description[:1000], logged_by=proctor.id, at=now)
-    session.add(incident)
-    session.flush()
-    return incident
+    """Record an incident at the proctor's own centre (of a slot, or of a booking and its slot),
+    with its audit record; another centre's slot or booking is refused and the attempt recorded."""
+    def change() -> Incident:
+        nonlocal slot_id
+        if slot_id is not None:
+            slot = session.get(Slot, slot_id)
+            if slot is None:
+                raise NotFound("There is no such slot.")
+            check_centre(actor, slot.centre_id, f"slot:{slot_id}")
+        if booking_id is not None:
+            booking = booking_for(session, booking_id, actor)
+            slot_id = slot_id or booking.slot_id
+        if kind not in INCIDENT_KINDS:
+            raise InvalidInput(f"Choose the kind of incident: one of {', '.join(INCIDENT_KINDS)}.", field="kind")
+        text = description.strip()
+        if not text:
+            raise InvalidInput("Describe what happened.", field="description")
+        if len(text) > DESCRIPTION_LENGTH:
+            raise InvalidInput(f"Describe it in at most {DESCRIPTION_LENGTH} characters.", field="description")
+        incident = Incident(centre_id=actor.centre_id, slot_id=slot_id, booking_id=booking_id, kind=kind,
+                            description=text, logged_by=actor.account_id, at=now)
+        session.add(incident)
+        session.flush()
+        actor.record(session, "log_incident", f"incident:{incident.id}", now=now, centre_id=actor.centre_id,
+                     reason=text[:500], details={"kind": kind, "slot_id": slot_id, "booking_id": booking_id})
+        return incident
+
+    return guarded(session, actor, "log_incident", now, change)
 
 
 def incidents_between(session: Session, centre_id: int, start: dt.datetime, end: dt.datetime) -> list[Incident]:

@@ -8,13 +8,37 @@ from sqlalchemy import (Boolean, CheckConstraint, Date, Float, ForeignKey, Index
                         text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from centers.states import Machine, Status, StatusText, Transition, status_check, status_values
 from persistence import Base, UTCDateTime, utcnow
+from persistence.settings import DEFAULT_PROGRAM
 
 STAFF_ROLES = ("proctor", "psychometrician")
-BOOKING_STATUSES = ("booked", "checked_in", "cancelled", "no_show")
+
+
+class BookingStatus(Status):
+    BOOKED = "booked"
+    CHECKED_IN = "checked_in"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+
+
 # A booking in one of these holds a place in its slot (and its seat, once it has one).
-ACTIVE_BOOKING = ("booked", "checked_in")
-SLOT_STATUSES = ("open", "closed")
+ACTIVE_BOOKING = (BookingStatus.BOOKED, BookingStatus.CHECKED_IN)
+
+# Every change of a booking, and the statuses it may come from (the services refuse the rest).
+BOOKING = Machine("booking", BookingStatus, {
+    "check_in": Transition((BookingStatus.BOOKED,), BookingStatus.CHECKED_IN, "checked in"),
+    "no_show": Transition((BookingStatus.BOOKED,), BookingStatus.NO_SHOW, "recorded as a no-show"),
+    "move": Transition((BookingStatus.BOOKED,), None, "moved"),
+    "cancel": Transition((BookingStatus.BOOKED,), BookingStatus.CANCELLED, "cancelled"),
+    "accommodate": Transition((BookingStatus.BOOKED, BookingStatus.CHECKED_IN), None, "given accommodations"),
+})
+
+
+class SlotStatus(Status):
+    OPEN = "open"
+    CLOSED = "closed"
+
 # The eight regions of Japan, by which statistics and DIF analyses group centres.
 REGIONS = ("Hokkaido", "Tohoku", "Kanto", "Chubu", "Kinki", "Chugoku", "Shikoku", "Kyushu")
 # What a seat offers and a booking may ask for (the seat-placement accommodation).
@@ -84,6 +108,7 @@ class Slot(Base):
     __table_args__ = (
         UniqueConstraint("centre_id", "starts_at"),
         CheckConstraint("booked >= 0 AND booked <= capacity", name="booked_within_capacity"),
+        status_check(SlotStatus),
         Index("ix_slots_centre_id_date", "centre_id", "date"),
     )
 
@@ -94,7 +119,7 @@ class Slot(Base):
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     capacity: Mapped[int] = mapped_column(Integer)
     booked: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(8), default="open")
+    status: Mapped[SlotStatus] = mapped_column(StatusText(SlotStatus, 8), default=SlotStatus.OPEN)
 
     centre: Mapped[Centre] = relationship()
 
@@ -148,8 +173,14 @@ class Booking(Base):
     __table_args__ = (
         # One candidate per seat per slot, among bookings that hold a place.
         Index("uq_bookings_slot_seat", "slot_id", "seat_id", unique=True,
-              sqlite_where=text("seat_id IS NOT NULL AND status IN ('booked', 'checked_in')"),
-              postgresql_where=text("seat_id IS NOT NULL AND status IN ('booked', 'checked_in')")),
+              sqlite_where=text(f"seat_id IS NOT NULL AND status IN ({status_values(ACTIVE_BOOKING)})"),
+              postgresql_where=text(f"seat_id IS NOT NULL AND status IN ({status_values(ACTIVE_BOOKING)})")),
+        # One booking not yet taken up per candidate and program, whatever the code does: a
+        # second one (two bookings racing) is refused by the database. Checked-in bookings of
+        # days gone by stay as they are; the booking service keeps "one upcoming at a time".
+        Index("uq_bookings_candidate_program", "candidate_id", "program_code", unique=True,
+              sqlite_where=text("status = 'booked'"), postgresql_where=text("status = 'booked'")),
+        status_check(BookingStatus),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -157,7 +188,9 @@ class Booking(Base):
     slot_id: Mapped[int] = mapped_column(ForeignKey("slots.id"), index=True)
     seat_id: Mapped[int | None] = mapped_column(ForeignKey("seats.id"))
     admission_code: Mapped[str] = mapped_column(String(32), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="booked")
+    # The exam program booked (its code), for the rule of one booking per program at a time.
+    program_code: Mapped[str] = mapped_column(String(32), default=DEFAULT_PROGRAM, server_default=DEFAULT_PROGRAM)
+    status: Mapped[BookingStatus] = mapped_column(StatusText(BookingStatus), default=BookingStatus.BOOKED)
     # Accommodations.
     time_multiplier: Mapped[float] = mapped_column(Float, default=1.0)
     large_text: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -189,6 +222,26 @@ class StaffAccount(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     centre: Mapped[Centre | None] = relationship()
+
+
+class SignIn(Base):
+    """One signed-in browser of a staff account or a registered candidate: the server's half
+    of the session cookie, which holds a random token whose hash is the row's id.
+
+    Every request of the browser finds its row (one primary-key lookup) or is signed out.
+    Signing out deletes the row; a password change or a closed account deletes every row of
+    the account, so every copy of the cookie stops working at once. ``seen_at`` (moved on at
+    most once a minute) gives the idle timeout, ``created_at`` the absolute one.
+    """
+
+    __tablename__ = "sign_ins"
+    __table_args__ = (CheckConstraint("(staff_id IS NULL) <> (candidate_id IS NULL)", name="one_account"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"), index=True)
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Incident(Base):

@@ -14,12 +14,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from delivery.models import SittingStatus
 from persistence import UTCDateTime
 from persistence.errors import Unavailable
 
-_RUNNING = """EXISTS (SELECT 1 FROM sittings
+IN_PROGRESS = SittingStatus.IN_PROGRESS.value
+
+# The login token is the seat's sign-in: checking it here is the whole of the session check.
+_RUNNING = f"""EXISTS (SELECT 1 FROM sittings
                 WHERE sittings.id = :sitting_id AND sittings.login_token_hash = :token_hash
-                  AND sittings.status = 'in_progress' AND sittings.deadline_at > :now)"""
+                  AND sittings.status = '{IN_PROGRESS}' AND sittings.deadline_at > :now)"""
 
 SAVE_ANSWER = f"""UPDATE sitting_items SET chosen_option = :option, answered_at = :now
 WHERE sitting_id = :sitting_id AND position = :position AND {_RUNNING}"""
@@ -27,8 +31,8 @@ WHERE sitting_id = :sitting_id AND position = :position AND {_RUNNING}"""
 SAVE_MARK = f"""UPDATE sitting_items SET marked = :marked
 WHERE sitting_id = :sitting_id AND position = :position AND {_RUNNING}"""
 
-SAVE_POSITION = """UPDATE sittings SET current_position = :position
-WHERE id = :sitting_id AND login_token_hash = :token_hash AND status = 'in_progress'
+SAVE_POSITION = f"""UPDATE sittings SET current_position = :position
+WHERE id = :sitting_id AND login_token_hash = :token_hash AND status = '{IN_PROGRESS}'
   AND deadline_at > :now AND :position BETWEEN 1 AND (SELECT MAX(position) FROM sitting_items WHERE sitting_id = :sitting_id)"""
 
 READ_CLOCK = """SELECT status, deadline_at, remaining_seconds FROM sittings

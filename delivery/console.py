@@ -15,24 +15,30 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
+from centers import bookings
+from centers.accounts import Actor
 from centers.incidents import incidents_between
-from centers.models import ACTIVE_BOOKING, Booking, Candidate, Incident, Seat, Slot, StaffAccount
-from delivery.models import Sitting
+from centers.models import (ACTIVE_BOOKING, BOOKING, Booking, BookingStatus, Candidate, Incident, Seat, Slot,
+                            StaffAccount)
+from delivery import sittings
+from delivery.models import SITTING, Sitting, SittingStatus
 from itembank.program import ExamProgram
 from persistence.audit import AuditEvent
 
-# The order a proctor reads a seat's state in, and the words for it.
+FREE, OUT_OF_SERVICE = "free", "out_of_service"
+
+# The order a proctor reads a seat's state in, and the words for it: a seat, a booking, a sitting.
 STATUS_LABELS = {
-    "free": "free",
-    "out_of_service": "out of service",
-    "booked": "booked",
-    "no_show": "no show",
-    "checked_in": "checked in",
-    "waiting": "logged in",
-    "in_progress": "in progress",
-    "paused": "paused",
-    "finished": "finished",
-    "ended": "ended",
+    FREE: "free",
+    OUT_OF_SERVICE: "out of service",
+    BookingStatus.BOOKED: "booked",
+    BookingStatus.NO_SHOW: "no show",
+    BookingStatus.CHECKED_IN: "checked in",
+    SittingStatus.WAITING: "logged in",
+    SittingStatus.IN_PROGRESS: "in progress",
+    SittingStatus.PAUSED: "paused",
+    SittingStatus.FINISHED: "finished",
+    SittingStatus.ENDED: "ended",
 }
 
 
@@ -44,13 +50,15 @@ def format_seconds(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-# What a proctor may do to a sitting in each state (the sitting service refuses the rest too).
+# The proctor's actions on a booking not yet at a seat, and on a sitting, in the order the panel shows them.
+BOOKING_ACTIONS = ("check_in", "no_show")
+SITTING_ACTIONS = ("start", "pause", "resume", "add_time", "move_seat", "end")
+
+# What a proctor may do in each state, read off the transitions the services enforce: a booking
+# (no sitting yet: checked in, it waits for the candidate's login), then a sitting.
 ACTIONS = {
-    "booked": ("check_in", "no_show"),
-    "checked_in": (),
-    "waiting": ("start", "add_time", "move_seat", "end"),
-    "in_progress": ("pause", "add_time", "move_seat", "end"),
-    "paused": ("resume", "add_time", "move_seat", "end"),
+    **{status: BOOKING.actions(status, BOOKING_ACTIONS) for status in ACTIVE_BOOKING},
+    **{status: SITTING.actions(status, SITTING_ACTIONS) for status in SittingStatus},
 }
 
 
@@ -80,7 +88,7 @@ class BoardRow:
 
     @property
     def action_label(self) -> str:
-        return "Check in" if self.status == "booked" else "Open"
+        return "Check in" if self.status == BookingStatus.BOOKED else "Open"
 
     @property
     def row_id(self) -> str:
@@ -119,18 +127,19 @@ def board_statement(centre_id: int, slot_id: int):
         .select_from(Booking)
         .join(Candidate, Candidate.id == Booking.candidate_id)
         .outerjoin(Sitting, Sitting.booking_id == Booking.id)
-        .where(Booking.slot_id == slot_id, Booking.seat_id.is_(None), Booking.status.in_(ACTIVE_BOOKING + ("no_show",)))
+        .where(Booking.slot_id == slot_id, Booking.seat_id.is_(None),
+               Booking.status.in_(ACTIVE_BOOKING + (BookingStatus.NO_SHOW,)))
     )
     return union_all(seated, unseated)
 
 
 def _status(seat_active, booking_status, sitting_status, deadline_at, now) -> str:
     if booking_status is None:
-        return "free" if seat_active else "out_of_service"
+        return FREE if seat_active else OUT_OF_SERVICE
     if sitting_status is None:
         return booking_status
-    if sitting_status == "in_progress" and deadline_at is not None and deadline_at <= now:
-        return "finished"
+    if sitting_status == SittingStatus.IN_PROGRESS and deadline_at is not None and deadline_at <= now:
+        return SittingStatus.FINISHED
     return sitting_status
 
 
@@ -141,15 +150,15 @@ def board(session: Session, centre_id: int, slot_id: int, now: dt.datetime) -> l
          sitting_status, position, deadline_at, remaining, end_reason) in session.execute(
             board_statement(centre_id, slot_id)):
         status = _status(active, booking_status, sitting_status, deadline_at, now)
-        if status == "in_progress":
+        if status == SittingStatus.IN_PROGRESS:
             left = max(0.0, (deadline_at - now).total_seconds())
-        elif status in ("waiting", "paused"):
+        elif status in (SittingStatus.WAITING, SittingStatus.PAUSED):
             left = remaining
         else:
             left = None
-        rows.append(BoardRow(seat_id, label, booking_id, name, born, code, status,
-                             position if sitting_status in ("in_progress", "paused") else None, left, end_reason,
-                             multiplier, bool(large_text), need))
+        running = sitting_status in (SittingStatus.IN_PROGRESS, SittingStatus.PAUSED)
+        rows.append(BoardRow(seat_id, label, booking_id, name, born, code, status, position if running else None,
+                             left, end_reason, multiplier, bool(large_text), need))
     rows.sort(key=lambda r: (r.seat_label is None, r.seat_label or "", r.candidate or ""))
     return rows
 
@@ -209,7 +218,7 @@ def day_report(session: Session, program: ExamProgram, centre_id: int, day: dt.d
         .join(Candidate, Candidate.id == Booking.candidate_id)
         .outerjoin(Seat, Seat.id == Booking.seat_id)
         .outerjoin(Sitting, Sitting.booking_id == Booking.id)
-        .where(Slot.centre_id == centre_id, Slot.date == day, Booking.status != "cancelled")
+        .where(Slot.centre_id == centre_id, Slot.date == day, Booking.status != BookingStatus.CANCELLED)
     ).all()
     slots = slots_of_day(session, centre_id, day)
     started = {s.id: s.starts_at <= now for s in slots}
@@ -220,13 +229,14 @@ def day_report(session: Session, program: ExamProgram, centre_id: int, day: dt.d
         per_slot.append(SlotReport(
             slot=slot,
             booked=len(mine),
-            checked_in=sum(1 for r in mine if r[1] == "checked_in"),
-            sat=sum(1 for r in mine if r[2] is not None and r[2] != "waiting"),
-            finished=sum(1 for r in mine if r[2] == "finished"),
-            ended=sum(1 for r in mine if r[2] == "ended"),
-            no_shows=sum(1 for r in mine if r[1] == "no_show" or (r[1] == "booked" and started[slot.id])),
+            checked_in=sum(1 for r in mine if r[1] == BookingStatus.CHECKED_IN),
+            sat=sum(1 for r in mine if r[2] is not None and r[2] != SittingStatus.WAITING),
+            finished=sum(1 for r in mine if r[2] == SittingStatus.FINISHED),
+            ended=sum(1 for r in mine if r[2] == SittingStatus.ENDED),
+            no_shows=sum(1 for r in mine if r[1] == BookingStatus.NO_SHOW
+                         or (r[1] == BookingStatus.BOOKED and started[slot.id])),
         ))
-        ended += [(r[4], r[5] or "", f"sitting:{r[3]}") for r in mine if r[2] == "ended"]
+        ended += [(r[4], r[5] or "", f"sitting:{r[3]}") for r in mine if r[2] == SittingStatus.ENDED]
     zone = ZoneInfo(program.timezone)
     start = dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.timezone.utc)
     end = start + dt.timedelta(days=1)
@@ -245,3 +255,38 @@ def day_report(session: Session, program: ExamProgram, centre_id: int, day: dt.d
     ).all())
     ended = [(name, seat, reasons.get(subject, "")) for name, seat, subject in ended]
     return DayReport(centre_id, day, per_slot, incidents, list(actions), ended)
+
+
+# ---- one candidate's panel -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Panel:
+    """What the proctor's panel of one booking shows; read only (a sitting whose time is up
+    shows as finished, as on the board, until the sweep or the candidate's page scores it)."""
+
+    booking: Booking
+    sitting: Sitting | None
+    status: str  # a key of STATUS_LABELS
+    actions: tuple[str, ...]
+    time_left: str
+    seats: list[Seat]  # free seats, for a check-in or a move
+    minutes_left_to_add: int
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status)
+
+
+def panel(session: Session, program: ExamProgram, booking_id: int, actor: Actor, now: dt.datetime) -> Panel:
+    """The panel of one booking of the proctor's centre (another centre's: refused and recorded)."""
+    booking = bookings.viewed_booking(session, booking_id, actor, now)
+    sitting = session.scalar(select(Sitting).where(Sitting.booking_id == booking.id))
+    if sitting is None:
+        status = booking.status
+    else:
+        status = _status(True, booking.status, sitting.status, sitting.deadline_at, now)
+    actions = ACTIONS.get(status, ())
+    seats = bookings.free_seats(session, booking) if {"check_in", "move_seat"} & set(actions) else []
+    left = sittings.remaining_seconds(sitting, now) if sitting is not None and status == sitting.status else 0.0
+    return Panel(booking, sitting, status, actions, format_seconds(left) if sitting is not None else "", seats,
+                 sittings.minutes_left_to_add(program, sitting) if sitting is not None else 0)

@@ -6,12 +6,31 @@ import datetime as dt
 from sqlalchemy import Boolean, Float, ForeignKey, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from centers.states import Machine, Status, StatusText, Transition, status_check
 from persistence import Base, UTCDateTime, utcnow
 
-# waiting: logged in at the seat, not started; in_progress: the clock runs;
-# paused: the clock is stopped by a proctor; finished: submitted or time up;
-# ended: stopped by a proctor (e.g. misconduct).
-SITTING_STATUSES = ("waiting", "in_progress", "paused", "finished", "ended")
+
+class SittingStatus(Status):
+    WAITING = "waiting"  # logged in at the seat, not started
+    IN_PROGRESS = "in_progress"  # the clock runs
+    PAUSED = "paused"  # the clock is stopped by a proctor
+    FINISHED = "finished"  # submitted or time up, and scored
+    ENDED = "ended"  # stopped by a proctor (e.g. misconduct), not scored
+
+
+OPEN_SITTING = (SittingStatus.WAITING, SittingStatus.IN_PROGRESS, SittingStatus.PAUSED)
+CLOSED_SITTING = (SittingStatus.FINISHED, SittingStatus.ENDED)
+
+# Every transition of a sitting, whoever triggers it (the candidate, a proctor, the clock).
+SITTING = Machine("sitting", SittingStatus, {
+    "start": Transition((SittingStatus.WAITING,), SittingStatus.IN_PROGRESS, "started"),
+    "pause": Transition((SittingStatus.IN_PROGRESS,), SittingStatus.PAUSED, "paused"),
+    "resume": Transition((SittingStatus.PAUSED,), SittingStatus.IN_PROGRESS, "resumed"),
+    "add_time": Transition(OPEN_SITTING, None, "given more time"),
+    "move_seat": Transition(OPEN_SITTING, None, "moved"),
+    "end": Transition(OPEN_SITTING, SittingStatus.ENDED, "ended"),
+    "finish": Transition((SittingStatus.IN_PROGRESS,), SittingStatus.FINISHED, "finished"),
+})
 
 
 class Sitting(Base):
@@ -23,16 +42,19 @@ class Sitting(Base):
     """
 
     __tablename__ = "sittings"
+    __table_args__ = (status_check(SittingStatus),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), unique=True)
     seat_id: Mapped[int | None] = mapped_column(ForeignKey("seats.id"))
     program_code: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    status: Mapped[SittingStatus] = mapped_column(StatusText(SittingStatus), default=SittingStatus.WAITING)
     # A new login replaces the token, so a seat that was left is locked out.
     login_token_hash: Mapped[str] = mapped_column(String(64))
     remaining_seconds: Mapped[float | None] = mapped_column(Float)
     deadline_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The whole minutes proctors have added so far (capped by the program).
+    added_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     current_position: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

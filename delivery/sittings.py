@@ -1,8 +1,16 @@
-"""The sitting's state machine: login at the seat, start, finish, the clock.
+"""The sitting's state machine: login at the seat, start, finish, the clock, the proctor's actions.
 
-Every transition takes the database session and the current time; the caller
-commits. The answer, mark and position writes, which run a hundred times per
-sitting, are in :mod:`delivery.answers` as single SQL statements.
+Every transition follows :data:`~delivery.models.SITTING`. The use cases (the candidate's
+login, start, finish and sign-out; each proctor action of the console) are services:
+each takes the session, the actor (and, for the console, the reason), locks the rows it
+changes, checks the transition, writes its audit record and commits as one unit of work.
+The answer, mark and position writes, which run a hundred times per sitting, are in
+:mod:`delivery.answers` as single SQL statements.
+
+The login token (its hash on the sitting) is the seat's sign-in: a new login, signing
+out and the end of the sitting replace it, so every copy of an older cookie stops
+working at once. The request that ends the sitting itself gets the new token, so that
+the candidate at the seat sees the score.
 """
 from __future__ import annotations
 
@@ -10,15 +18,19 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, joinedload
 
-from centers.bookings import assign_seat, find_by_admission
-from centers.models import Booking, Slot
-from delivery.models import Sitting, SittingItem
+from centers import bookings
+from centers.accounts import Actor
+from centers.calendar import local_today
+from centers.locks import locked_one
+from centers.models import Booking, BookingStatus, Seat, Slot
+from delivery.models import CLOSED_SITTING, SITTING, Sitting, SittingItem, SittingStatus
 from itembank.assembly import draw_form
 from itembank.bank import contents_by_version
 from itembank.program import ExamProgram
@@ -26,6 +38,9 @@ from scoring.models import ScoreResult
 from scoring.results import ScoredAnswer, score_answers
 from scoring.rules import current_rule_version
 from persistence.errors import Conflict, InvalidInput, NotSignedIn, Refused
+from persistence.unit_of_work import unit_of_work
+
+SIGNED_OUT = "Your session has ended; please log in again."
 
 
 class Paused(Conflict):
@@ -36,8 +51,11 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def local_date(program: ExamProgram, moment: dt.datetime) -> dt.date:
-    return moment.astimezone(ZoneInfo(program.timezone)).date()
+def new_token(sitting: Sitting) -> str:
+    """Replace the sitting's login token: every copy of the old one stops working. The new token."""
+    token = secrets.token_urlsafe(24)
+    sitting.login_token_hash = token_hash(token)
+    return token
 
 
 def local_time(program: ExamProgram, moment: dt.datetime) -> str:
@@ -49,6 +67,13 @@ def allowed_seconds(program: ExamProgram, booking: Booking) -> float:
     return program.duration_minutes * 60.0 * booking.time_multiplier
 
 
+def _locked_sitting_of_booking(session: Session, booking_id: int) -> Sitting | None:
+    sitting_id = session.scalar(select(Sitting.id).where(Sitting.booking_id == booking_id))
+    return locked_one(session, Sitting, sitting_id)
+
+
+# ---- the candidate at the seat -------------------------------------------------------
+
 def candidate_login(
     session: Session, program: ExamProgram, admission_code: str, date_of_birth: dt.date, now: dt.datetime,
     rng: np.random.Generator | None = None,
@@ -59,38 +84,42 @@ def candidate_login(
     window: the start then only starts the clock, so every centre can start a slot
     at the same minute, and a form that cannot be assembled shows before the start.
     Each login replaces the token, so a seat the candidate has left (say, after a
-    PC failure) is locked out.
+    PC failure) is locked out. One unit of work; wrong codes: :class:`NotSignedIn`.
     """
-    booking = find_by_admission(session, admission_code, date_of_birth)
-    if booking is None:
-        raise NotSignedIn("The admission code and date of birth do not match a booking.")
-    sitting = session.scalar(select(Sitting).where(Sitting.booking_id == booking.id).with_for_update())
-    token = secrets.token_urlsafe(24)
-    if sitting is not None and sitting.status in ("finished", "ended"):
-        # The score report stays available to the candidate after the day of the sitting.
-        sitting.login_token_hash = token_hash(token)
-        return sitting, token
-    if booking.status == "cancelled":
-        raise Refused("This booking was cancelled.")
-    slot_day = booking.slot.date
-    if slot_day != local_date(program, now):
-        raise Refused(f"This booking is for {slot_day:%d %B %Y}, not today.")
-    opens = booking.slot.starts_at - dt.timedelta(minutes=program.admission.venue_opens_minutes_before)
-    if now < opens:
-        raise Refused(f"Login opens at {local_time(program, opens)}.")
-    if program.admission.check_in_required and booking.status != "checked_in":
-        raise Refused("Please check in with the proctor before logging in.")
-
-    if sitting is None:
+    with unit_of_work(session):
+        found = bookings.find_by_admission(session, admission_code, date_of_birth)
+        if found is None:
+            raise NotSignedIn("The admission code and date of birth do not match a booking.")
+        # The booking's lock: two logins with the same slip queue, and the second finds the first's sitting.
+        booking = locked_one(session, Booking, found.id)
+        sitting = _locked_sitting_of_booking(session, booking.id)
+        if sitting is not None and sitting.status in CLOSED_SITTING:
+            # The score report stays available to the candidate after the day of the sitting.
+            return sitting, new_token(sitting)
+        if booking.status == BookingStatus.CANCELLED:
+            raise Refused("This booking was cancelled.")
+        slot_day = booking.slot.date
+        if slot_day != local_today(program, now):
+            raise Refused(f"This booking is for {slot_day:%d %B %Y}, not today.")
+        opens = booking.slot.starts_at - dt.timedelta(minutes=program.admission.venue_opens_minutes_before)
+        if now < opens:
+            raise Refused(f"Login opens at {local_time(program, opens)}.")
+        if program.admission.check_in_required and booking.status != BookingStatus.CHECKED_IN:
+            raise Refused("Please check in with the proctor before logging in.")
+        if sitting is not None:
+            token = new_token(sitting)
+            expired = _expire_if_due(session, program, sitting, now)
+            return sitting, expired or token
         sitting = Sitting(
             booking_id=booking.id,
             seat_id=booking.seat_id,
             program_code=program.code,
-            status="waiting",
+            status=SittingStatus.WAITING,
             remaining_seconds=allowed_seconds(program, booking),
             current_position=1,
-            login_token_hash=token_hash(token),
+            added_minutes=0,
         )
+        token = new_token(sitting)
         form = draw_form(session, program, rng or np.random.default_rng())
         sitting.form_id = form.form_id
         session.add(sitting)
@@ -102,21 +131,71 @@ def candidate_login(
              "is_pretest": p.is_pretest, "marked": False, "option_order": p.option_order_text}
             for p in form
         ])
-    else:
-        sitting.login_token_hash = token_hash(token)
-        expire_if_due(session, program, sitting, now)
     return sitting, token
 
 
 def sitting_for_token(session: Session, sitting_id: int, token: str, *, lock: bool = False) -> Sitting:
     """The sitting of a logged-in candidate, if the token is the current one."""
-    query = select(Sitting).where(Sitting.id == sitting_id)
-    if lock:
-        query = query.with_for_update()
-    sitting = session.scalar(query)
+    sitting = locked_one(session, Sitting, sitting_id) if lock else session.get(Sitting, sitting_id)
     if sitting is None or not secrets.compare_digest(sitting.login_token_hash, token_hash(token)):
-        raise NotSignedIn("Your session has ended; please log in again.")
+        raise NotSignedIn(SIGNED_OUT)
     return sitting
+
+
+def current(session: Session, program: ExamProgram, sitting_id: int, token: str,
+            now: dt.datetime) -> tuple[Sitting, str]:
+    """The signed-in candidate's sitting and their token: a sitting whose time has run out is
+    finished and scored first (one unit of work), and the token then is the new one."""
+    sitting = sitting_for_token(session, sitting_id, token)
+    if not _due(sitting, now):
+        return sitting, token
+    with unit_of_work(session):
+        sitting = sitting_for_token(session, sitting_id, token, lock=True)
+        return sitting, _expire_if_due(session, program, sitting, now) or token
+
+
+def candidate_start(session: Session, program: ExamProgram, sitting_id: int, token: str,
+                    now: dt.datetime) -> Sitting:
+    """The candidate's own Start, once they have agreed to the rules. Starting a started sitting does nothing."""
+    with unit_of_work(session):
+        sitting = sitting_for_token(session, sitting_id, token, lock=True)
+        start(session, program, sitting, now)
+    return sitting
+
+
+@dataclass(frozen=True)
+class Finished:
+    status: SittingStatus
+    token: str | None  # the requester's new token, when this request ended the sitting
+
+
+def candidate_finish(session: Session, program: ExamProgram, sitting_id: int, token: str,
+                     now: dt.datetime) -> Finished:
+    """The candidate submits. Idempotent: a sitting that has already ended (by this request's
+    twin, the clock or a proctor) answers the same, whoever holds which copy of the token."""
+    with unit_of_work(session):
+        sitting = locked_one(session, Sitting, sitting_id)
+        if sitting is None:
+            raise NotSignedIn(SIGNED_OUT)
+        current_token = secrets.compare_digest(sitting.login_token_hash, token_hash(token))
+        if sitting.status in CLOSED_SITTING:
+            return Finished(sitting.status, None)
+        if not current_token:
+            raise NotSignedIn(SIGNED_OUT)
+        if sitting.status == SittingStatus.PAUSED:
+            raise Paused("The sitting is paused by the proctor.")
+        if sitting.status == SittingStatus.WAITING:
+            raise Conflict("The sitting has not started.")
+        finish(session, program, sitting, now)
+        return Finished(sitting.status, new_token(sitting))
+
+
+def candidate_sign_out(session: Session, sitting_id: int, token: str) -> None:
+    """The candidate leaves the seat: the token (every copy of the cookie) stops working."""
+    with unit_of_work(session):
+        sitting = locked_one(session, Sitting, sitting_id)
+        if sitting is not None and secrets.compare_digest(sitting.login_token_hash, token_hash(token)):
+            new_token(sitting)
 
 
 def booking_of(session: Session, sitting: Sitting) -> Booking:
@@ -130,9 +209,9 @@ def opens_at(session: Session, sitting: Sitting) -> dt.datetime:
 
 
 def remaining_seconds(sitting: Sitting, now: dt.datetime) -> float:
-    if sitting.status == "in_progress" and sitting.deadline_at is not None:
+    if sitting.status == SittingStatus.IN_PROGRESS and sitting.deadline_at is not None:
         return max(0.0, (sitting.deadline_at - now).total_seconds())
-    if sitting.status in ("waiting", "paused"):
+    if sitting.status in (SittingStatus.WAITING, SittingStatus.PAUSED):
         return max(0.0, sitting.remaining_seconds or 0.0)
     return 0.0
 
@@ -146,10 +225,11 @@ def time_at_start(program: ExamProgram, sitting: Sitting, slot_start: dt.datetim
 
 
 def start(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> None:
-    """Start the clock on the form assembled at login. Starting a started sitting does nothing."""
-    if sitting.status in ("in_progress", "paused"):
+    """Start the clock on the form assembled at login (the sitting locked by the caller, in its
+    unit of work). Starting a started sitting does nothing."""
+    if sitting.status in (SittingStatus.IN_PROGRESS, SittingStatus.PAUSED):
         return
-    if sitting.status != "waiting":
+    if sitting.status != SittingStatus.WAITING:
         raise Conflict("This sitting has already ended.")
     slot_start = opens_at(session, sitting)
     if now < slot_start:
@@ -157,34 +237,45 @@ def start(session: Session, program: ExamProgram, sitting: Sitting, now: dt.date
     seconds = time_at_start(program, sitting, slot_start, now)
     if seconds <= 0:
         raise Refused("The time for this slot has run out; please see the proctor.")
-    sitting.status = "in_progress"
+    sitting.status = SITTING.target(sitting.status, "start")
     sitting.started_at = now
     sitting.deadline_at = now + dt.timedelta(seconds=seconds)
     sitting.remaining_seconds = None
     sitting.current_position = 1
 
 
+def _due(sitting: Sitting, now: dt.datetime) -> bool:
+    return (sitting.status == SittingStatus.IN_PROGRESS and sitting.deadline_at is not None
+            and sitting.deadline_at <= now)
+
+
+def _expire_if_due(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> str | None:
+    """Finish a sitting whose time has run out; its new token if it did."""
+    if not _due(sitting, now):
+        return None
+    finish(session, program, sitting, sitting.deadline_at, reason="time_up")
+    return new_token(sitting)
+
+
 def expire_if_due(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> bool:
-    """Finish a sitting whose time has run out; True if it did."""
-    if sitting.status == "in_progress" and sitting.deadline_at is not None and sitting.deadline_at <= now:
-        finish(session, program, sitting, sitting.deadline_at, reason="time_up")
-        return True
-    return False
+    """Finish a locked sitting whose time has run out (in the caller's unit of work); True if it did."""
+    return _expire_if_due(session, program, sitting, now) is not None
 
 
 def finish(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime,
            reason: str = "submitted") -> ScoreResult:
-    """End the sitting and score what was answered (pretest items excluded)."""
-    if sitting.status in ("finished", "ended"):
+    """End the sitting and score what was answered (pretest items excluded); the sitting locked
+    by the caller, in its unit of work. Finishing a finished sitting gives its score."""
+    if sitting.status in CLOSED_SITTING:
         existing = session.scalar(select(ScoreResult).where(ScoreResult.sitting_id == sitting.id))
         if existing is None:
             raise Conflict("This sitting ended without a score.")
         return existing
-    if sitting.status == "waiting":
+    if sitting.status == SittingStatus.WAITING:
         raise Conflict("The sitting has not started.")
-    if sitting.status == "in_progress" and sitting.deadline_at is not None and sitting.deadline_at <= now:
+    if _due(sitting, now):
         now, reason = sitting.deadline_at, "time_up"
-    sitting.status = "finished"
+    sitting.status = SittingStatus.FINISHED
     sitting.finished_at = now
     sitting.end_reason = reason
     sitting.remaining_seconds = 0.0
@@ -192,6 +283,7 @@ def finish(session: Session, program: ExamProgram, sitting: Sitting, now: dt.dat
     result = score_answers(session, current_rule_version(session, program), scored_answers(session, sitting))
     result.sitting_id = sitting.id
     session.add(result)
+    session.flush()
     return result
 
 
@@ -208,13 +300,13 @@ def scored_answers(session: Session, sitting: Sitting) -> list[ScoredAnswer]:
 
 
 def expire_due_sittings(session: Session, program: ExamProgram, now: dt.datetime) -> int:
-    """Finish every sitting whose time has run out (for a periodic job); returns how many."""
-    due = session.scalars(
-        select(Sitting).where(Sitting.status == "in_progress", Sitting.deadline_at <= now).with_for_update()
-    ).all()
-    for sitting in due:
-        expire_if_due(session, program, sitting, now)
-    return len(due)
+    """Finish every sitting whose time has run out (for a periodic job); returns how many. One unit of work."""
+    with unit_of_work(session):
+        due = session.scalars(select(Sitting.id).where(Sitting.status == SittingStatus.IN_PROGRESS,
+                                                       Sitting.deadline_at <= now).order_by(Sitting.id)).all()
+        # Each locked and read again: the candidate may have finished it since.
+        return sum(1 for sitting_id in due if expire_if_due(session, program, locked_one(session, Sitting, sitting_id),
+                                                            now))
 
 
 @dataclass(frozen=True)
@@ -278,91 +370,175 @@ def presented_items(session: Session, sitting: Sitting) -> list[PresentedItem]:
     return presented
 
 
-# ---- the proctor's transitions -------------------------------------------------
+# ---- the proctor's console ----------------------------------------------------------
 #
-# Each takes the sitting locked (``with_for_update``) by the caller, changes only
-# the sitting's own clock and status columns, and leaves auditing to the caller,
-# who knows who acted and why. The candidate's hot-path statements check status
-# and deadline in SQL, so a pause or an end takes effect on their very next save.
+# Each action is a service: the booking, its slot and the sitting locked (in that order),
+# the actor's centre checked (another centre's is refused and the attempt recorded), the
+# transition checked against SITTING, the audit record written with the clock before and
+# after. The candidate's hot-path statements check status and deadline in SQL, so a pause
+# or an end takes effect on their very next save.
 
-MAX_ADDED_MINUTES = 120
-
-
-def _refuse_unless(sitting: Sitting, allowed: tuple[str, ...], action: str) -> None:
-    if sitting.status not in allowed:
-        raise Conflict(f"A sitting that is {sitting.status.replace('_', ' ')} cannot be {action}.")
+# Actions that must say why; the others may.
+REASON_REQUIRED = frozenset({"pause", "add_time", "move_seat", "end"})
+REASON_LENGTH = 500
 
 
-def pause(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> None:
+@dataclass(frozen=True)
+class ConsoleOutcome:
+    booking: Booking
+    sitting: Sitting
+    details: dict
+
+
+def check_reason(action: str, reason: str) -> str:
+    reason = reason.strip()
+    if action in REASON_REQUIRED and not reason:
+        raise InvalidInput("Say why (the reason is kept in the audit trail).", field="reason")
+    if len(reason) > REASON_LENGTH:
+        raise InvalidInput(f"Say why in at most {REASON_LENGTH} characters.", field="reason")
+    return reason
+
+
+def _clock(sitting: Sitting, now: dt.datetime) -> dict:
+    return {"status": str(sitting.status), "remaining_seconds": round(remaining_seconds(sitting, now), 1)}
+
+
+def _console_action(session: Session, program: ExamProgram, booking_id: int, action: str, now: dt.datetime, *,
+                    actor: Actor, reason: str, apply: Callable[[Booking, Sitting], dict | None]) -> ConsoleOutcome:
+    def change() -> ConsoleOutcome:
+        booking = bookings.locked_booking(session, booking_id, actor)  # another centre's: refused first
+        said = check_reason(action, reason)
+        sitting = _locked_sitting_of_booking(session, booking.id)
+        if sitting is None:
+            raise Conflict(f"{booking.candidate.name} has not logged in at a seat yet.")
+        before = _clock(sitting, now)
+        details = apply(booking, sitting) or {}
+        session.flush()
+        actor.record(session, action, f"sitting:{sitting.id}", now=now, centre_id=booking.slot.centre_id,
+                     reason=said, details={"booking_id": booking.id, "candidate": booking.candidate.name,
+                                             "position": sitting.current_position, "before": before,
+                                             "after": _clock(sitting, now), **details})
+        return ConsoleOutcome(booking, sitting, details)
+
+    return bookings.guarded(session, actor, action, now, change)
+
+
+def _refuse_if_due(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime, message: str) -> None:
+    if _due(sitting, now):
+        # Undone with the refusal: the sweep or the candidate's next request scores it.
+        raise Conflict(message)
+
+
+def proctor_start(session: Session, program: ExamProgram, booking_id: int, now: dt.datetime, *, actor: Actor,
+                  reason: str = "") -> ConsoleOutcome:
+    """The proctor starts (unlocks) a logged-in candidate's sitting, as the candidate's own Start would:
+    the slot's start time and the late-arrival rule apply the same way."""
+    def apply(booking: Booking, sitting: Sitting) -> None:
+        SITTING.refuse_unless(sitting.status, "start")
+        start(session, program, sitting, now)
+
+    return _console_action(session, program, booking_id, "start", now, actor=actor, reason=reason, apply=apply)
+
+
+def _pause(sitting: Sitting, now: dt.datetime) -> None:
+    sitting.remaining_seconds = remaining_seconds(sitting, now)
+    sitting.deadline_at = None
+    sitting.status = SITTING.target(sitting.status, "pause")
+
+
+def pause(session: Session, program: ExamProgram, booking_id: int, now: dt.datetime, *, actor: Actor,
+          reason: str) -> ConsoleOutcome:
     """Stop the clock: the time left is kept and no answer is taken until resumed."""
-    if expire_if_due(session, program, sitting, now):
-        raise Conflict("The sitting's time ran out before it could be paused.")
-    _refuse_unless(sitting, ("in_progress",), "paused")
-    sitting.remaining_seconds = remaining_seconds(sitting, now)
-    sitting.deadline_at = None
-    sitting.status = "paused"
+    def apply(booking: Booking, sitting: Sitting) -> None:
+        _refuse_if_due(session, program, sitting, now, "The sitting's time ran out before it could be paused.")
+        SITTING.refuse_unless(sitting.status, "pause")
+        _pause(sitting, now)
+
+    return _console_action(session, program, booking_id, "pause", now, actor=actor, reason=reason, apply=apply)
 
 
-def resume(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> None:
+def resume(session: Session, program: ExamProgram, booking_id: int, now: dt.datetime, *, actor: Actor,
+           reason: str = "") -> ConsoleOutcome:
     """Start the clock again with the time the sitting had when paused."""
-    _refuse_unless(sitting, ("paused",), "resumed")
-    sitting.deadline_at = now + dt.timedelta(seconds=sitting.remaining_seconds or 0.0)
-    sitting.remaining_seconds = None
-    sitting.status = "in_progress"
+    def apply(booking: Booking, sitting: Sitting) -> None:
+        sitting.status = SITTING.target(sitting.status, "resume")
+        sitting.deadline_at = now + dt.timedelta(seconds=sitting.remaining_seconds or 0.0)
+        sitting.remaining_seconds = None
+
+    return _console_action(session, program, booking_id, "resume", now, actor=actor, reason=reason, apply=apply)
 
 
-def add_time(session: Session, program: ExamProgram, sitting: Sitting, minutes: float, now: dt.datetime) -> None:
-    """Give the sitting more time (e.g. for time lost to a PC failure)."""
-    if not 0 < minutes <= MAX_ADDED_MINUTES:
-        raise InvalidInput(f"Add between 1 and {MAX_ADDED_MINUTES} minutes.")
-    if expire_if_due(session, program, sitting, now):
-        raise Conflict("The sitting's time ran out before time could be added.")
-    _refuse_unless(sitting, ("waiting", "in_progress", "paused"), "given more time")
-    if sitting.status == "in_progress":
-        sitting.deadline_at = sitting.deadline_at + dt.timedelta(minutes=minutes)
-    else:
-        sitting.remaining_seconds = (sitting.remaining_seconds or 0.0) + minutes * 60.0
+def max_added_minutes(program: ExamProgram) -> int:
+    """The most time proctors may add to one sitting in all: the program's own duration (the
+    program file has no setting of its own for it yet)."""
+    return program.duration_minutes
 
 
-def end(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime, reason: str) -> None:
-    """Stop a sitting for good (e.g. misconduct): no more answers, no score."""
-    if expire_if_due(session, program, sitting, now):
-        raise Conflict("The sitting's time had already run out; it was scored as finished.")
-    _refuse_unless(sitting, ("waiting", "in_progress", "paused"), "ended")
-    sitting.remaining_seconds = remaining_seconds(sitting, now)
-    sitting.status = "ended"
-    sitting.finished_at = now
-    sitting.end_reason = reason
-    sitting.deadline_at = None
+def minutes_left_to_add(program: ExamProgram, sitting: Sitting) -> int:
+    return max(0, max_added_minutes(program) - (sitting.added_minutes or 0))
 
 
-def lock_out(sitting: Sitting) -> None:
-    """Invalidate the current login: the PC the candidate leaves can no longer act."""
-    sitting.login_token_hash = token_hash(secrets.token_urlsafe(24))
+def add_time(session: Session, program: ExamProgram, booking_id: int, minutes: int, now: dt.datetime, *,
+             actor: Actor, reason: str) -> ConsoleOutcome:
+    """Give the sitting more whole minutes (e.g. for time lost to a PC failure), within the cap."""
+    def apply(booking: Booking, sitting: Sitting) -> dict:
+        if type(minutes) is not int or minutes < 1:
+            raise InvalidInput("Add a whole number of minutes, at least 1.", field="minutes")
+        _refuse_if_due(session, program, sitting, now, "The sitting's time ran out before time could be added.")
+        SITTING.refuse_unless(sitting.status, "add_time")
+        left = minutes_left_to_add(program, sitting)
+        if minutes > left:
+            raise InvalidInput(f"At most {max_added_minutes(program)} minutes can be added to a sitting in all; "
+                               f"{left} are left.", field="minutes")
+        if sitting.status == SittingStatus.IN_PROGRESS:
+            sitting.deadline_at = sitting.deadline_at + dt.timedelta(minutes=minutes)
+        else:
+            sitting.remaining_seconds = (sitting.remaining_seconds or 0.0) + minutes * 60.0
+        sitting.added_minutes = (sitting.added_minutes or 0) + minutes
+        return {"minutes": minutes}
+
+    return _console_action(session, program, booking_id, "add_time", now, actor=actor, reason=reason, apply=apply)
 
 
-def move_seat(session: Session, program: ExamProgram, sitting: Sitting, booking: Booking, seat_id: int,
-              now: dt.datetime) -> None:
+def end(session: Session, program: ExamProgram, booking_id: int, now: dt.datetime, *, actor: Actor,
+        reason: str, end_reason: str = "misconduct") -> ConsoleOutcome:
+    """Stop a sitting for good (e.g. misconduct): no more answers, no score; the seat is signed out."""
+    def apply(booking: Booking, sitting: Sitting) -> None:
+        _refuse_if_due(session, program, sitting, now,
+                       "The sitting's time had already run out; it is scored as finished.")
+        status = SITTING.target(sitting.status, "end")
+        sitting.remaining_seconds = remaining_seconds(sitting, now)
+        sitting.status = status
+        sitting.finished_at = now
+        sitting.end_reason = end_reason
+        sitting.deadline_at = None
+        new_token(sitting)
+
+    return _console_action(session, program, booking_id, "end", now, actor=actor, reason=reason, apply=apply)
+
+
+def move_seat(session: Session, program: ExamProgram, booking_id: int, seat_id: int, now: dt.datetime, *,
+              actor: Actor, reason: str, out_of_service: bool = False) -> ConsoleOutcome:
     """Move a sitting to another seat after a PC failure.
 
     The clock stops (a running sitting is paused) and the old PC is locked out;
     the candidate logs in at the new seat and, once the proctor resumes, goes
     on at the same question with the time they had.
     """
-    if expire_if_due(session, program, sitting, now):
-        raise Conflict("The sitting's time ran out before it could be moved.")
-    _refuse_unless(sitting, ("waiting", "in_progress", "paused"), "moved")
-    if seat_id == sitting.seat_id:
-        raise InvalidInput("The sitting is already at that seat.")
-    assign_seat(session, booking, seat_id)
-    if sitting.status == "in_progress":
-        pause(session, program, sitting, now)
-    sitting.seat_id = booking.seat_id
-    lock_out(sitting)
+    def apply(booking: Booking, sitting: Sitting) -> dict:
+        _refuse_if_due(session, program, sitting, now, "The sitting's time ran out before it could be moved.")
+        SITTING.refuse_unless(sitting.status, "move_seat")
+        if seat_id == sitting.seat_id:
+            raise InvalidInput("The sitting is already at that seat.", field="seat_id")
+        old_id = sitting.seat_id or booking.seat_id
+        old = session.get(Seat, old_id) if old_id else None
+        new = bookings.assign_seat(session, booking, seat_id)
+        if sitting.status == SittingStatus.IN_PROGRESS:
+            _pause(sitting, now)
+        if old is not None and out_of_service:
+            old.active = False
+        sitting.seat_id = booking.seat_id
+        new_token(sitting)
+        return {"from_seat": old.label if old else "", "to_seat": new.label, "old_seat_out_of_service": out_of_service}
 
-
-def proctor_start(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> None:
-    """The proctor starts (unlocks) a logged-in candidate's sitting, as the candidate's own Start would:
-    the slot's start time and the late-arrival rule apply the same way."""
-    _refuse_unless(sitting, ("waiting",), "started")
-    start(session, program, sitting, now)
+    return _console_action(session, program, booking_id, "move_seat", now, actor=actor, reason=reason, apply=apply)

@@ -18,6 +18,14 @@ An attempt while a key is blocked is refused before the credentials are checked 
 answer leaks), is not counted, and is told when to try again. Unknown accounts are
 throttled exactly like real ones. Keys are stored as hashes: the table holds no
 e-mail address, admission code or client address.
+
+The check and the count are one step (:func:`admit`): the attempt's rows are locked,
+checked and counted as a failure in advance, in one transaction, before the password is
+checked; :func:`settle` then takes the advance back if the sign-in succeeded. So however
+many attempts arrive at once, no more than a rule's limit get their password checked.
+Two more rules bound what costs the server most whatever the credentials: ``signin``,
+successful staff and applicant sign-ins per client address (each one a password hash),
+and ``register``, registrations per client address.
 """
 from __future__ import annotations
 
@@ -27,15 +35,24 @@ import ipaddress
 import math
 from dataclasses import dataclass
 
+from typing import Callable, TypeVar
+
 from sqlalchemy import Integer, String, delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from persistence import Base, UTCDateTime, audit
+from persistence.errors import NotSignedIn, Refused
+from persistence.unit_of_work import unit_of_work
+
+T = TypeVar("T")
 
 LOGIN_KINDS = ("staff", "applicant", "seat")
-SCOPES = ("pair", "account", "client")
+SCOPES = ("pair", "account", "client", "signin", "register")
+# The scopes that count failures; "signin" counts successes, "register" every registration.
+FAILURE_SCOPES = ("pair", "account", "client")
 
 
 class LoginThrottle(Base):
@@ -74,15 +91,17 @@ class ThrottlePolicy:
     pair: Rule = Rule(limit=5, window_seconds=900, block_seconds=60, max_block_seconds=900)
     account: Rule = Rule(limit=20, window_seconds=900, block_seconds=60, max_block_seconds=600)
     client: Rule = Rule(limit=100, window_seconds=900, block_seconds=300, max_block_seconds=900)
+    # Successful staff and applicant sign-ins from one address (a centre's or an office's network).
+    signin: Rule = Rule(limit=60, window_seconds=900, block_seconds=300, max_block_seconds=900)
+    # Registrations from one address (a university network registering a class at once fits).
+    register: Rule = Rule(limit=30, window_seconds=3600, block_seconds=900, max_block_seconds=3600)
 
     def rule(self, scope: str) -> Rule:
         return getattr(self, scope)
 
 
-class LoginThrottled(Exception):
-    """Too many failed attempts: try again in ``retry_after`` seconds."""
-
-    status = 429
+class LoginThrottled(Refused):
+    """Too many attempts: try again in ``retry_after`` seconds (429 with Retry-After on the web)."""
 
     def __init__(self, retry_after: int):
         minutes = max(1, math.ceil(retry_after / 60))
@@ -111,6 +130,20 @@ class Attempt:
     def all_keys(self) -> dict[str, str]:
         return {"pair": _key("pair", self.kind, self.account, self.client),
                 "account": _key("account", self.kind, self.account), "client": _key("client", self.client)}
+
+    def counted_keys(self) -> dict[str, str]:
+        """Every key an attempt is counted under in advance: the failures' and, but at the seat
+        (a centre's PCs share one address), the client's successful sign-ins."""
+        keys = self.all_keys()
+        if self.kind != "seat":
+            keys["signin"] = _key("signin", self.client)
+        return keys
+
+    def checked_keys(self) -> dict[str, str]:
+        keys = self.keys()
+        if self.kind != "seat":
+            keys["signin"] = _key("signin", self.client)
+        return keys
 
 
 def client_of(address: str | None) -> str:
@@ -175,19 +208,12 @@ def _locked_rows(session: Session, keys: dict[str, str], now: dt.datetime) -> di
 def failed(session: Session, policy: ThrottlePolicy, attempt: Attempt, now: dt.datetime) -> int | None:
     """Count a failed attempt under every key (a known device too: its own mistakes count
     against the account from elsewhere). Returns the seconds of the longest block this
-    failure started, if it started one; each block is recorded in the audit trail."""
+    failure started, if it started one; each block is recorded in the audit trail.
+    (The sign-ins count through :func:`admit` and :func:`settle`; this is the count alone.)"""
     started: list[tuple[str, int]] = []
     for scope, row in _locked_rows(session, attempt.all_keys(), now).items():
-        rule = policy.rule(scope)
-        if (now - row.window_started_at).total_seconds() >= rule.window_seconds:
-            row.failures, row.window_started_at = 0, now
-        row.failures += 1
-        row.updated_at = now
-        if row.failures >= rule.limit:
-            seconds = rule.block_for(row.strikes)
-            row.blocked_until = now + dt.timedelta(seconds=seconds)
-            row.strikes += 1
-            row.failures, row.window_started_at = 0, now
+        seconds = _count(row, policy.rule(scope), now)
+        if seconds is not None:
             started.append((scope, seconds))
     if started:
         audit.record(session, actor=f"client:{attempt.client}"[:64], actor_role="anonymous", action="login.blocked",
@@ -197,22 +223,152 @@ def failed(session: Session, policy: ThrottlePolicy, attempt: Attempt, now: dt.d
     return None
 
 
-def succeeded(session: Session, attempt: Attempt) -> None:
-    """A correct sign-in clears its pair: the user's own typing mistakes are forgotten.
-    Not the account (a user signing in often would wipe out the count of a guesser spread
-    over many addresses) and not the client address (an address spraying guesses could
-    clear its count by signing in to an account of its own): those wait out their window."""
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key == attempt.all_keys()["pair"]))
+def _count(row: LoginThrottle, rule: Rule, now: dt.datetime) -> int | None:
+    """Count one event on the row; the seconds of the block it starts, if it starts one."""
+    if (now - row.window_started_at).total_seconds() >= rule.window_seconds:
+        row.failures, row.window_started_at = 0, now
+    row.failures += 1
+    row.updated_at = now
+    if row.failures < rule.limit:
+        return None
+    seconds = rule.block_for(row.strikes)
+    row.blocked_until = now + dt.timedelta(seconds=seconds)
+    row.strikes += 1
+    row.failures, row.window_started_at = 0, now
+    return seconds
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What one admitted attempt counted under one key, so that it can be taken back exactly."""
+
+    key: str
+    window_started_at: dt.datetime  # the window it was counted in
+    block: tuple[dt.datetime, dt.datetime | None, dt.datetime] | None  # (its block's end, the row's
+    # blocked_until and window start before it), when this attempt started a block
+    seconds: int | None
+
+
+@dataclass(frozen=True)
+class Admission:
+    attempt: Attempt
+    counted: dict[str, Counted]
+
+
+def admit(session: Session, policy: ThrottlePolicy, attempt: Attempt, now: dt.datetime) -> Admission:
+    """Check and count the attempt in one step (one unit of work, the rows locked): refused with
+    :class:`LoginThrottled` if a key that applies to it is blocked, else counted in advance as a
+    failure (and a sign-in) under every key, with any block that earns."""
+    with unit_of_work(session):
+        rows = _locked_rows(session, attempt.counted_keys(), now)
+        checked = set(attempt.checked_keys())
+        blocks = [row.blocked_until for scope, row in rows.items()
+                  if scope in checked and row.blocked_until is not None and row.blocked_until > now]
+        if blocks:
+            raise LoginThrottled(_retry_after(max(blocks), now))
+        counted = {}
+        for scope, row in rows.items():
+            before = (row.blocked_until, row.window_started_at)
+            seconds = _count(row, policy.rule(scope), now)
+            block = (row.blocked_until, *before) if seconds is not None else None
+            counted[scope] = Counted(row.key, row.window_started_at, block, seconds)
+    return Admission(attempt, counted)
+
+
+def _take_back(session: Session, policy: ThrottlePolicy, counted: Counted, scope: str) -> None:
+    row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == counted.key).with_for_update()
+                         .execution_options(populate_existing=True))
+    if row is None:
+        return
+    if counted.block is not None:
+        until, blocked_before, window_before = counted.block
+        if row.blocked_until == until:  # the block this attempt started, and nothing counted since
+            row.blocked_until, row.window_started_at = blocked_before, window_before
+            row.strikes = max(0, row.strikes - 1)
+            row.failures = policy.rule(scope).limit - 1
+    elif row.window_started_at == counted.window_started_at and row.failures > 0:
+        row.failures -= 1
+
+
+SUCCEEDED, FAILED, NOT_CHECKED = "succeeded", "failed", "not checked"
+
+
+def settle(session: Session, policy: ThrottlePolicy, admission: Admission, outcome: str, now: dt.datetime) -> None:
+    """Settle an admitted attempt (one unit of work). Succeeded: the pair is forgotten (the user's
+    own typing mistakes), the advance failure counts are taken back but not the account's and the
+    client's earlier ones (a user signing in often would wipe out the count of a guesser spread
+    over many addresses, and an address spraying guesses could clear its count by signing in to an
+    account of its own: those wait out their window); the sign-in stays counted. Failed: the failure stays counted, the sign-in
+    is taken back, and any block it started is recorded in the audit trail. Not checked (the
+    server could not check it): everything is taken back."""
+    attempt = admission.attempt
+    with unit_of_work(session):
+        keep = {SUCCEEDED: {"signin"}, FAILED: set(FAILURE_SCOPES)}.get(outcome, set())
+        for scope, counted in sorted(admission.counted.items(), key=lambda entry: entry[1].key):
+            if scope in keep:
+                continue
+            if outcome == SUCCEEDED and scope == "pair":
+                session.execute(delete(LoginThrottle).where(LoginThrottle.key == counted.key))
+                continue
+            _take_back(session, policy, counted, scope)
+        started = {scope: c.seconds for scope, c in admission.counted.items() if scope in keep and c.seconds}
+        if outcome == FAILED and started:
+            audit.record(session, actor=f"client:{attempt.client}"[:64], actor_role="anonymous",
+                         action="login.blocked", subject=f"{attempt.kind}:{attempt.account}"[:64],
+                         details={"scopes": started}, at=now)
+
+
+def guarded(session: Session, policy: ThrottlePolicy, attempt: Attempt, now: dt.datetime,
+            sign_in: Callable[[], T]) -> T:
+    """Run ``sign_in`` (a service that raises :class:`NotSignedIn` for wrong credentials) under the
+    throttle: admitted first (or refused with :class:`LoginThrottled`), settled after."""
+    admission = admit(session, policy, attempt, now)
+    try:
+        result = sign_in()
+    except NotSignedIn:
+        settle(session, policy, admission, FAILED, now)
+        raise
+    except BaseException:
+        try:
+            settle(session, policy, admission, NOT_CHECKED, now)
+        except SQLAlchemyError:
+            pass  # the database that failed the sign-in fails this too; the first error is the one to report
+        raise
+    settle(session, policy, admission, SUCCEEDED, now)
+    return result
+
+
+def admit_registration(session: Session, policy: ThrottlePolicy, client: str, now: dt.datetime) -> None:
+    """Count a registration from ``client`` (one unit of work), or refuse it with :class:`LoginThrottled`."""
+    with unit_of_work(session):
+        row = _locked_rows(session, {"register": _key("register", client)}, now)["register"]
+        if row.blocked_until is not None and row.blocked_until > now:
+            raise LoginThrottled(_retry_after(row.blocked_until, now))
+        _count(row, policy.register, now)
 
 
 def unblock(session: Session, keys: list[str]) -> int:
-    """Forget the counts and blocks of these keys (an operator's decision); returns how many there were."""
+    """Forget the counts and blocks of these keys, in the caller's unit of work; returns how many there were."""
     return session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys))).rowcount
+
+
+def unblock_targets(session: Session, targets: list[tuple[str, str]], *, actor: str, reason: str,
+                    now: dt.datetime) -> int:
+    """An operator lifts the blocks of accounts (kind, account) and client addresses ("client", address),
+    each lift recorded in the audit trail; returns how many counts there were."""
+    keys = [client_key(name) if kind == "client" else account_key(kind, name) for kind, name in targets]
+    with unit_of_work(session):
+        removed = unblock(session, keys)
+        for kind, name in targets:
+            audit.record(session, actor=actor, actor_role="operations", action="login.unblock",
+                         subject=f"{kind}:{name}"[:64], reason=reason, at=now)
+    return removed
 
 
 def prune(session: Session, policy: ThrottlePolicy, now: dt.datetime) -> int:
     """Drop rows that neither block nor count any more (run it daily); returns how many."""
-    longest = max(max(r.window_seconds, r.max_block_seconds) for r in (policy.pair, policy.account, policy.client))
+    longest = max(max(r.window_seconds, r.max_block_seconds) for r in map(policy.rule, SCOPES))
     # A day past the longest window or block: a key's strikes are forgotten after a quiet day.
     horizon = now - dt.timedelta(seconds=longest) - dt.timedelta(days=1)
-    return session.execute(delete(LoginThrottle).where(LoginThrottle.updated_at < horizon)).rowcount
+    with unit_of_work(session):
+        return session.execute(delete(LoginThrottle).where(LoginThrottle.updated_at < horizon)).rowcount

@@ -23,9 +23,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from centers import bookings, calendar
-from centers.accounts import create_staff
+from centers.accounts import Actor, create_staff
 from centers.demo import load_demo_centres
-from centers.models import Booking, Candidate, Centre, Slot, StaffAccount
+from centers.models import Booking, Candidate, Centre, Slot, SlotStatus, StaffAccount
 from delivery import sittings
 from delivery.answers import AnswerStore
 from delivery.rescoring import ReproductionReport, check_reproduction
@@ -33,6 +33,7 @@ from itembank.bank import versions_by_id
 from itembank.content import unpack
 from itembank.program import ExamProgram
 from scoring.models import ScoreResult
+from persistence.unit_of_work import unit_of_work
 
 WORKING_SHARE = 0.607
 IT_SHARE_OF_WORKING = 0.378
@@ -75,8 +76,8 @@ def simulate_year(engine: Engine, session: Session, program: ExamProgram, *, can
     load_demo_centres(session)
     calendar.extend_calendar(session, program, first_day, 366)
     centres = list(session.scalars(select(Centre).where(Centre.active.is_(True)).order_by(Centre.id)))
-    proctors = _proctors(session, centres)
-    session.commit()
+    with unit_of_work(session):
+        proctors = _proctors(session, centres)
 
     # Who the candidates are.
     working = rng.random(candidates) < WORKING_SHARE
@@ -94,7 +95,7 @@ def simulate_year(engine: Engine, session: Session, program: ExamProgram, *, can
         booked_on = day - dt.timedelta(days=int(rng.integers(2, program.booking.bookable_days_ahead)))
         booking_time = calendar.slot_start(program, booked_on, "12:00")
         open_slots = session.scalars(
-            select(Slot).where(Slot.date == day, Slot.status == "open", Slot.booked < Slot.capacity)).all()
+            select(Slot).where(Slot.date == day, Slot.status == SlotStatus.OPEN, Slot.booked < Slot.capacity)).all()
         if not open_slots:
             continue
         slot = open_slots[int(rng.integers(0, len(open_slots)))]
@@ -104,10 +105,10 @@ def simulate_year(engine: Engine, session: Session, program: ExamProgram, *, can
             occupation="working" if working[k] else "student",
             company_type=("it" if it_company[k] else "non-it") if working[k] else None,
         )
-        session.add(candidate)
-        session.flush()
-        booking = bookings.reserve(session, program, candidate, slot.id, booking_time)
-        session.commit()
+        with unit_of_work(session):
+            session.add(candidate)
+        booking = bookings.reserve(session, program, slot.id, booking_time, candidate_id=candidate.id,
+                                   actor=Actor.candidate(candidate.id))
         booked.append((slot.starts_at, booking.id, k))
 
     # The sittings, in the order their days come.
@@ -118,14 +119,12 @@ def simulate_year(engine: Engine, session: Session, program: ExamProgram, *, can
         if not comes[k]:
             continue
         booking = session.get(Booking, booking_id)
-        bookings.check_in(session, booking, proctors[booking.slot.centre_id],
-                          starts_at - dt.timedelta(minutes=20), identity_verified=True)
-        session.commit()
+        bookings.check_in(session, booking.id, starts_at - dt.timedelta(minutes=20),
+                          actor=Actor.staff(proctors[booking.slot.centre_id]), identity_verified=True)
         sitting, token = sittings.candidate_login(session, program, booking.admission_code,
                                                   booking.candidate.date_of_birth,
                                                   starts_at - dt.timedelta(minutes=10), rng)
-        sittings.start(session, program, sitting, starts_at)
-        session.commit()
+        sittings.candidate_start(session, program, sitting.id, token, starts_at)
         unknown = {i.item_version_id for i in sitting.items} - set(truth)
         for version in versions_by_id(session, unknown).values():
             truth[version.id] = (version.a, version.b, version.c, unpack(version.content).key)
@@ -136,8 +135,7 @@ def simulate_year(engine: Engine, session: Session, program: ExamProgram, *, can
         hashed = sittings.token_hash(token)
         for entry, option in zip(sitting.items, np.where(right, key, wrong).astype(int)):
             store.save_answer(sitting.id, hashed, entry.position, int(option), answered_at)
-        sittings.finish(session, program, sitting, starts_at + dt.timedelta(minutes=100))
-        session.commit()
+        sittings.candidate_finish(session, program, sitting.id, token, starts_at + dt.timedelta(minutes=100))
         done += 1
         if progress is not None:
             progress(done, int(comes.sum()))

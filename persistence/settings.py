@@ -25,6 +25,9 @@ variable                     default                          meaning
 ``CBT_THREADS``              8                                threads per worker
 ``CBT_ACCESS_LOG``           (none)                           gunicorn's access log file
 ``CBT_LOG_LEVEL``            ``warning``                      gunicorn's log level
+``CBT_SESSION_IDLE_MINUTES`` 60                               a sign-in unused this long ends
+``CBT_SESSION_HOURS``        12                               a sign-in ends this long after it began
+``CBT_PASSWORD_HASH_SLOTS``  2                                password hashes computed at once per process
 ===========================  ===============================  =====================================
 """
 from __future__ import annotations
@@ -59,6 +62,9 @@ class Settings:
     threads: int
     access_log: str | None
     log_level: str
+    session_idle_minutes: int = 60
+    session_hours: int = 12
+    password_hash_slots: int = 2
 
     @property
     def development_key_file(self) -> Path:
@@ -111,4 +117,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         threads=_whole(environ, "CBT_THREADS", 8, low=1),
         access_log=text("CBT_ACCESS_LOG"),
         log_level=text("CBT_LOG_LEVEL") or "warning",
+        session_idle_minutes=_whole(environ, "CBT_SESSION_IDLE_MINUTES", 60, low=1),
+        session_hours=_whole(environ, "CBT_SESSION_HOURS", 12, low=1),
+        password_hash_slots=_whole(environ, "CBT_PASSWORD_HASH_SLOTS", 2, low=1),
     )

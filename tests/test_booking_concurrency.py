@@ -8,11 +8,17 @@ import pytest
 from sqlalchemy import func, select
 
 from centers import bookings, calendar
-
+from centers.accounts import Actor
 from centers.models import ACTIVE_BOOKING, Booking, Slot
 from persistence import session_factory
-from tests.helpers import csrf_token, new_centre, registered_candidate
 from persistence.errors import DomainError
+from tests.centre_helpers import applicant_browsers, frozen_clock
+from tests.helpers import new_centre, registered_candidate
+
+
+@pytest.fixture
+def clock():
+    return frozen_clock()
 
 
 @pytest.fixture
@@ -60,12 +66,7 @@ def test_many_clients_booking_the_last_place_get_exactly_one_booking(postgresql_
     slot = open_slot(session, program, clock, seats=1)
     people = [registered_candidate(session, f"Racer {n}") for n in range(24)]
     session.commit()
-    clients = []
-    for person in people:
-        client = app.test_client()
-        with client.session_transaction() as cookie:
-            cookie.update(role="applicant", candidate_id=person.id)
-        clients.append((client, csrf_token(client, "/booking/")))
+    clients = [applicant_browsers(app, session, person.id, 1, clock.now)[0] for person in people]
 
     def attempt(n: int):
         client, token = clients[n]
@@ -88,9 +89,8 @@ def test_concurrent_bookings_fill_a_slot_to_capacity_and_no_further(postgresql_o
 
     def attempt(n: int):
         with sessions() as own:
-            candidate = own.get(type(people[n]), people[n].id)
-            booking = bookings.reserve(own, program, candidate, slot.id, clock.now)
-            own.commit()
+            booking = bookings.reserve(own, program, slot.id, clock.now, candidate_id=people[n].id,
+                                       actor=Actor.candidate(people[n].id))
             return booking.id
 
     outcomes = race(len(people), attempt)

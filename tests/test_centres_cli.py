@@ -68,7 +68,10 @@ def test_accommodations_are_recorded_on_the_booking_and_audited(cbt, session, pr
     session.expire_all()
     booking = session.get(Booking, booked.booking_id)
     assert (booking.time_multiplier, booking.large_text, booking.seat_need) == (1.5, True, "wheelchair")
-    assert cbt("bookings", "accommodate", booked.admission_code, "--time-multiplier", "9", "--reason", "x")[0] == 2
+    # A refusal of the service is its message and exit status 1 (as for every domain error); usage errors keep 2.
+    refused = cbt("bookings", "accommodate", booked.admission_code, "--time-multiplier", "9", "--reason", "x")
+    assert refused[0] == 1 and "between 1.0 and 3.0" in refused[1]
+    assert cbt("bookings", "accommodate", booked.admission_code, "--reason", "x")[0] == 2
     assert session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "accommodate",
                                                                   AuditEvent.subject == f"booking:{booking.id}")) == 1
 

@@ -70,7 +70,8 @@ def sittings_in_progress(app, session, program, clock):
     session.expire_all()
     ids = {b: session.scalar(select(Sitting.id).where(Sitting.booking_id == b))
            for b in (booked_mine.booking_id, booked_other.booking_id)}
-    return {"client": mine, "mine": ids[booked_mine.booking_id], "other": ids[booked_other.booking_id]}
+    return {"client": mine, "mine": ids[booked_mine.booking_id], "other": ids[booked_other.booking_id],
+            "booked": booked_mine}
 
 
 def _credentials(case, headers: dict, cookies: dict) -> dict:
@@ -151,11 +152,17 @@ def test_fuzzed_finish_ends_the_sitting_once_and_consistently(app, session, prog
     mine = session.get(Sitting, sittings_in_progress["mine"])
     assert mine.status == "finished" and mine.deadline_at is None
     assert len(session.scalars(select(ScoreResult).where(ScoreResult.sitting_id == mine.id)).all()) == 1
-    # After the end, every write is refused and changes nothing.
+    # After the end, every write is refused and changes nothing: the copies of the cookie from
+    # before the end are signed out; signed in again (to see the score), the sitting refuses them.
     before = _snapshot(session, mine.id)
-    for method, path, body in [("PUT", "/api/sitting/answers/4", {"option": 1}),
-                               ("PUT", "/api/sitting/marks/4", {"marked": True}),
-                               ("PUT", "/api/sitting/position", {"position": 9})]:
+    writes = [("PUT", "/api/sitting/answers/4", {"option": 1}), ("PUT", "/api/sitting/marks/4", {"marked": True}),
+              ("PUT", "/api/sitting/position", {"position": 9})]
+    for method, path, body in writes:
+        assert api(client, method, path, body).status_code == 401
+    assert _snapshot(session, mine.id) == before
+    login_candidate(client, sittings_in_progress["booked"])
+    before = _snapshot(session, mine.id)
+    for method, path, body in writes:
         assert api(client, method, path, body).status_code == 409
     assert _snapshot(session, mine.id) == before
     assert _snapshot(session, sittings_in_progress["other"]) == other_before

@@ -1,20 +1,16 @@
 """Operational commands: the database, sample data, the demo, serving, the clock sweep."""
 from __future__ import annotations
 
-import datetime as dt
 
 import click
 from sqlalchemy import select
 
-from persistence import create_database_engine, session_factory, upgrade_database
+from persistence import create_database_engine, session_factory, upgrade_database, utcnow
+from persistence.unit_of_work import unit_of_work
 
 
 def _sessions():
     return session_factory(create_database_engine())
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 @click.group("db")
@@ -41,10 +37,9 @@ def sample_load() -> None:
     from itembank.program import load_program
     from itembank.sample import load_sample_bank
 
-    with _sessions()() as session:
+    with _sessions()() as session, unit_of_work(session):  # the bank's and the centres' sample data: one unit
         added = load_sample_bank(session, load_program())
         ensure_demo_centre(session)
-        session.commit()
     click.echo(f"sample bank: {added} items added" if added else "sample bank: already loaded")
 
 
@@ -53,14 +48,13 @@ def demo() -> None:
     """Make sure there are demo candidates booked for now, and print every demo login."""
     from centers.demo import (DEMO_APPLICANT, DEMO_OTHER_PROCTOR, DEMO_PROCTOR, DEMO_PSYCHOMETRICIAN,
                               ensure_demo_candidates)
-    from delivery.models import Sitting
+    from delivery.models import Sitting, SittingStatus
     from itembank.program import load_program
 
     program = load_program()
     with _sessions()() as session:
-        started = set(session.scalars(select(Sitting.booking_id).where(Sitting.status != "waiting")))
-        logins = ensure_demo_candidates(session, program.timezone, _now(), sitting_started=started)
-        session.commit()
+        started = set(session.scalars(select(Sitting.booking_id).where(Sitting.status != SittingStatus.WAITING)))
+        logins = ensure_demo_candidates(session, program.timezone, utcnow(), sitting_started=started)
     click.echo("\nDemo logins")
     click.echo("-----------")
     for login in logins:
@@ -105,8 +99,7 @@ def sittings_expire() -> None:
     from itembank.program import load_program
 
     with _sessions()() as session:
-        count = expire_due_sittings(session, load_program(), _now())
-        session.commit()
+        count = expire_due_sittings(session, load_program(), utcnow())
     click.echo(f"{count} sitting(s) finished on time-out")
 
 

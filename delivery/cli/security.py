@@ -1,9 +1,15 @@
-"""Login throttling from the shell: lift a block an operator has judged wrong, drop old counts."""
+"""Sign-ins from the shell: lift a block an operator has judged wrong, drop old counts and
+sign-ins, give a staff account a new password, close or reopen it (every sign-in of the
+account ends with a new password or a closed account)."""
 from __future__ import annotations
 
 import click
 
-from delivery.cli.operations import _now, _sessions
+from persistence import create_database_engine, session_factory, utcnow
+
+
+def _sessions():
+    return session_factory(create_database_engine())
 
 
 @click.group("logins")
@@ -23,7 +29,6 @@ def unblock(username, email, admission_code, client, actor, reason) -> None:
     from centers.bookings import normalise_admission_code
     from centers.candidates import normalise_email
     from delivery import throttle
-    from persistence import audit
 
     targets = []
     if username:
@@ -32,33 +37,81 @@ def unblock(username, email, admission_code, client, actor, reason) -> None:
         targets.append(("applicant", normalise_email(email)))
     if admission_code:
         targets.append(("seat", normalise_admission_code(admission_code)))
-    keys = [throttle.account_key(kind, account) for kind, account in targets]
     if client:
         client = throttle.client_of(client)
         if client == "unknown":
             raise click.BadParameter("not an IP address", param_hint="--client")
-        keys.append(throttle.client_key(client))
         targets.append(("client", client))
-    if not keys:
+    if not targets:
         raise click.UsageError("name an account (--staff, --email, --admission-code) or a --client address")
     with _sessions()() as session:
-        removed = throttle.unblock(session, keys)
-        for kind, account in targets:
-            audit.record(session, actor=actor, actor_role="operations", action="login.unblock",
-                         subject=f"{kind}:{account}"[:64], reason=reason, at=_now())
-        session.commit()
+        removed = throttle.unblock_targets(session, targets, actor=actor, reason=reason, now=utcnow())
     click.echo(f"{removed} count(s) cleared for {', '.join(f'{k} {a}' for k, a in targets)}")
 
 
 @logins_group.command("prune")
 def prune() -> None:
-    """Drop counts that no longer block or count (run it daily)."""
+    """Drop counts that no longer block or count, and sign-ins that have timed out (run it daily)."""
+    from centers import sign_ins
     from delivery import throttle
+    from persistence.settings import load_settings
+
+    now = utcnow()
+    with _sessions()() as session:
+        removed = throttle.prune(session, throttle.ThrottlePolicy(), now)
+        ended = sign_ins.prune(session, now, sign_ins.Timeouts.of(load_settings()))
+    click.echo(f"{removed} old count(s) dropped; {ended} timed-out sign-in(s) dropped")
+
+
+@click.group("staff")
+def staff_group() -> None:
+    """Staff accounts: a new password, closing and reopening an account."""
+
+
+def _operator(name: str):
+    from centers.accounts import Actor
+
+    return Actor.operations(name)
+
+
+@staff_group.command("password")
+@click.argument("username")
+@click.password_option("--password", prompt="New password", help="The new password (asked for if not given).")
+@click.option("--reason", required=True, help="Why (kept in the audit trail).")
+@click.option("--by", "actor", default="operations", show_default=True)
+def staff_password(username, password, reason, actor) -> None:
+    """Give a staff account a new password; every sign-in it has ends."""
+    from centers.accounts import change_password
 
     with _sessions()() as session:
-        removed = throttle.prune(session, throttle.ThrottlePolicy(), _now())
-        session.commit()
-    click.echo(f"{removed} old count(s) dropped")
+        ended = change_password(session, username, password, actor=_operator(actor), reason=reason, now=utcnow())
+    click.echo(f"{username}: new password; {ended} sign-in(s) ended")
 
 
-COMMANDS = [logins_group]
+@staff_group.command("close")
+@click.argument("username")
+@click.option("--reason", required=True, help="Why (kept in the audit trail).")
+@click.option("--by", "actor", default="operations", show_default=True)
+def staff_close(username, reason, actor) -> None:
+    """Close a staff account: it can no longer sign in, and every sign-in it has ends now."""
+    from centers.accounts import set_active
+
+    with _sessions()() as session:
+        ended = set_active(session, username, False, actor=_operator(actor), reason=reason, now=utcnow())
+    click.echo(f"{username}: closed; {ended} sign-in(s) ended")
+
+
+@staff_group.command("reopen")
+@click.argument("username")
+@click.option("--reason", required=True, help="Why (kept in the audit trail).")
+@click.option("--by", "actor", default="operations", show_default=True)
+def staff_reopen(username, reason, actor) -> None:
+    """Reopen a closed staff account."""
+    from centers.accounts import set_active
+
+    with _sessions()() as session:
+        set_active(session, username, True, actor=_operator(actor), reason=reason, now=utcnow())
+    click.echo(f"{username}: open again")
+
+
+COMMANDS = [logins_group, staff_group]

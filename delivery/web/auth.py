@@ -1,43 +1,116 @@
-"""Who is signed in: candidates by sitting and login token, staff by account and role;
-and the guard every sign-in passes (login throttling, :mod:`delivery.throttle`)."""
+"""Who is signed in: candidates by sitting and login token, staff and applicants by a sign-in
+held on the server; and the guard every sign-in passes (login throttling, :mod:`delivery.throttle`).
+
+The session cookie only names a sign-in; the server decides whether it still holds:
+
+- staff and registered candidates: the cookie carries the token of a
+  :class:`~centers.models.SignIn` row, looked up on every request (one primary-key read
+  joined to the account). Signing out, a password change and a closed account delete
+  rows, so every copy of the cookie ends at once;
+- a candidate at the seat: the cookie carries the sitting's login token, which the
+  answer saves check in their own statement (no extra lookup on the hot path). A new
+  login at another seat, signing out and the end of the sitting replace it.
+
+Staff and applicant sign-ins end after the idle timeout (``CBT_SESSION_IDLE_MINUTES``) and
+the absolute one (``CBT_SESSION_HOURS``), on the server. The seat's sign-in lasts as long as
+its sitting (whose page polls the clock, never idle) and no longer than the absolute timeout,
+counted in the signed cookie.
+"""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from functools import wraps
+from typing import Callable, TypeVar
 
 from flask import abort, after_this_request, current_app, g, redirect, request, session, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from centers.models import StaffAccount
+from centers import sign_ins
+from centers.models import Candidate, StaffAccount
+from centers.sign_ins import Timeouts
 from delivery import throttle
-
 from delivery.web.context import db, now
-from persistence import audit
 from persistence.errors import NotSignedIn
+from persistence.settings import load_settings
 
+T = TypeVar("T")
+
+
+def timeouts() -> Timeouts:
+    """The sign-ins' idle and absolute timeouts: the settings, or the app's SESSION_IDLE_MINUTES
+    and SESSION_HOURS when given (tests)."""
+    app = current_app
+    if "cbt.timeouts" not in app.extensions:
+        deployment = load_settings()
+        app.extensions["cbt.timeouts"] = Timeouts(
+            dt.timedelta(minutes=app.config.get("SESSION_IDLE_MINUTES", deployment.session_idle_minutes)),
+            dt.timedelta(hours=app.config.get("SESSION_HOURS", deployment.session_hours)))
+    return app.extensions["cbt.timeouts"]
+
+
+# ---- the candidate at the seat --------------------------------------------------------------
 
 def sign_in_candidate(sitting_id: int, token: str) -> None:
     session.clear()
-    session["role"] = "candidate"
-    session["sitting_id"] = sitting_id
-    session["token"] = token
+    session.update(role="candidate", sitting_id=sitting_id, token=token, at=int(now().timestamp()))
 
 
 def candidate_credentials() -> tuple[int, str]:
-    """The signed-in candidate's sitting id and login token; 401 if none."""
+    """The signed-in candidate's sitting id and login token; 401 if none, or if the seat's
+    sign-in is older than the absolute timeout."""
     if session.get("role") != "candidate":
         raise NotSignedIn("Please log in with your admission code.")
+    at = session.get("at")
+    if not isinstance(at, int) or now().timestamp() - at >= timeouts().absolute.total_seconds():
+        session.clear()
+        raise NotSignedIn("Your session has ended; please log in again.")
     return int(session["sitting_id"]), str(session["token"])
 
 
-def sign_in_staff(account: StaffAccount) -> None:
+def renew_candidate_token(token: str | None) -> None:
+    """The sitting gave this request a new token (it ended the sitting): the cookie carries it."""
+    if token and session.get("role") == "candidate" and session.get("token") != token:
+        session["token"] = token
+
+
+# ---- staff and applicants ----------------------------------------------------------------------
+
+def sign_in_staff(account: StaffAccount, token: str) -> None:
     session.clear()
-    session["role"] = account.role
-    session["staff_id"] = account.id
+    session.update(role=account.role, sign_in=token)
+
+
+def sign_in_applicant(token: str) -> None:
+    """A registered candidate, signed in to their bookings (not to a sitting)."""
+    session.clear()
+    session.update(role="applicant", sign_in=token)
+
+
+def sign_in_token() -> str | None:
+    token = session.get("sign_in")
+    return token if isinstance(token, str) else None
 
 
 def sign_out() -> None:
     session.clear()
+
+
+def current_staff() -> StaffAccount | None:
+    """The signed-in staff account of this request, if its sign-in still holds."""
+    if session.get("role") not in ("proctor", "psychometrician"):
+        return None
+    return sign_ins.staff_signed_in(db(), sign_in_token(), now(), timeouts())
+
+
+def current_applicant() -> Candidate | None:
+    """The signed-in registered candidate of this request, if their sign-in still holds."""
+    if session.get("role") != "applicant":
+        return None
+    candidate = sign_ins.applicant_signed_in(db(), sign_in_token(), now(), timeouts())
+    if candidate is None:
+        session.clear()
+    return candidate
 
 
 def local_path(target: str, fallback: str) -> str:
@@ -50,15 +123,14 @@ def local_path(target: str, fallback: str) -> str:
 
 
 def staff_required(role: str):
-    """Only an active staff account of ``role``; others are sent to log in or refused."""
+    """Only an active staff account of ``role``, signed in now; others are sent to log in or refused."""
 
     def decorate(view):
         @wraps(view)
         def guarded(*args, **kwargs):
-            staff_id = session.get("staff_id")
-            account = db().get(StaffAccount, staff_id) if staff_id else None
-            if account is None or not account.active:
-                if staff_id:
+            account = current_staff()
+            if account is None:
+                if session.get("role") in ("proctor", "psychometrician"):
                     session.clear()
                 return redirect(url_for("staff.login_form", next=request.path))
             if account.role != role:
@@ -69,17 +141,6 @@ def staff_required(role: str):
         return guarded
 
     return decorate
-
-
-def sign_in_applicant(candidate_id: int) -> None:
-    """A registered candidate, signed in to their bookings (not to a sitting)."""
-    session.clear()
-    session["role"] = "applicant"
-    session["candidate_id"] = candidate_id
-
-
-def applicant_id() -> int | None:
-    return int(session["candidate_id"]) if session.get("role") == "applicant" else None
 
 
 # ---- the sign-in guard --------------------------------------------------------------
@@ -115,36 +176,31 @@ def _known_tags() -> list[str]:
     return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
 
 
-def login_attempt(kind: str, account: str) -> throttle.Attempt:
-    """The attempt about to be made; raises :class:`~delivery.throttle.LoginThrottled` if it is blocked.
-
-    Call it before checking the credentials, then :func:`login_failed` or :func:`login_succeeded`.
-    """
-    known = kind != "seat" and _device_tag(kind, account) in _known_tags()
-    attempt = throttle.Attempt(kind, account, client_address(), known_device=known)
-    throttle.check(db(), attempt, now())
-    return attempt
-
-
 def throttle_policy() -> throttle.ThrottlePolicy:
     return current_app.config["LOGIN_THROTTLE"]
 
 
-def login_failed(attempt: throttle.Attempt) -> None:
-    """Count the failure (committed whatever the request does next)."""
-    db().rollback()
-    throttle.failed(db(), throttle_policy(), attempt, now())
-    db().commit()
+def throttled_sign_in(kind: str, account: str, sign_in: Callable[[], T]) -> T:
+    """Run the sign-in service ``sign_in`` under the throttle (:func:`delivery.throttle.guarded`):
+    refused with :class:`~delivery.throttle.LoginThrottled` while blocked, counted whatever
+    happens; on success this browser is remembered for the account (not at a seat: the
+    PCs of a centre are shared)."""
+    known = kind != "seat" and _device_tag(kind, account) in _known_tags()
+    attempt = throttle.Attempt(kind, account, client_address(), known_device=known)
+    result = throttle.guarded(db(), throttle_policy(), attempt, now(), sign_in)
+    if kind != "seat":
+        _remember_device(kind, account)
+    return result
 
 
-def login_succeeded(attempt: throttle.Attempt) -> None:
-    """Clear the attempt's counts and remember this browser for the account (not at a seat:
-    the PCs of a centre are shared). The caller commits."""
-    throttle.succeeded(db(), attempt)
-    if attempt.kind == "seat":
-        return
-    tags = [t for t in _known_tags() if t != _device_tag(attempt.kind, attempt.account)]
-    tags = [_device_tag(attempt.kind, attempt.account), *tags][:KNOWN_DEVICE_ACCOUNTS]
+def throttled_registration() -> None:
+    """Count a registration from this client, or refuse it (:func:`delivery.throttle.admit_registration`)."""
+    throttle.admit_registration(db(), throttle_policy(), client_address(), now())
+
+
+def _remember_device(kind: str, account: str) -> None:
+    tags = [t for t in _known_tags() if t != _device_tag(kind, account)]
+    tags = [_device_tag(kind, account), *tags][:KNOWN_DEVICE_ACCOUNTS]
     value = _device_serializer().dumps(tags)
 
     @after_this_request
@@ -152,10 +208,3 @@ def login_succeeded(attempt: throttle.Attempt) -> None:
         response.set_cookie(KNOWN_DEVICE_COOKIE, value, max_age=KNOWN_DEVICE_DAYS * 86400, httponly=True,
                             secure=current_app.config["SESSION_COOKIE_SECURE"], samesite="Lax")
         return response
-
-
-def record_staff_sign_in(account: StaffAccount, action: str) -> None:
-    """Staff sign-in and sign-out go into the audit trail, with the address they came from."""
-    # Not in a centre's own trail (its proctors' actions on sittings): a sign-in is the account's.
-    audit.record(db(), actor=account.username, actor_role=account.role, action=action,
-                 subject=f"staff:{account.username}"[:64], details={"client": client_address()}, at=now())

@@ -8,26 +8,29 @@ from markupsafe import Markup
 
 from centers.bookings import normalise_admission_code
 from delivery import sittings
+from delivery.models import CLOSED_SITTING, SittingStatus
 from delivery.sittings import Paused
-
 from delivery.throttle import LoginThrottled
-from delivery.web.auth import (candidate_credentials, login_attempt, login_failed, login_succeeded,
-                               sign_in_candidate, sign_out)
 from delivery.web import errors
-from delivery.web.errors import too_many_attempts
+from delivery.web.auth import (candidate_credentials, renew_candidate_token, sign_in_candidate, sign_out,
+                               throttled_sign_in)
 from delivery.web.context import answers, db, now, program
+from delivery.web.errors import too_many_attempts
 from scoring import certificates
 from scoring.results import result_for_sitting, score_lines
 from persistence.errors import Conflict, DomainError, InvalidInput, NotFound, NotSignedIn
+from persistence.unit_of_work import unit_of_work
 
 blueprint = Blueprint("candidate", __name__)
 
+ADMISSION_CODE_LENGTH = 32
 
-def _current_sitting(lock: bool = False):
+
+def _current_sitting():
+    """The signed-in candidate's sitting (finished first if its time ran out)."""
     sitting_id, token = candidate_credentials()
-    sitting = sittings.sitting_for_token(db(), sitting_id, token, lock=lock)
-    if sittings.expire_if_due(db(), program(), sitting, now()):
-        db().commit()
+    sitting, token = sittings.current(db(), program(), sitting_id, token, now())
+    renew_candidate_token(token)
     return sitting
 
 
@@ -40,9 +43,9 @@ def _display(sitting, booking) -> dict:
 
 
 def _page_for(sitting) -> str:
-    if sitting.status in ("finished", "ended"):
+    if sitting.status in CLOSED_SITTING:
         return url_for("candidate.result")
-    if sitting.status == "waiting":
+    if sitting.status == SittingStatus.WAITING:
         return url_for("candidate.instructions")
     return url_for("candidate.sitting_page")
 
@@ -54,32 +57,32 @@ def login_form():
 
 @blueprint.post("/login")
 def login():
-    code = request.form.get("admission_code", "").strip()
+    code = request.form.get("admission_code", "").strip()[:ADMISSION_CODE_LENGTH]
     try:
         date_of_birth = dt.date.fromisoformat(request.form.get("date_of_birth", ""))
     except ValueError:
         return render_template("candidate/login.html", error="Enter your date of birth as on the admission slip.",
                                admission_code=code), 422
     try:
-        attempt = login_attempt("seat", normalise_admission_code(code))
+        sitting, token = throttled_sign_in("seat", normalise_admission_code(code), lambda: sittings.candidate_login(
+            db(), program(), code, date_of_birth, now()))
     except LoginThrottled as refused:
         return too_many_attempts(render_template("candidate/login.html", error=str(refused), admission_code=code),
                                  refused)
-    try:
-        sitting, token = sittings.candidate_login(db(), program(), code, date_of_birth, now())
     except DomainError as error:
-        db().rollback()
-        if isinstance(error, NotSignedIn):  # no booking with this code and date of birth: a guess that missed
-            login_failed(attempt)
         return render_template("candidate/login.html", error=str(error), admission_code=code), errors.http_status(error)
-    login_succeeded(attempt)
-    db().commit()
     sign_in_candidate(sitting.id, token)
     return redirect(_page_for(sitting))
 
 
 @blueprint.post("/logout")
 def logout():
+    try:
+        sitting_id, token = candidate_credentials()
+    except NotSignedIn:
+        pass
+    else:
+        sittings.candidate_sign_out(db(), sitting_id, token)
     sign_out()
     return redirect(url_for("candidate.login_form"))
 
@@ -87,7 +90,7 @@ def logout():
 @blueprint.get("/instructions")
 def instructions():
     sitting = _current_sitting()
-    if sitting.status != "waiting":
+    if sitting.status != SittingStatus.WAITING:
         return redirect(_page_for(sitting))
     booking = sittings.booking_of(db(), sitting)
     opens = booking.slot.starts_at
@@ -104,18 +107,18 @@ def instructions():
 
 @blueprint.post("/start")
 def start():
-    sitting = _current_sitting(lock=True)
+    sitting_id, token = candidate_credentials()
     if request.form.get("agree") != "yes":
+        _current_sitting()  # signed in at all?
         return redirect(url_for("candidate.instructions", must_agree=1))
-    sittings.start(db(), program(), sitting, now())
-    db().commit()
+    sittings.candidate_start(db(), program(), sitting_id, token, now())
     return redirect(url_for("candidate.sitting_page"))
 
 
 @blueprint.get("/sitting")
 def sitting_page():
     sitting = _current_sitting()
-    if sitting.status not in ("in_progress", "paused"):
+    if sitting.status not in (SittingStatus.IN_PROGRESS, SittingStatus.PAUSED):
         return redirect(_page_for(sitting))
     return render_template("candidate/sitting.html", display=_display(sitting, sittings.booking_of(db(), sitting)),
                            clock_poll_seconds=current_app.config["CLOCK_POLL_SECONDS"])
@@ -124,7 +127,7 @@ def sitting_page():
 @blueprint.get("/result")
 def result():
     sitting = _current_sitting()
-    if sitting.status not in ("finished", "ended"):
+    if sitting.status not in CLOSED_SITTING:
         return redirect(_page_for(sitting))
     score = result_for_sitting(db(), sitting.id)
     bars = score_lines(program(), score) if score else []
@@ -138,11 +141,12 @@ def report():
     if score is None:
         return redirect(_page_for(sitting))
     booking = sittings.booking_of(db(), sitting)
-    certificate = certificates.issue(
-        db(), score, holder_name=booking.candidate.name, sat_on=booking.slot.date,
-        directory=certificates.key_directory(), now=now(),
-    )
-    db().commit()
+    # scoring.certificates.issue writes in its caller's unit of work: this one.
+    with unit_of_work(db()):
+        certificate = certificates.issue(
+            db(), score, holder_name=booking.candidate.name, sat_on=booking.slot.date,
+            directory=certificates.key_directory(), now=now(),
+        )
     verify_url = url_for("public.verify", code=certificate.code, _external=True)
     return render_template(
         "candidate/report.html", booking=booking, score=score, bars=score_lines(program(), score),
@@ -155,9 +159,10 @@ def report():
 def _state(sitting) -> dict:
     labels = program().option_labels
     fields = {f.code: f.name for f in program().fields}
-    items = sittings.presented_items(db(), sitting) if sitting.status in ("in_progress", "paused") else []
+    running = sitting.status in (SittingStatus.IN_PROGRESS, SittingStatus.PAUSED)
+    items = sittings.presented_items(db(), sitting) if running else []
     return {
-        "status": sitting.status,
+        "status": str(sitting.status),
         "remaining_seconds": sittings.remaining_seconds(sitting, now()),
         "sitting_key": sitting.id,
         "current_position": sitting.current_position,
@@ -179,7 +184,7 @@ def _state(sitting) -> dict:
             }
             for item in items
         ],
-        "result_url": url_for("candidate.result") if sitting.status in ("finished", "ended") else None,
+        "result_url": url_for("candidate.result") if sitting.status in CLOSED_SITTING else None,
     }
 
 
@@ -198,12 +203,12 @@ def _json_body() -> dict:
 def _refused(position: int):
     """Explain why a hot-path write changed nothing."""
     sitting = _current_sitting()
-    if sitting.status == "finished" or sitting.status == "ended":
+    if sitting.status in CLOSED_SITTING:
         raise Conflict("This sitting has ended; answers can no longer be changed.")
-    if sitting.status == "paused":
+    if sitting.status == SittingStatus.PAUSED:
         # 423 Locked: the page keeps the change and sends it again once the proctor resumes.
         raise Paused("The sitting is paused by the proctor.")
-    if sitting.status == "waiting":
+    if sitting.status == SittingStatus.WAITING:
         raise Conflict("The sitting has not started.")
     if not 1 <= position <= len(sitting.items):
         raise NotFound(f"There is no question {position}.")
@@ -275,27 +280,25 @@ def clock():
     sitting_id, token = candidate_credentials()
     reading = answers().read_clock(sitting_id, sittings.token_hash(token))
     if reading is None:
-        raise NotSignedIn("Your session has ended; please log in again.")
+        raise NotSignedIn(sittings.SIGNED_OUT)
     current = now()
-    if reading.status == "in_progress" and reading.deadline_at is not None and reading.deadline_at > current:
-        return jsonify(status="in_progress", remaining_seconds=(reading.deadline_at - current).total_seconds())
+    if reading.status == SittingStatus.IN_PROGRESS and reading.deadline_at is not None and reading.deadline_at > current:
+        return jsonify(status=str(SittingStatus.IN_PROGRESS),
+                       remaining_seconds=(reading.deadline_at - current).total_seconds())
     sitting = _current_sitting()
     return jsonify(
-        status=sitting.status,
+        status=str(sitting.status),
         remaining_seconds=sittings.remaining_seconds(sitting, current),
-        result_url=url_for("candidate.result") if sitting.status in ("finished", "ended") else None,
+        result_url=url_for("candidate.result") if sitting.status in CLOSED_SITTING else None,
     )
 
 
 @blueprint.post("/api/sitting/finish")
 def finish():
-    sitting = _current_sitting(lock=True)
-    if sitting.status == "paused":
-        raise Paused("The sitting is paused by the proctor.")
-    if sitting.status not in ("finished", "ended"):
-        sittings.finish(db(), program(), sitting, now())
-        db().commit()
-    return jsonify(status=sitting.status, result_url=url_for("candidate.result"))
+    sitting_id, token = candidate_credentials()
+    finished = sittings.candidate_finish(db(), program(), sitting_id, token, now())
+    renew_candidate_token(finished.token)
+    return jsonify(status=str(finished.status), result_url=url_for("candidate.result"))
 
 
 # The registration and booking pages live in their own module, on this same blueprint.

@@ -5,16 +5,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Callable
 
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from delivery.answers import AnswerStore
 from itembank.program import ExamProgram
+from persistence import utcnow
+from persistence.errors import InvalidInput, NotFound
 
-
-def system_clock() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+# The application's clock unless a test hands in its own (the CLOCK setting).
+system_clock = utcnow
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,30 @@ def now() -> dt.datetime:
 
 def answers() -> AnswerStore:
     return resources().answers
+
+
+# The largest id a row can have (the databases' 32-bit integer columns).
+MAX_ID = 2**31 - 1
+
+
+def _record_id(text: str | None, name: str, what: str, missing: type) -> int | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit():
+        raise InvalidInput(f"{name}: give the {what}'s number.", field=name)
+    value = int(text)
+    if not 1 <= value <= MAX_ID:
+        raise missing(f"There is no such {what}.", field=name)
+    return value
+
+
+def query_id(name: str, what: str) -> int | None:
+    """The id a query-string parameter names (None if absent); a clear 4xx for anything but a
+    whole number a row could have, however large."""
+    return _record_id(request.args.get(name), name, what, NotFound)
+
+
+def form_id(name: str, what: str) -> int | None:
+    """The id a form field names (None if absent); a clear 4xx for anything else."""
+    return _record_id(request.form.get(name), name, what, NotFound)
