@@ -17,12 +17,14 @@ def certificates_group() -> None:
 
 
 @certificates_group.command("rotate-key")
-def rotate_key() -> None:
+@click.option("--by", "operator", default="operations", show_default=True, help="Who does it, for the audit trail.")
+@click.option("--reason", default="", help="Why (kept in the audit trail).")
+def rotate_key(operator: str, reason: str) -> None:
     """Start signing with a new key; earlier certificates stay verifiable."""
     with session_factory(create_database_engine())() as session:
-        key = certificates.create_signing_key(session, certificates.key_directory(),
-                                              dt.datetime.now(dt.timezone.utc))
-        session.commit()
+        key = certificates.rotate_signing_key(session, certificates.key_directory(), actor=operator,
+                                              actor_role="operations", reason=reason,
+                                              now=dt.datetime.now(dt.timezone.utc))
     click.echo(f"certificates are now signed with key {key.id}; its private key is in {certificates.key_directory()}")
 
 
