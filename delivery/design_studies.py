@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.assembly import LoftPool, Pool, assemble_forms, assemble_loft, exposure_eligibility
+from engine.assembly import AssemblyInfeasible, LoftPool, Pool, assemble_forms, assemble_loft, exposure_eligibility
 from engine.design import Cut, simulate_design
 from itembank.assembly import AssemblyError, blueprint_for, cut_points, exposure_rates, load_pool, targets_for
 from itembank.assembly_models import DesignStudy
@@ -69,7 +69,7 @@ def run_study(session: Session, program: ExamProgram, *, candidates: int, design
     blueprint = blueprint_for(program)
     try:
         targets = targets_for(program, pool)
-    except Exception as error:  # the engine's AssemblyInfeasible: the pool lacks a field
+    except AssemblyInfeasible as error:  # the pool lacks a field
         raise StudyError(str(error)) from None
     rule = rule_of_program(program)
     item_fields = np.array(program.field_codes)[pool.field]
@@ -121,10 +121,8 @@ def _assembler(design: str, program: ExamProgram, pool: Pool, blueprint, targets
         made = assemble_forms(pool, blueprint, targets, n_forms, tolerance=settings.tolerance,
                               max_overlap=settings.overlap_items(scored),
                               max_uses=max(1, math.floor(settings.max_exposure * n_forms + 1e-9)), rng=rng)
-    except Exception as error:
-        if hasattr(error, "constraints"):
-            raise StudyError(f"{design}: {error}") from None
-        raise
+    except AssemblyInfeasible as error:
+        raise StudyError(f"{design}: {error}") from None
 
     def draw(generator, counts, sittings):
         return made[int(generator.integers(len(made)))]

@@ -96,6 +96,10 @@ def _iso(moment: dt.datetime | None) -> str | None:
 # The document, as pydantic validates it ---------------------------------------------------------
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
+# Who did something (an account name, as the bank stores it) and free text of a record.
+Name = Annotated[str, Field(max_length=64)]
+Note = Annotated[str, Field(max_length=500)]
+Status = Literal[ITEM_STATUSES]  # type: ignore[valid-type]
 
 
 class _Part(BaseModel):
@@ -137,7 +141,7 @@ class ParametersDocument(_Part):
     se_a: Number | None = None
     se_b: Number | None = None
     se_c: Number | None = None
-    source: str = "import"
+    source: Name = "import"
     n_responses: int | None = None
     calibration_run: int | None = None
 
@@ -145,36 +149,36 @@ class ParametersDocument(_Part):
 class VersionDocument(_Part):
     version: int | None = None
     created_at: AwareDatetime | None = None
-    created_by: str | None = None
-    note: str | None = ""
+    created_by: Name | None = None
+    note: str | None = ""  # cut to the stored length
     content: ContentDocument
     parameters: ParametersDocument | None = None
 
 
 class HistoryDocument(_Part):
-    from_status: str | None = Field(default=None, alias="from")
-    to_status: str = Field(alias="to")
-    actor: str | None = None
-    actor_role: str | None = None
+    from_status: Status | None = Field(default=None, alias="from")
+    to_status: Status = Field(alias="to")
+    actor: Name | None = None
+    actor_role: Annotated[str, Field(max_length=32)] | None = None
     at: AwareDatetime
-    reason: str | None = ""
+    reason: Note | None = ""
     calibration_run: int | None = None
 
 
 class ItemDocument(_Part):
     code: str
     category: int
-    status: str = "draft"
-    author: str | None = None
+    status: str = "draft"  # an import does not take it; a restore checks it
+    author: Name | None = None
     created_at: AwareDatetime | None = None
     versions: list[VersionDocument] = Field(min_length=1)
     history: list[HistoryDocument] = []
 
 
 class EnemySetDocument(_Part):
-    name: str
-    note: str | None = ""
-    created_by: str | None = None
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    note: Note | None = ""
+    created_by: Name | None = None
     created_at: AwareDatetime | None = None
     items: list[str]
 
@@ -195,20 +199,20 @@ class RunItemDocument(_Part):
     previous_b: Number | None = None
     previous_c: Number | None = None
     converged: bool
-    message: str = ""
+    message: Note = ""
     flagged: bool = False
     flags: list[str] = []
     statistics: dict[str, Any] = {}
-    decision: str = "pending"
-    decided_by: str | None = None
-    decision_note: str | None = ""
+    decision: Literal["pending", "approved", "rejected", "acknowledged"] = "pending"
+    decided_by: Name | None = None
+    decision_note: Note = ""
 
 
 class RunDocument(_Part):
     id: int
     kind: Literal["pretest", "drift"]
-    model: str
-    created_by: str
+    model: Annotated[str, Field(max_length=8)]
+    created_by: Name
     created_at: AwareDatetime
     window_from: AwareDatetime | None = None
     window_to: AwareDatetime | None = None
@@ -216,9 +220,9 @@ class RunDocument(_Part):
     n_anchors: int
     converged: bool
     iterations: int
-    log_likelihood: Number | None = None
-    latent_mean: Number | None = None
-    latent_sd: Number | None = None
+    log_likelihood: Number
+    latent_mean: Number
+    latent_sd: Number
     settings: dict[str, Any] = {}
     summary: dict[str, Any] = {}
     items: list[RunItemDocument] = []
@@ -279,11 +283,16 @@ def _read_document(document: dict | str | bytes, report: ImportReport, name: str
         return None
 
 
-def _item_document(raw: Any, index: int) -> tuple[str, ItemDocument]:
-    """(where, the validated item) or InvalidInput naming the field at fault."""
-    where = str(raw.get("code") or f"item #{index + 1}") if isinstance(raw, dict) else f"item #{index + 1}"
+def _where(raw: Any, index: int) -> str:
+    """How a report names an item of the file: its code, else its place."""
+    code = raw.get("code") if isinstance(raw, dict) else None
+    return str(code) if isinstance(code, (str, int)) and str(code).strip() else f"item #{index + 1}"
+
+
+def _item_document(raw: Any, index: int) -> ItemDocument:
+    """The validated item, or InvalidInput naming the field at fault."""
     try:
-        return where, ItemDocument.model_validate(raw)
+        return ItemDocument.model_validate(raw)
     except ValidationError as error:
         raise InvalidInput(_first_error(error, f"items[{index}]")) from None
 
@@ -294,7 +303,7 @@ def parse_content(raw: Any, where: str = "content") -> ItemContent:
     try:
         document = ContentDocument.model_validate(raw)
     except ValidationError as error:
-        raise InvalidInput(f"{where}: {_first_error(error, 'content')}") from None
+        raise InvalidInput(f"{where}: {_first_error(error)}") from None
     try:
         return document.content()
     except ContentError as error:
@@ -428,9 +437,9 @@ def import_bank(session: Session, program: ExamProgram, document: dict | str | b
         seen: set[str] = set()
         changed = 0
         for index, raw in enumerate(parsed.items):
-            where = f"item #{index + 1}"
+            where = _where(raw, index)
             try:
-                where, item = _item_document(raw, index)
+                item = _item_document(raw, index)
                 code = check_code(item.code)
                 if code in existing:
                     raise InvalidInput("already in the bank")
@@ -586,9 +595,9 @@ def restore_bank(session: Session, program: ExamProgram, document: dict | str | 
         restored: list[Item] = []
         seen: set[str] = set()
         for index, raw in enumerate(parsed.items):
-            where = f"item #{index + 1}"
+            where = _where(raw, index)
             try:
-                where, item = _item_document(raw, index)
+                item = _item_document(raw, index)
                 if item.code.strip() in seen:
                     raise InvalidInput("appears twice in the file")
                 restored.append(_restored_item(item, index, program, runs))

@@ -46,10 +46,14 @@ def export_keys(out: Path) -> None:
 def verify(code: str, name: str | None, keys_file: Path | None) -> None:
     """Check a score certificate CODE; exit 1 if it is not genuine."""
     if keys_file is not None:
+        refusal = click.ClickException(f"{keys_file} is not a public key file from `cbt certificates export-keys`")
         try:
-            keys = {int(k): v for k, v in json.loads(keys_file.read_text()).items()}
-        except (ValueError, AttributeError):
-            raise click.ClickException(f"{keys_file} is not a public key file from `cbt certificates export-keys`")
+            exported = json.loads(keys_file.read_text())
+        except (ValueError, UnicodeDecodeError):
+            raise refusal from None
+        if not isinstance(exported, dict) or not all(k.isdigit() and isinstance(v, str) for k, v in exported.items()):
+            raise refusal
+        keys = {int(k): v for k, v in exported.items()}
     else:
         with session_factory(create_database_engine())() as session:
             keys = certificates.public_keys(session)
