@@ -445,6 +445,22 @@ def calibration_reject(run_id, codes, note, username):
             click.echo(f"{code}: back in review")
 
 
+@calibration_group.command("acknowledge")
+@click.argument("run_id", type=int)
+@click.argument("codes", nargs=-1, required=True)
+@click.option("--note", default="")
+@as_option
+def calibration_acknowledge(run_id, codes, note, username):
+    """Acknowledge drift flags of a drift run (the items stay as they are)."""
+    from itembank import calibration
+
+    who = _actor(username)
+    with _open() as session:
+        for code in codes:  # each acknowledgement is its own decision, committed as it is printed
+            calibration.acknowledge(session, run_id, code, now=_now(), note=note, **who)
+            click.echo(f"{code}: drift acknowledged")
+
+
 @calibration_group.command("responses")
 @click.argument("responses_csv", type=click.Path(dir_okay=False, writable=True))
 @click.option("--anchors", "anchors_csv", type=click.Path(dir_okay=False, writable=True),

@@ -309,14 +309,17 @@ class ProposeForm(Form):
                                SelectChoice("withdrawn", "Withdraw the item from scoring")],
                       validators=[InputRequired("choose the change")],
                       invalid_choice_message="the change is a corrected key or a withdrawal")
-    key = SelectField("Corrected key")
+    key = SelectField("Corrected key", validate_choice=False)  # only a key correction needs one
     reason = TextAreaField("Reason", validators=[InputRequired("say why the scoring changes"), Length(max=500)])
 
     def __init__(self, program: ExamProgram, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.labels = program.option_labels
         self.key.choices = [SelectChoice(label) for label in self.labels]
-        self.key.invalid_choice_message = f"the key is one of {', '.join(self.labels)}"
+
+    def validate_key(self, field) -> None:
+        if self.kind.data == "key" and field.data not in self.labels:
+            raise ValidationError(f"the key is one of {', '.join(self.labels)}")
 
     @property
     def key_index(self) -> int | None:
