@@ -37,7 +37,8 @@ from sqlalchemy.orm import Session, selectinload
 from itembank.bank import Parameters, _version, add_item, check_code, check_content_for_program
 from itembank.content import ContentError, ItemContent, to_dict, unpack
 from itembank.enemies import enemy_sets, save_enemy_set
-from itembank.models import ITEM_STATUSES, CalibrationItem, CalibrationRun, EnemySet, Item, ItemStatusChange
+from itembank.models import (ITEM_STATUSES, PARAMETER_SOURCES, CalibrationItem, CalibrationRun, EnemySet, Item,
+                              ItemStatusChange)
 from itembank.program import ExamProgram
 from persistence import audit
 from persistence.errors import Conflict, DomainError, InvalidInput
@@ -141,7 +142,7 @@ class ParametersDocument(_Part):
     se_a: Number | None = None
     se_b: Number | None = None
     se_c: Number | None = None
-    source: Name = "import"
+    source: Literal[PARAMETER_SOURCES] = "import"  # type: ignore[valid-type]
     n_responses: int | None = None
     calibration_run: int | None = None
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from delivery.cli.bank import _actor, _now, _open, _program, as_option
+from itembank.assembly_models import FORM_STATUSES
 
 
 @click.group("forms")
@@ -36,7 +37,7 @@ def assemble_command(count, seed, note, username):
 
 
 @forms_group.command("list")
-@click.option("--status", type=click.Choice(["draft", "published", "retired"]), default=None)
+@click.option("--status", type=click.Choice(FORM_STATUSES), default=None)
 def list_command(status):
     """The forms, newest first."""
     from itembank import forms
