@@ -145,14 +145,17 @@ class ItemForm(Form):
 
     code = StringField("Item code", validators=[InputRequired("give the item code"), _code])
     category = SelectField("Middle category", coerce=int,
-                           validators=[InputRequired("choose the item's middle category")])
+                           validators=[InputRequired("choose the item's middle category")],
+                           invalid_value_message="choose the item's middle category",
+                           invalid_choice_message="choose a middle category of the syllabus")
     stem = TextAreaField("Stem", validators=[InputRequired("write the stem")])
     table = TextAreaField("Table")
     figure = FileField("Figure")
     figure_alt = StringField("Text alternative of the figure")
     remove_figure = BooleanField("Remove the figure")
     options = FieldList(StringField(validators=[InputRequired("every option needs its text")]))
-    key = RadioField("Key", coerce=int, validators=[InputRequired("choose the key")])
+    key = RadioField("Key", coerce=int, validators=[InputRequired("choose the key")],
+                     invalid_value_message="choose the key", invalid_choice_message="choose the key among the options")
     rationale = TextAreaField("Rationale")
     reason = StringField("What changed and why", validators=[Length(max=500)])
 
