@@ -337,3 +337,19 @@ def test_the_qti_export_and_import_services_commit_their_unit_of_work(empty_bank
     actions = empty_bank.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions == ["bank.import", "bank.export"]
     assert qti.VERSIONS  # the wrappers are the ways in and out; itembank.qti does the format
+
+
+def test_the_import_routes_take_files_up_to_the_import_limit_and_the_item_form_less(client, session):
+    from delivery.web.psychometrician import UPLOAD_LIMITS
+
+    assert UPLOAD_LIMITS["/bank/exchange/import/"] == exchange.IMPORT_MAX_BYTES
+    login_staff(client, "psychometrician", "psychometrician-demo-pass")
+    token = csrf_token(client, "/bank/exchange")
+    # Larger than the app's request limit (1 MiB): an import still reads it, and refuses what it holds.
+    padded = json.dumps(document({**OTHERS_DRAFT, "category": 99})).encode() + b" " * (3 * 1024 * 1024)
+    response = client.post("/bank/exchange/import/native", data={
+        "csrf_token": token, "mode": "all", "package": (io.BytesIO(padded), "big.json")},
+        content_type="multipart/form-data")
+    assert response.status_code == 422 and "99 is not in the syllabus" in response.get_data(as_text=True)
+    too_big = client.post("/bank/items/new", data={"csrf_token": token, "stem": "x" * (3 * 1024 * 1024)})
+    assert too_big.status_code == 413
