@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.assembly import LoftPool, Pool, assemble_forms, assemble_loft, exposure_eligibility
+from engine.assembly import AssemblyInfeasible, LoftPool, Pool, assemble_forms, assemble_loft, exposure_eligibility
 from engine.design import Cut, simulate_design
 from itembank.assembly import AssemblyError, blueprint_for, cut_points, exposure_rates, load_pool, targets_for
 from itembank.assembly_models import DesignStudy
@@ -24,6 +24,7 @@ from persistence import audit
 from scoring.rules import rule_of_program
 from scoring.batch import AnswerSheet, VersionTable, score_sheet
 from persistence.errors import InvalidInput, NotFound
+from persistence.unit_of_work import unit_of_work
 
 DESIGNS = ("loft", "forms")
 MAX_CANDIDATES = 20_000
@@ -42,31 +43,33 @@ def study_pool(session: Session, program: ExamProgram, source: str, rng: np.rand
         try:
             size = int(source.split(":", 1)[1])
         except ValueError:
-            raise StudyError(f"pool {source!r}: give the number of synthetic items, e.g. synthetic:5000") from None
+            raise StudyError(f"pool {source!r}: give the number of synthetic items, e.g. synthetic:5000",
+                             field="pool") from None
         if not 200 <= size <= 50_000:
-            raise StudyError("a synthetic pool has between 200 and 50,000 items")
+            raise StudyError("a synthetic pool has between 200 and 50,000 items", field="pool")
         return synthetic_pool(program, size, rng), f"synthetic pool of {size} items"
-    raise StudyError(f"pool {source!r}: use 'bank' or 'synthetic:N'")
+    raise StudyError(f"pool {source!r}: use 'bank' or 'synthetic:N'", field="pool")
 
 
 def run_study(session: Session, program: ExamProgram, *, candidates: int, designs: tuple[str, ...] = DESIGNS,
               pool_source: str = "bank", n_forms: int = 10, seed: int = 1, actor: str, actor_role: str,
               now: dt.datetime) -> DesignStudy:
-    """Simulate ``candidates`` candidates (each sitting twice) through each design; store and return the study."""
+    """Simulate ``candidates`` candidates (each sitting twice) through each design; store and return the study.
+    Commits (audited)."""
     if not 50 <= candidates <= MAX_CANDIDATES:
-        raise StudyError(f"simulate between 50 and {MAX_CANDIDATES:,} candidates")
+        raise StudyError(f"simulate between 50 and {MAX_CANDIDATES:,} candidates", field="candidates")
     unknown = [d for d in designs if d not in DESIGNS]
     if unknown or not designs:
-        raise StudyError(f"designs are {', '.join(DESIGNS)}; got {', '.join(designs) or 'none'}")
+        raise StudyError(f"designs are {', '.join(DESIGNS)}; got {', '.join(designs) or 'none'}", field="designs")
     if not 1 <= n_forms <= 50:
-        raise StudyError("between 1 and 50 pre-assembled forms")
+        raise StudyError("between 1 and 50 pre-assembled forms", field="forms")
     rng = np.random.default_rng(seed)
     pool, description = study_pool(session, program, pool_source, rng)
     settings = program.assembly
     blueprint = blueprint_for(program)
     try:
         targets = targets_for(program, pool)
-    except Exception as error:  # the engine's AssemblyInfeasible: the pool lacks a field
+    except AssemblyInfeasible as error:  # the pool lacks a field
         raise StudyError(str(error)) from None
     rule = rule_of_program(program)
     item_fields = np.array(program.field_codes)[pool.field]
@@ -86,16 +89,17 @@ def run_study(session: Session, program: ExamProgram, *, candidates: int, design
             design, pool, assemble, score, targets, cuts, theta, rng, tolerance=settings.tolerance,
             exposure_target=settings.max_exposure, field_names=program.field_codes,
             scale=(program.scale.slope, program.scale.intercept))
-    study = DesignStudy(created_at=now, created_by=actor, pool=description, n_candidates=candidates, seed=seed,
-                        settings={"designs": list(designs), "forms": n_forms, "pool": pool_source,
-                                  "tolerance": settings.tolerance, "max_exposure": settings.max_exposure,
-                                  "max_overlap": settings.max_overlap, "randomesque": settings.randomesque,
-                                  "targets": {t.name: t.information for t in targets}},
-                        results=results)
-    session.add(study)
-    session.flush()
-    audit.record(session, actor=actor, actor_role=actor_role, action="study.run", subject=f"study:{study.id}",
-                 details={"designs": list(designs), "candidates": candidates, "pool": description}, at=now)
+    with unit_of_work(session):
+        study = DesignStudy(created_at=now, created_by=actor, pool=description, n_candidates=candidates, seed=seed,
+                            settings={"designs": list(designs), "forms": n_forms, "pool": pool_source,
+                                      "tolerance": settings.tolerance, "max_exposure": settings.max_exposure,
+                                      "max_overlap": settings.max_overlap, "randomesque": settings.randomesque,
+                                      "targets": {t.name: t.information for t in targets}},
+                            results=results)
+        session.add(study)
+        session.flush()
+        audit.record(session, actor=actor, actor_role=actor_role, action="study.run", subject=f"study:{study.id}",
+                     details={"designs": list(designs), "candidates": candidates, "pool": description}, at=now)
     return study
 
 
@@ -117,10 +121,8 @@ def _assembler(design: str, program: ExamProgram, pool: Pool, blueprint, targets
         made = assemble_forms(pool, blueprint, targets, n_forms, tolerance=settings.tolerance,
                               max_overlap=settings.overlap_items(scored),
                               max_uses=max(1, math.floor(settings.max_exposure * n_forms + 1e-9)), rng=rng)
-    except Exception as error:
-        if hasattr(error, "constraints"):
-            raise StudyError(f"{design}: {error}") from None
-        raise
+    except AssemblyInfeasible as error:
+        raise StudyError(f"{design}: {error}") from None
 
     def draw(generator, counts, sittings):
         return made[int(generator.integers(len(made)))]

@@ -9,6 +9,7 @@ item exposure for the psychometrician's tables.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Callable
 
 import numpy as np
 from sqlalchemy import func, select
@@ -16,8 +17,11 @@ from sqlalchemy.orm import Session
 
 from centers.models import Booking, Candidate, Centre, Slot
 from delivery.models import Sitting, SittingItem
+from itembank import calibration
 from itembank.calibration import NOT_PRESENTED, OMITTED, ResponseSet
-from itembank.models import ItemVersion
+from itembank.models import CalibrationRun, ItemVersion
+from itembank.program import ExamProgram
+from persistence.errors import InvalidInput
 
 # A sitting ended by a proctor (e.g. for misconduct) is not evidence about the items.
 GATHERED_STATUSES = ("finished",)
@@ -30,7 +34,7 @@ def _region_column():
 
 def gather_responses(session: Session, *, finished_from: dt.datetime | None = None,
                      finished_to: dt.datetime | None = None) -> ResponseSet:
-    """Every finished sitting in the window (by finish time) as a ResponseSet."""
+    """Every finished sitting in the window (by finish time) as a ResponseSet (reads only)."""
     conditions = [Sitting.status.in_(GATHERED_STATUSES)]
     if finished_from is not None:
         conditions.append(Sitting.finished_at >= finished_from)
@@ -90,3 +94,35 @@ def sittings_count(session: Session, *, since: dt.datetime | None = None) -> int
     if since is not None:
         query = query.where(Sitting.started_at >= since)
     return session.scalar(query) or 0
+
+
+RUN_KINDS = ("pretest", "drift")
+
+
+def run_calibration(session: Session, program: ExamProgram, kind: str, *, actor: str, actor_role: str,
+                    now: dt.datetime, finished_from: dt.datetime | None = None,
+                    finished_to: dt.datetime | None = None,
+                    progress: Callable[[int, float, float], None] | None = None) -> CalibrationRun:
+    """Gather the window's finished sittings and run a pretest calibration or the drift watch
+    (:mod:`itembank.calibration`). Commits (audited)."""
+    if kind not in RUN_KINDS:
+        raise InvalidInput(f"kind must be {' or '.join(RUN_KINDS)}, not {kind!r}", field="kind")
+    data = gather_responses(session, finished_from=finished_from, finished_to=finished_to)
+    runner = calibration.run_pretest_calibration if kind == "pretest" else calibration.run_drift_watch
+    return runner(session, program, data, actor=actor, actor_role=actor_role, now=now, progress=progress)
+
+
+def export_responses(session: Session, *, actor: str, actor_role: str, now: dt.datetime,
+                     finished_from: dt.datetime | None = None, finished_to: dt.datetime | None = None) -> str:
+    """The window's finished sittings as RESPONSES.csv (:func:`itembank.calibration.responses_csv`).
+    Audited; commits."""
+    data = gather_responses(session, finished_from=finished_from, finished_to=finished_to)
+    return calibration.responses_csv(session, data, actor=actor, actor_role=actor_role, now=now)
+
+
+def export_anchors(session: Session, *, actor: str, actor_role: str, now: dt.datetime,
+                   finished_from: dt.datetime | None = None, finished_to: dt.datetime | None = None) -> str:
+    """The parameters of the versions the window's sittings answered in scored slots, as PARAMS.csv
+    (:func:`itembank.calibration.anchors_csv`). Audited; commits."""
+    data = gather_responses(session, finished_from=finished_from, finished_to=finished_to)
+    return calibration.anchors_csv(session, data, actor=actor, actor_role=actor_role, now=now)

@@ -23,6 +23,7 @@ from scoring.batch import UNANSWERED, AnswerSheet, score_sheet, version_table
 from scoring.models import RescoringCampaign, ScoreResult, ScoringRuleVersion
 from scoring.results import result_of
 from scoring.rules import rule_of_version
+from persistence.unit_of_work import unit_of_work
 
 
 def answer_sheet(session: Session, sitting_ids: list[int]) -> AnswerSheet:
@@ -105,31 +106,43 @@ def affected_results(session: Session, version_ids: list[int]) -> list[ScoreResu
 
 
 def propose_campaign(session: Session, amendments: list[campaigns.Amendment], *, reason: str, actor: str,
-                     now: dt.datetime) -> RescoringCampaign:
-    """Record the campaign and its before/after table over every affected result."""
-    campaign = campaigns.propose(session, amendments, reason=reason, actor=actor, now=now)
-    affected = affected_results(session, [a.item_version_id for a in campaign.amendments])
-    rescored = rescore_results(session, affected, [a.id for a in campaign.amendments])
-    campaigns.record_changes(session, campaign, [(r, rescored[r.id]) for r in affected])
+                     now: dt.datetime, actor_role: str = "psychometrician") -> RescoringCampaign:
+    """Record the campaign and its before/after table over every affected result. Commits (audited)."""
+    with unit_of_work(session):
+        campaign = campaigns.propose(session, amendments, reason=reason, actor=actor, actor_role=actor_role, now=now)
+        affected = affected_results(session, [a.item_version_id for a in campaign.amendments])
+        rescored = rescore_results(session, affected, [a.id for a in campaign.amendments])
+        campaigns.record_changes(session, campaign, [(r, rescored[r.id]) for r in affected])
     return campaign
 
 
 def apply_campaign(session: Session, program: ExamProgram, campaign_id: int, *, actor: str,
-                   now: dt.datetime) -> int:
-    """Rescore the affected results afresh and write them (see scoring.campaigns.apply).
+                   now: dt.datetime, actor_role: str = "psychometrician") -> int:
+    """Rescore the affected results afresh and write them (see scoring.campaigns.apply). Commits (audited).
 
     An operational item whose current version is withdrawn from scoring is retired too,
     so that no later sitting draws it.
     """
-    campaign = campaigns.campaign_by_id(session, campaign_id, lock=True)
-    campaigns.check_decidable(campaign, actor)
-    affected = affected_results(session, [a.item_version_id for a in campaign.amendments])
-    rescored = rescore_results(session, affected, [a.id for a in campaign.amendments])
-    changed = campaigns.apply(session, campaign, rescored, actor=actor, now=now)
-    for amendment in campaign.amendments:
-        version = session.get(ItemVersion, amendment.item_version_id)
-        item = version.item
-        if amendment.kind == "withdrawn" and item.status == "operational" and item.current_version.id == version.id:
-            lifecycle.move(session, program, item.code, "retired", actor=actor, actor_role="psychometrician",
-                           now=now, reason=f"withdrawn from scoring by rescoring campaign {campaign.id}")
+    with unit_of_work(session):
+        campaign = campaigns.campaign_by_id(session, campaign_id, lock=True)
+        campaigns.check_decidable(campaign, actor)
+        affected = affected_results(session, [a.item_version_id for a in campaign.amendments])
+        rescored = rescore_results(session, affected, [a.id for a in campaign.amendments])
+        changed = campaigns.apply(session, campaign, rescored, actor=actor, actor_role=actor_role, now=now)
+        for amendment in campaign.amendments:
+            version = session.get(ItemVersion, amendment.item_version_id)
+            item = version.item
+            if (amendment.kind == "withdrawn" and item.status == "operational"
+                    and item.current_version.id == version.id):
+                lifecycle.move(session, program, item.code, "retired", actor=actor, actor_role=actor_role,
+                               now=now, reason=f"withdrawn from scoring by rescoring campaign {campaign.id}")
     return changed
+
+
+def discard_campaign(session: Session, campaign_id: int, *, actor: str, now: dt.datetime, reason: str,
+                     actor_role: str = "psychometrician") -> RescoringCampaign:
+    """Set a proposed campaign aside without changing any result. Commits (audited)."""
+    with unit_of_work(session):
+        campaign = campaigns.campaign_by_id(session, campaign_id, lock=True)
+        campaigns.discard(session, campaign, actor=actor, actor_role=actor_role, now=now, reason=reason)
+    return campaign

@@ -5,10 +5,10 @@ every privileged change is also written to the audit trail.
 """
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import OrderedDict
-
-import datetime as dt
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -18,7 +18,8 @@ from itembank.content import ItemContent, pack, unpack
 from itembank.models import ITEM_STATUSES, Item, ItemStatusChange, ItemVersion
 from itembank.program import ExamProgram
 from persistence import audit
-from persistence.errors import InvalidInput, NotFound, Conflict
+from persistence.errors import Conflict, InvalidInput, NotFound
+from persistence.unit_of_work import unit_of_work
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,45 @@ class Parameters:
             raise InvalidInput(f"implausible parameters a={self.a}, b={self.b}, c={self.c}: need a > 0, |b| < 10, 0 <= c < 1")
 
 
-def check_content_for_program(program: ExamProgram, code: str, content: ItemContent) -> None:
+CODE_MAX_LENGTH = 32
+# A code starting like a spreadsheet formula would run as one in a CSV export.
+CODE_FORBIDDEN_START = ("=", "+", "-", "@")
+
+
+def check_code(code: object) -> str:
+    """The item code ``code`` stripped, or InvalidInput saying what is wrong with it.
+
+    A code names the item in URLs (``/bank/items/CODE``: no ``/``, which no route
+    matches even when encoded), in CSV exports (no leading ``=``, ``+``, ``-``, ``@``,
+    which a spreadsheet runs as a formula) and in the database (at most 32 characters).
+    """
+    if not isinstance(code, str) or not code.strip():
+        raise InvalidInput("an item code is needed (1 to 32 characters)", field="code")
+    code = code.strip()
+    if len(code) > CODE_MAX_LENGTH:
+        raise InvalidInput(f"item code {code[:40]!r} is {len(code)} characters long; at most {CODE_MAX_LENGTH}",
+                           field="code")
+    if "/" in code:
+        raise InvalidInput(f"item code {code!r} contains '/': a code names the item's page, use letters, "
+                           "digits and '-' or '.'", field="code")
+    if code.startswith(CODE_FORBIDDEN_START):
+        raise InvalidInput(f"item code {code!r} starts with {code[0]!r}: a spreadsheet would take it for a "
+                           "formula; start it with a letter or digit", field="code")
+    if any(not character.isprintable() or character.isspace() for character in code):
+        raise InvalidInput(f"item code {code!r} contains a space or a control character", field="code")
+    return code
+
+
+def check_options_for_program(program: ExamProgram, code: str, content: ItemContent) -> None:
     if len(content.options) != len(program.option_labels):
         raise InvalidInput(f"item {code}: the program needs {len(program.option_labels)} options, "
-                        f"found {len(content.options)}")
+                           f"found {len(content.options)}", field="options")
+
+
+def check_content_for_program(program: ExamProgram, code: str, content: ItemContent) -> None:
+    """A new item's code and content as the program takes them (every import checks its items here)."""
+    check_code(code)
+    check_options_for_program(program, code, content)
 
 
 def add_item(
@@ -60,12 +96,12 @@ def add_item(
     at: dt.datetime | None = None,
     note: str = "created",
 ) -> Item:
-    """Add an item with its first version. The field follows from the category."""
+    """Add an item with its first version (in the caller's transaction: a building block of
+    :func:`itembank.exchange.create_draft`, the restore and the sample bank). The field follows
+    from the category."""
     if status not in ITEM_STATUSES:
         raise InvalidInput(f"unknown status {status!r}; one of {', '.join(ITEM_STATUSES)}")
-    code = code.strip()
-    if not code or len(code) > 32:
-        raise InvalidInput("an item code needs 1 to 32 characters")
+    code = check_code(code)
     try:
         field = program.field_of_category(category)
     except KeyError:
@@ -101,13 +137,6 @@ def _version(number: int, content: ItemContent | str, parameters: Parameters | N
     )
 
 
-def current_parameters(version: ItemVersion) -> Parameters | None:
-    if not version.has_parameters:
-        return None
-    return Parameters(version.a, version.b, version.c, version.parameter_source, version.se_a, version.se_b,
-                      version.se_c, version.calibration_run_id, version.n_responses)
-
-
 # Content may change only before an item is shown to candidates: a pretest or
 # operational item's responses must all belong to the content that was calibrated.
 EDITABLE = ("draft", "reviewed")
@@ -118,25 +147,27 @@ def edit_content(session: Session, program: ExamProgram, code: str, content: Ite
     """A new version with new content (the parameters are dropped: they belonged to the old text).
 
     Only draft and reviewed items can be edited; editing a reviewed item sends it
-    back to draft, since the new text has not been reviewed.
+    back to draft, since the new text has not been reviewed. Commits (audited).
     """
-    item = item_by_code(session, code, lock=True)
-    if item.status not in EDITABLE:
-        raise Conflict(f"item {code} is {item.status}: only draft or reviewed items can be edited "
-                        "(move it back to review first)")
-    check_content_for_program(program, code, content)
-    current = item.current_version
-    if unpack(current.content) == content:
-        raise Conflict(f"item {code}: nothing changed")
-    version = _version(current.version + 1, content, None, actor, now, reason or "content edit")
-    item.versions.append(version)
-    if item.status == "reviewed":
-        item.history.append(ItemStatusChange(from_status="reviewed", to_status="draft", actor=actor,
-                                             actor_role=actor_role, at=now, reason="content edited after review"))
-        item.status = "draft"
-    session.flush()
-    audit.record(session, actor=actor, actor_role=actor_role, action="item.edit", subject=f"item:{code}",
-                 reason=reason, details={"version": version.version}, at=now)
+    with unit_of_work(session):
+        item = item_by_code(session, code, lock=True)
+        if item.status not in EDITABLE:
+            raise Conflict(f"item {code} is {item.status}: only draft or reviewed items can be edited "
+                           "(move it back to review first)")
+        check_options_for_program(program, code, content)
+        current = item.current_version
+        if unpack(current.content) == content:
+            raise Conflict(f"item {code}: nothing changed")
+        version = _version(current.version + 1, content, None, actor, now, reason or "content edit")
+        item.versions.append(version)
+        if item.status == "reviewed":
+            item.history.append(ItemStatusChange(from_status="reviewed", to_status="draft", actor=actor,
+                                                 actor_role=actor_role, at=now,
+                                                 reason="content edited after review"))
+            item.status = "draft"
+        session.flush()
+        audit.record(session, actor=actor, actor_role=actor_role, action="item.edit", subject=f"item:{code}",
+                     reason=reason, details={"version": version.version}, at=now)
     return version
 
 
@@ -267,55 +298,65 @@ def versions_by_id(session: Session, version_ids) -> dict[int, ItemVersion]:
 
 
 class ContentCache:
-    """Decrypted contents by (database, version id), shared by a process's threads, at most
-    ``capacity`` of them (the least recently used go first).
+    """Decrypted content by (database, version id), per process: bounded, least recently used
+    out first. The database is part of the key because one process may serve several (tests).
 
     A version's content never changes once written (an edit makes a new version; a key
     rotation re-encrypts the same text), so what one request decrypted serves every later
     sitting: at a synchronised start each worker decrypts each item once, not once per
-    candidate. The database is part of the key because one process may serve several (tests).
+    candidate. Worker threads share it; one lock guards every read and write, so a
+    reader never meets an entry half evicted.
     """
 
-    def __init__(self, capacity: int = 20_000):
+    def __init__(self, capacity: int):
+        if capacity < 1:
+            raise ValueError("a cache holds at least one entry")
         self.capacity = capacity
-        self._held: OrderedDict[tuple[str, int], ItemContent] = OrderedDict()
+        self._entries: OrderedDict[Hashable, ItemContent] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get_many(self, database: str, version_ids) -> tuple[dict[int, ItemContent], set[int]]:
-        """The held contents among ``version_ids``, and the ids not held."""
-        found, missing = {}, set()
+    def __len__(self) -> int:
         with self._lock:
-            for version_id in version_ids:
-                key = (database, version_id)
-                content = self._held.get(key)
-                if content is None:
-                    missing.add(version_id)
-                else:
-                    self._held.move_to_end(key)
-                    found[version_id] = content
-        return found, missing
+            return len(self._entries)
 
-    def put_many(self, database: str, contents: dict[int, ItemContent]) -> None:
+    def get_many(self, keys) -> dict[Hashable, ItemContent]:
+        """The cached entries of ``keys`` (those not cached are left out)."""
+        found = {}
         with self._lock:
-            for version_id, content in contents.items():
-                self._held[(database, version_id)] = content
-                self._held.move_to_end((database, version_id))
-            while len(self._held) > self.capacity:
-                self._held.popitem(last=False)
+            for key in keys:
+                content = self._entries.get(key)
+                if content is not None:
+                    self._entries.move_to_end(key)
+                    found[key] = content
+        return found
+
+    def put_many(self, entries: dict[Hashable, ItemContent]) -> None:
+        with self._lock:
+            for key, content in entries.items():
+                self._entries[key] = content
+                self._entries.move_to_end(key)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
-_CONTENTS = ContentCache()
+CONTENTS = ContentCache(20_000)
 
 
 def contents_by_version(session: Session, version_ids) -> dict[int, ItemContent]:
-    """The decrypted content of each version id."""
+    """The decrypted content of each version id (those that exist)."""
     database = session.get_bind().url.render_as_string(hide_password=True)
-    found, missing = _CONTENTS.get_many(database, set(version_ids))
+    wanted = set(version_ids)
+    found = {key[1]: content for key, content in CONTENTS.get_many((database, v) for v in wanted).items()}
+    missing = wanted - found.keys()
     if missing:
         rows = session.execute(select(ItemVersion.id, ItemVersion.content).where(ItemVersion.id.in_(sorted(missing))))
-        read = {version_id: unpack(stored) for version_id, stored in rows}
-        _CONTENTS.put_many(database, read)
-        found.update(read)
+        fresh = {version_id: unpack(stored) for version_id, stored in rows}
+        CONTENTS.put_many({(database, version_id): content for version_id, content in fresh.items()})
+        found.update(fresh)
     return found
 
 

@@ -35,7 +35,9 @@ from itembank.content import unpack
 from itembank.models import CalibrationItem, CalibrationRun, Item, ItemVersion
 from itembank.program import CalibrationSettings, ExamProgram
 from persistence import audit
-from persistence.errors import InvalidInput, NotFound, Conflict
+from persistence.csv_export import csv_text
+from persistence.errors import Conflict, InvalidInput, NotFound
+from persistence.unit_of_work import unit_of_work
 
 NOT_PRESENTED = -1
 OMITTED = -2
@@ -199,7 +201,13 @@ def _calibrate(*args, **kwargs):
 def run_pretest_calibration(session: Session, program: ExamProgram, data: ResponseSet, *, actor: str,
                             actor_role: str, now: dt.datetime,
                             progress: Callable[[int, float, float], None] | None = None) -> CalibrationRun:
-    """Calibrate the pretest items of ``data`` onto the operational scale; the run is saved (caller commits)."""
+    """Calibrate the pretest items of ``data`` onto the operational scale; the run is saved. Commits (audited)."""
+    with unit_of_work(session):
+        return _pretest_run(session, program, data, actor=actor, actor_role=actor_role, now=now, progress=progress)
+
+
+def _pretest_run(session: Session, program: ExamProgram, data: ResponseSet, *, actor: str, actor_role: str,
+                 now: dt.datetime, progress) -> CalibrationRun:
     settings = program.calibration
     _enough_sittings(data, settings)
     anchors = _columns(session, data, _is_anchor)
@@ -260,7 +268,8 @@ def run_pretest_calibration(session: Session, program: ExamProgram, data: Respon
                 "proportion": [_finite(v) for v in distractors.proportion[column]],
                 "mean_total": [_finite(v) for v in distractors.mean_total[column]],
                 "point_biserial": [_finite(v) for v in distractors.point_biserial[column]],
-                "key": int(keys[column]),
+                # No key here: statistics are stored and exported in clear; the review screen
+                # reads the key from the calibrated version's (encrypted) content.
             },
             "omitted": int(((choices[:, column] == OMITTED)).sum()),
             "fit": {name: values[offset] for name, values in fit.items()} if fit else None,
@@ -276,7 +285,7 @@ def run_pretest_calibration(session: Session, program: ExamProgram, data: Respon
             converged=bool(result.item_converged[column]), message=result.item_messages[column][:500],
             statistics=stats,
         )
-        entry.flags = _pretest_flags(entry, settings)
+        entry.flags = _pretest_flags(entry, settings, int(keys[column]))
         entry.flagged = bool(entry.flags)
         run.items.append(entry)
     session.flush()
@@ -311,7 +320,7 @@ def _fit(responses: np.ndarray, result, columns: np.ndarray) -> tuple[dict | Non
             "p": [_finite(v) for v in fit.p_value[at:]]}, note
 
 
-def _pretest_flags(entry: CalibrationItem, settings: CalibrationSettings) -> list[str]:
+def _pretest_flags(entry: CalibrationItem, settings: CalibrationSettings, key: int) -> list[str]:
     stats = entry.statistics
     flags = []
     if entry.n_responses < settings.min_responses:
@@ -325,7 +334,7 @@ def _pretest_flags(entry: CalibrationItem, settings: CalibrationSettings) -> lis
         flags.append(f"point-biserial {pb:.2f} below {settings.min_point_biserial}")
     distractor = stats["distractors"]
     for option, value in enumerate(distractor["point_biserial"]):
-        if option != distractor["key"] and value is not None and value > 0:
+        if option != key and value is not None and value > 0:
             flags.append(f"distractor {option + 1} attracts able candidates (point-biserial {value:.2f})")
     fit = stats.get("fit")
     if fit and fit.get("p") is not None and fit["p"] < settings.fit_alpha:
@@ -359,51 +368,55 @@ def _run_item(run: CalibrationRun, code: str) -> CalibrationItem:
 
 def approve(session: Session, program: ExamProgram, run_id: int, code: str, *, actor: str, actor_role: str,
             now: dt.datetime, note: str = "") -> ItemVersion:
-    """Approve a pretest item of a run: a new version with the run's parameters; the item becomes operational."""
-    run = get_run(session, run_id)
-    if run.kind != "pretest":
-        raise Conflict(f"run {run_id} is a {run.kind} run; only pretest runs approve items")
-    entry = _run_item(run, code)
-    if entry.decision != "pending":
-        raise Conflict(f"{code} was already {entry.decision} in run {run_id}")
-    item = entry.item
-    if item.status != "pretest":
-        raise Conflict(f"{code} is {item.status}, no longer in pretest")
-    if item.current_version.id != entry.item_version_id:
-        raise Conflict(f"{code} has a newer version than the one this run calibrated")
-    settings = program.calibration
-    if entry.n_responses < settings.min_responses:
-        raise Conflict(f"{code} has {entry.n_responses} responses in run {run_id}; at least "
-                               f"{settings.min_responses} are needed to approve it")
-    if not entry.converged or entry.a is None or entry.b is None or entry.c is None:
-        raise Conflict(f"{code}'s estimates did not settle in run {run_id} ({entry.message})")
-    version = new_parameter_version(session, item, Parameters(
-        entry.a, entry.b, entry.c, "calibration", entry.se_a, entry.se_b, entry.se_c, run.id, entry.n_responses),
-        actor=actor, now=now, note=f"calibration run {run.id}")
-    lifecycle.move(session, program, code, "operational", actor=actor, actor_role=actor_role, now=now,
-                   reason=note or f"approved in calibration run {run.id}", calibration_run_id=run.id)
-    entry.decision, entry.decided_by, entry.decided_at = "approved", actor, now
-    entry.decision_note, entry.new_version_id = note[:500], version.id
-    audit.record(session, actor=actor, actor_role=actor_role, action="calibration.approve", subject=f"item:{code}",
-                 reason=note, details={"run": run.id, "version": version.version,
-                                       "a": entry.a, "b": entry.b, "c": entry.c}, at=now)
+    """Approve a pretest item of a run: a new version with the run's parameters; the item becomes operational.
+    Commits (audited).
+    """
+    with unit_of_work(session):
+        run = get_run(session, run_id)
+        if run.kind != "pretest":
+            raise Conflict(f"run {run_id} is a {run.kind} run; only pretest runs approve items")
+        entry = _run_item(run, code)
+        if entry.decision != "pending":
+            raise Conflict(f"{code} was already {entry.decision} in run {run_id}")
+        item = entry.item
+        if item.status != "pretest":
+            raise Conflict(f"{code} is {item.status}, no longer in pretest")
+        if item.current_version.id != entry.item_version_id:
+            raise Conflict(f"{code} has a newer version than the one this run calibrated")
+        settings = program.calibration
+        if entry.n_responses < settings.min_responses:
+            raise Conflict(f"{code} has {entry.n_responses} responses in run {run_id}; at least "
+                                   f"{settings.min_responses} are needed to approve it")
+        if not entry.converged or entry.a is None or entry.b is None or entry.c is None:
+            raise Conflict(f"{code}'s estimates did not settle in run {run_id} ({entry.message})")
+        version = new_parameter_version(session, item, Parameters(
+            entry.a, entry.b, entry.c, "calibration", entry.se_a, entry.se_b, entry.se_c, run.id, entry.n_responses),
+            actor=actor, now=now, note=f"calibration run {run.id}")
+        lifecycle.move(session, program, code, "operational", actor=actor, actor_role=actor_role, now=now,
+                       reason=note or f"approved in calibration run {run.id}", calibration_run_id=run.id)
+        entry.decision, entry.decided_by, entry.decided_at = "approved", actor, now
+        entry.decision_note, entry.new_version_id = note[:500], version.id
+        audit.record(session, actor=actor, actor_role=actor_role, action="calibration.approve", subject=f"item:{code}",
+                     reason=note, details={"run": run.id, "version": version.version,
+                                           "a": entry.a, "b": entry.b, "c": entry.c}, at=now)
     return version
 
 
 def reject(session: Session, program: ExamProgram, run_id: int, code: str, *, actor: str, actor_role: str,
            now: dt.datetime, note: str) -> None:
-    """Reject a pretest item of a run: it goes back to review, with the reason."""
+    """Reject a pretest item of a run: it goes back to review, with the reason. Commits (audited)."""
     if not note.strip():
-        raise InvalidInput("say why the item is rejected: the author will read it")
-    run = get_run(session, run_id)
-    entry = _run_item(run, code)
-    if run.kind != "pretest" or entry.decision != "pending":
-        raise Conflict(f"{code} cannot be rejected in run {run_id} (it is {entry.decision})")
-    lifecycle.move(session, program, code, "reviewed", actor=actor, actor_role=actor_role, now=now,
-                   reason=f"rejected in calibration run {run.id}: {note}", calibration_run_id=run.id)
-    entry.decision, entry.decided_by, entry.decided_at, entry.decision_note = "rejected", actor, now, note[:500]
-    audit.record(session, actor=actor, actor_role=actor_role, action="calibration.reject", subject=f"item:{code}",
-                 reason=note, details={"run": run.id}, at=now)
+        raise InvalidInput("say why the item is rejected: the author will read it", field="note")
+    with unit_of_work(session):
+        run = get_run(session, run_id)
+        entry = _run_item(run, code)
+        if run.kind != "pretest" or entry.decision != "pending":
+            raise Conflict(f"{code} cannot be rejected in run {run_id} (it is {entry.decision})")
+        lifecycle.move(session, program, code, "reviewed", actor=actor, actor_role=actor_role, now=now,
+                       reason=f"rejected in calibration run {run.id}: {note}", calibration_run_id=run.id)
+        entry.decision, entry.decided_by, entry.decided_at, entry.decision_note = "rejected", actor, now, note[:500]
+        audit.record(session, actor=actor, actor_role=actor_role, action="calibration.reject", subject=f"item:{code}",
+                     reason=note, details={"run": run.id}, at=now)
 
 
 def icc_rmsd(old: engine.ItemParameters, new: engine.ItemParameters) -> np.ndarray:
@@ -416,7 +429,13 @@ def icc_rmsd(old: engine.ItemParameters, new: engine.ItemParameters) -> np.ndarr
 def run_drift_watch(session: Session, program: ExamProgram, data: ResponseSet, *, actor: str, actor_role: str,
                     now: dt.datetime,
                     progress: Callable[[int, float, float], None] | None = None) -> CalibrationRun:
-    """Re-estimate the operational items from ``data``, link to the bank scale, flag what moved."""
+    """Re-estimate the operational items from ``data``, link to the bank scale, flag what moved. Commits (audited)."""
+    with unit_of_work(session):
+        return _drift_run(session, program, data, actor=actor, actor_role=actor_role, now=now, progress=progress)
+
+
+def _drift_run(session: Session, program: ExamProgram, data: ResponseSet, *, actor: str, actor_role: str,
+               now: dt.datetime, progress) -> CalibrationRun:
     settings = program.calibration
     _enough_sittings(data, settings)
     operational = _columns(session, data, lambda v, i, pretest: _is_anchor(v, i, pretest) and i.status == "operational")
@@ -477,14 +496,16 @@ def run_drift_watch(session: Session, program: ExamProgram, data: ResponseSet, *
 
 def acknowledge(session: Session, run_id: int, code: str, *, actor: str, actor_role: str, now: dt.datetime,
                 note: str = "") -> None:
-    """Mark a drift flag as seen (the item stays as it is; retiring it is a lifecycle step)."""
-    run = get_run(session, run_id)
-    entry = _run_item(run, code)
-    if run.kind != "drift" or entry.decision != "pending":
-        raise Conflict(f"{code} cannot be acknowledged in run {run_id}")
-    entry.decision, entry.decided_by, entry.decided_at, entry.decision_note = "acknowledged", actor, now, note[:500]
-    audit.record(session, actor=actor, actor_role=actor_role, action="calibration.acknowledge",
-                 subject=f"item:{code}", reason=note, details={"run": run.id}, at=now)
+    """Mark a drift flag as seen (the item stays as it is; retiring it is a lifecycle step). Commits (audited)."""
+    with unit_of_work(session):
+        run = get_run(session, run_id)
+        entry = _run_item(run, code)
+        if run.kind != "drift" or entry.decision != "pending":
+            raise Conflict(f"{code} cannot be acknowledged in run {run_id}")
+        entry.decision, entry.decided_by, entry.decided_at = "acknowledged", actor, now
+        entry.decision_note = note[:500]
+        audit.record(session, actor=actor, actor_role=actor_role, action="calibration.acknowledge",
+                     subject=f"item:{code}", reason=note, details={"run": run.id}, at=now)
 
 
 def response_csv_columns(session: Session, data: ResponseSet) -> tuple[list[str], np.ndarray, list[ItemVersion]]:
@@ -499,3 +520,30 @@ def response_csv_columns(session: Session, data: ResponseSet) -> tuple[list[str]
         keys.append(unpack(version.content).key)
         ordered.append(version)
     return names, data.scored(np.array(keys, dtype=np.int64)), ordered
+
+
+def responses_csv(session: Session, data: ResponseSet, *, actor: str, actor_role: str, now: dt.datetime) -> str:
+    """``data`` as RESPONSES.csv for `cbt calibrate` and R (``examinee_id`` then ``CODE.vN`` columns:
+    1 right, 0 wrong or omitted, empty not presented). The export is audited; commits."""
+    names, scored, _versions = response_csv_columns(session, data)
+    symbols = ("", "0", "1")
+    rows = ([f"sitting-{sitting_id}", *(symbols[v + 1] for v in row)] for sitting_id, row in zip(data.sitting_ids,
+                                                                                                  scored.tolist()))
+    with unit_of_work(session):
+        text = csv_text(["examinee_id", *names], rows)
+        audit.record(session, actor=actor, actor_role=actor_role, action="bank.export", subject="responses",
+                     details={"sittings": data.n_sittings}, at=now)
+    return text
+
+
+def anchors_csv(session: Session, data: ResponseSet, *, actor: str, actor_role: str, now: dt.datetime) -> str:
+    """The parameters of the versions ``data`` answered in scored slots, as PARAMS.csv for
+    ``cbt calibrate --fixed``. The bank's parameters leave the system: audited; commits."""
+    names, _scored, versions = response_csv_columns(session, data)
+    rows = [(name, v.a, v.b, v.c) for name, v, pretest_slot in zip(names, versions, data.pretest_slot)
+            if not pretest_slot and v.has_parameters]
+    with unit_of_work(session):
+        text = csv_text(["item_id", "a", "b", "c"], rows)
+        audit.record(session, actor=actor, actor_role=actor_role, action="bank.export", subject="anchors",
+                     details={"items": len(rows)}, at=now)
+    return text

@@ -71,19 +71,19 @@ class ItemContent:
         object.__setattr__(self, "choice_ids", tuple(self.choice_ids))
         object.__setattr__(self, "fixed", tuple(sorted(int(i) for i in self.fixed)))
         if not self.stem.strip():
-            raise ContentError("the stem is empty")
+            raise ContentError("the stem is empty", field="stem")
         if len(self.options) < 2 or any(not o.strip() for o in self.options):
-            raise ContentError("an item needs at least two non-empty options")
+            raise ContentError("an item needs at least two non-empty options", field="options")
         if len(set(self.options)) != len(self.options):
-            raise ContentError("two options are the same")
+            raise ContentError("two options are the same", field="options")
         if not 0 <= self.key < len(self.options):
-            raise ContentError(f"key {self.key} is not an option index")
+            raise ContentError(f"key {self.key} is not an option index", field="key")
         if self.table is not None:
             header, rows = self.table.get("header"), self.table.get("rows")
             if not isinstance(header, list) or not isinstance(rows, list) or any(
                 not isinstance(r, list) or len(r) != len(header) for r in rows
             ):
-                raise ContentError("a table needs a header and rows of the header's length")
+                raise ContentError("a table needs a header and rows of the header's length", field="table")
         if self.figure is not None:
             check_figure(self.figure)
         if self.choice_ids and (len(self.choice_ids) != len(self.options) or len(set(self.choice_ids)) != len(
@@ -118,17 +118,20 @@ class ItemContent:
 
 def check_figure(figure: dict) -> None:
     if not isinstance(figure, dict) or set(figure) != {"media_type", "data", "alt"}:
-        raise ContentError("a figure needs exactly media_type, data and alt")
+        raise ContentError("a figure needs exactly media_type, data and alt", field="figure")
     if figure["media_type"] not in FIGURE_TYPES:
-        raise ContentError(f"a figure must be one of {', '.join(FIGURE_TYPES)}, not {figure['media_type']!r}")
+        raise ContentError(f"a figure must be one of {', '.join(FIGURE_TYPES)}, not {figure['media_type']!r}",
+                           field="figure")
     if not isinstance(figure["alt"], str) or not figure["alt"].strip():
-        raise ContentError("a figure needs a text alternative (alt) for candidates who cannot see it")
+        raise ContentError("a figure needs a text alternative (alt) for candidates who cannot see it",
+                           field="figure_alt")
     try:
         raw = base64.b64decode(figure["data"], validate=True)
     except (binascii.Error, TypeError, ValueError):
-        raise ContentError("the figure's data is not base64") from None
+        raise ContentError("the figure's data is not base64", field="figure") from None
     if len(raw) > FIGURE_MAX_BYTES:
-        raise ContentError(f"the figure is {len(raw) // 1024} KiB; at most {FIGURE_MAX_BYTES // 1024} KiB")
+        raise ContentError(f"the figure is {len(raw) // 1024} KiB; at most {FIGURE_MAX_BYTES // 1024} KiB",
+                           field="figure")
     check_figure_bytes(raw, figure["media_type"])
 
 

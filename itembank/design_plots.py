@@ -1,22 +1,21 @@
-"""Plots of design studies and form reviews, rendered on the server to SVG (matplotlib, Agg).
+"""Plots of design studies and form reviews, rendered on the server to SVG (matplotlib, without pyplot).
 
-Same conventions as :mod:`itembank.plots` (one figure at a time, a title on every
-figure; the pages give the numbers as a table beside each plot).
+Same conventions as :mod:`itembank.plots` (a figure of its own per plot, a title on
+every figure; the pages give the numbers as a table beside each plot).
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 
-from itembank.plots import _lock, _svg
+from itembank.plots import svg_figure
 
 COLOURS = {"loft": "#0a5bb0", "forms": "#8a5a00"}
 
 
 def csem_svg(results: dict, scope: str = "total", cut_scale: float | None = None) -> str:
     """Conditional standard error (scale units) along the scale, one curve per design."""
-    with _lock:
-        figure, axes = plt.subplots(figsize=(6.0, 3.4))
+    with svg_figure((6.0, 3.4)) as chart:
+        axes = chart.axes
         for design, report in results.items():
             axes.plot(report["grid_scale"], report["csem"][scope], color=COLOURS.get(design), lw=2, label=design)
         if cut_scale is not None:
@@ -26,13 +25,13 @@ def csem_svg(results: dict, scope: str = "total", cut_scale: float | None = None
         axes.set_title(f"Conditional standard error: {scope}")
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8, frameon=False)
-        return _svg(figure)
+    return chart.svg
 
 
 def exposure_svg(results: dict) -> str:
     """Item exposure rates, highest first, with the target."""
-    with _lock:
-        figure, axes = plt.subplots(figsize=(6.0, 3.4))
+    with svg_figure((6.0, 3.4)) as chart:
+        axes = chart.axes
         target = None
         for design, report in results.items():
             rates = report["exposure"]["sorted"]
@@ -45,14 +44,14 @@ def exposure_svg(results: dict) -> str:
         axes.set_title("Item exposure")
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8, frameon=False)
-        return _svg(figure)
+    return chart.svg
 
 
 def information_svg(results: dict) -> str:
     """Each design's spread of information at every cut point, relative to the target (quantiles)."""
-    with _lock:
-        names = list(next(iter(results.values()))["information"])
-        figure, axes = plt.subplots(figsize=(6.4, 3.4))
+    names = list(next(iter(results.values()))["information"])
+    with svg_figure((6.4, 3.4)) as chart:
+        axes = chart.axes
         width = 0.8 / max(len(results), 1)
         for d, (design, report) in enumerate(results.items()):
             data = [np.array(report["information"][n]["values"]) / report["information"][n]["target"] for n in names]
@@ -69,4 +68,4 @@ def information_svg(results: dict) -> str:
         axes.set_ylabel("information / target")
         axes.set_title(f"Information at the cut points (tolerance ±{tolerance:.0%})")
         axes.legend(fontsize=8, frameon=False)
-        return _svg(figure)
+    return chart.svg

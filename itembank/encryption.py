@@ -7,6 +7,7 @@ transaction.
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
@@ -17,6 +18,8 @@ from sqlalchemy.orm import Session
 from itembank.content import PREFIX_LENGTH, ContentKeyError, key_id_of, reencrypt, unpack
 from itembank.keyring import Keyring, current_keyring, use_keyring, write_key_file
 from itembank.models import ItemVersion
+from persistence import audit
+from persistence.unit_of_work import unit_of_work
 
 
 def key_usage(session: Session) -> Counter:
@@ -88,9 +91,9 @@ def reencrypt_bank(session: Session, old: Keyring, new: Keyring, *, batch: int =
     return changed
 
 
-def rotate_keys(session: Session, keyring: Keyring | None = None, *,
-                progress: Callable[[int, int], None] | None = None) -> RotationReport:
-    """Rotate to a new key and re-encrypt the bank in one transaction (commits).
+def rotate_keys(session: Session, keyring: Keyring | None = None, *, actor: str, actor_role: str,
+                now: dt.datetime, progress: Callable[[int, int], None] | None = None) -> RotationReport:
+    """Rotate to a new key and re-encrypt the bank in one transaction, audited in it. Commits.
 
     With a key file: 1. write the file with a fresh active key and the old keys
     (the bank still reads), 2. re-encrypt every row and commit, 3. write the file
@@ -108,12 +111,10 @@ def rotate_keys(session: Session, keyring: Keyring | None = None, *,
         use_keyring(rotated)
     else:
         rotated = keyring
-    try:
+    with unit_of_work(session):
         changed = reencrypt_bank(session, keyring, rotated, progress=progress)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        audit.record(session, actor=actor, actor_role=actor_role, action="bank.rotate_key", subject="bank",
+                     details={"new_key": rotated.active, "old_keys": list(old_keys), "reencrypted": changed}, at=now)
     if rotated.writable:
         final = rotated.only_active()
         write_key_file(final)
@@ -121,9 +122,13 @@ def rotate_keys(session: Session, keyring: Keyring | None = None, *,
     return RotationReport(old_keys, rotated.active, changed)
 
 
-def encrypt_plaintext(session: Session, keyring: Keyring | None = None) -> int:
-    """Encrypt versions stored in plain text (a bank from before encryption); commits."""
+def encrypt_plaintext(session: Session, keyring: Keyring | None = None, *, actor: str, actor_role: str,
+                      now: dt.datetime) -> int:
+    """Encrypt versions stored in plain text (a bank from before encryption). Commits (audited when any was)."""
     keyring = keyring or current_keyring()
-    changed = reencrypt_bank(session, keyring, keyring) if key_usage(session).get(None) else 0
-    session.commit()
+    with unit_of_work(session):
+        changed = reencrypt_bank(session, keyring, keyring) if key_usage(session).get(None) else 0
+        if changed:
+            audit.record(session, actor=actor, actor_role=actor_role, action="bank.encrypt", subject="bank",
+                         details={"key": keyring.active, "encrypted": changed}, at=now)
     return changed

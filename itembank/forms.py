@@ -30,7 +30,8 @@ from itembank.assembly_models import Form, FormItem
 
 from itembank.program import ExamProgram
 from persistence import audit
-from persistence.errors import InvalidInput, NotFound, Conflict
+from persistence.errors import Conflict, InvalidInput, NotFound
+from persistence.unit_of_work import unit_of_work
 
 
 def forms(session: Session, program: ExamProgram, status: str | None = None) -> list[Form]:
@@ -65,51 +66,52 @@ def assemble_batch(session: Session, program: ExamProgram, count: int, *, actor:
 
     Each item may be on at most max_exposure of the forms in use after publication
     (published and new together); any two forms share at most max_overlap of their
-    scored items. Raises AssemblyError naming the constraint that cannot be met.
+    scored items. Raises AssemblyError naming the constraint that cannot be met. Commits (audited).
     """
     if not 1 <= count <= 50:
-        raise InvalidInput("assemble between 1 and 50 forms at a time")
-    settings = program.assembly
-    bank = load_pool(session, program)
-    previous = _forms_in_use(session, program, bank)
-    total = len(previous) + count
-    max_uses = math.floor(settings.max_exposure * total + 1e-9)
-    if max_uses < 1:
-        needed = math.ceil(1 / settings.max_exposure - 1e-9)
-        raise AssemblyError(f"exposure: with at most {settings.max_exposure:.0%} of the forms per item, at least "
-                            f"{needed} forms must be in use; assemble {needed - len(previous)} or more")
-    scored = sum(f.scored for f in program.fields)
-    max_overlap = settings.overlap_items(scored)
-    try:
-        made = assemble_forms(bank.pool, blueprint_for(program), bank.targets, count, tolerance=settings.tolerance,
-                              max_overlap=max_overlap, max_uses=max_uses, previous=previous, rng=seed)
-    except AssemblyInfeasible as error:
-        raise AssemblyError(str(error)) from None
-    batch = f"{now:%Y%m%d-%H%M%S}"
-    existing = session.scalar(select(func.count(Form.id)).where(Form.code.like(f"F{now:%y%m%d}-%"))) or 0
-    created = []
-    for k, indices in enumerate(made, start=1):
-        form = Form(
-            code=f"F{now:%y%m%d}-{existing + k:02d}", program_code=program.code, status="draft", batch=batch,
-            created_at=now, created_by=actor, note=note[:500],
-            targets=[{"name": t.name, "scope": target_scope(program, t), "theta": t.theta,
-                      "information": t.information} for t in bank.targets],
-            information=[float(v) for v in form_information(bank.pool, indices, bank.targets)],
-            settings={"tolerance": settings.tolerance, "max_overlap_items": max_overlap, "max_uses": max_uses,
-                      "forms_in_use": total, "seed": seed, "pool_items": bank.pool.size},
-        )
-        position = 0
-        for f, field in enumerate(program.fields):
-            for i in indices[bank.pool.field[indices] == f]:
-                position += 1
-                form.items.append(FormItem(position=position, item_id=int(bank.item_ids[i]),
-                                           item_version_id=int(bank.version_ids[i]), field=field.code,
-                                           category=program.categories[bank.pool.category[i]].number))
-        session.add(form)
-        created.append(form)
-    session.flush()
-    audit.record(session, actor=actor, actor_role=actor_role, action="forms.assemble", subject=f"forms:{batch}",
-                 reason=note, details={"forms": [f.code for f in created], "seed": seed}, at=now)
+        raise InvalidInput("assemble between 1 and 50 forms at a time", field="count")
+    with unit_of_work(session):
+        settings = program.assembly
+        bank = load_pool(session, program)
+        previous = _forms_in_use(session, program, bank)
+        total = len(previous) + count
+        max_uses = math.floor(settings.max_exposure * total + 1e-9)
+        if max_uses < 1:
+            needed = math.ceil(1 / settings.max_exposure - 1e-9)
+            raise AssemblyError(f"exposure: with at most {settings.max_exposure:.0%} of the forms per item, at least "
+                                f"{needed} forms must be in use; assemble {needed - len(previous)} or more")
+        scored = sum(f.scored for f in program.fields)
+        max_overlap = settings.overlap_items(scored)
+        try:
+            made = assemble_forms(bank.pool, blueprint_for(program), bank.targets, count, tolerance=settings.tolerance,
+                                  max_overlap=max_overlap, max_uses=max_uses, previous=previous, rng=seed)
+        except AssemblyInfeasible as error:
+            raise AssemblyError(str(error)) from None
+        batch = f"{now:%Y%m%d-%H%M%S}"
+        existing = session.scalar(select(func.count(Form.id)).where(Form.code.like(f"F{now:%y%m%d}-%"))) or 0
+        created = []
+        for k, indices in enumerate(made, start=1):
+            form = Form(
+                code=f"F{now:%y%m%d}-{existing + k:02d}", program_code=program.code, status="draft", batch=batch,
+                created_at=now, created_by=actor, note=note[:500],
+                targets=[{"name": t.name, "scope": target_scope(program, t), "theta": t.theta,
+                          "information": t.information} for t in bank.targets],
+                information=[float(v) for v in form_information(bank.pool, indices, bank.targets)],
+                settings={"tolerance": settings.tolerance, "max_overlap_items": max_overlap, "max_uses": max_uses,
+                          "forms_in_use": total, "seed": seed, "pool_items": bank.pool.size},
+            )
+            position = 0
+            for f, field in enumerate(program.fields):
+                for i in indices[bank.pool.field[indices] == f]:
+                    position += 1
+                    form.items.append(FormItem(position=position, item_id=int(bank.item_ids[i]),
+                                               item_version_id=int(bank.version_ids[i]), field=field.code,
+                                               category=program.categories[bank.pool.category[i]].number))
+            session.add(form)
+            created.append(form)
+        session.flush()
+        audit.record(session, actor=actor, actor_role=actor_role, action="forms.assemble", subject=f"forms:{batch}",
+                     reason=note, details={"forms": [f.code for f in created], "seed": seed}, at=now)
     return created
 
 
@@ -204,30 +206,32 @@ def _parameters(session: Session, version_ids: list[int]) -> dict[int, tuple]:
 
 def publish(session: Session, program: ExamProgram, code: str, *, actor: str, actor_role: str, now: dt.datetime,
             reason: str = "") -> Form:
-    """Make a reviewed draft available to sittings; refused while review finds a problem."""
-    form = form_by_code(session, code, lock=True)
-    if form.status != "draft":
-        raise Conflict(f"form {code} is {form.status}; only a draft can be published")
-    problems = review(session, program, form).problems
-    if problems:
-        raise Conflict(f"form {code} cannot be published: {'; '.join(problems)}")
-    form.status, form.published_at, form.published_by = "published", now, actor
-    session.flush()
-    audit.record(session, actor=actor, actor_role=actor_role, action="forms.publish", subject=f"form:{code}",
-                 reason=reason, details={"items": len(form.items)}, at=now)
+    """Make a reviewed draft available to sittings; refused while review finds a problem. Commits (audited)."""
+    with unit_of_work(session):
+        form = form_by_code(session, code, lock=True)
+        if form.status != "draft":
+            raise Conflict(f"form {code} is {form.status}; only a draft can be published")
+        problems = review(session, program, form).problems
+        if problems:
+            raise Conflict(f"form {code} cannot be published: {'; '.join(problems)}")
+        form.status, form.published_at, form.published_by = "published", now, actor
+        session.flush()
+        audit.record(session, actor=actor, actor_role=actor_role, action="forms.publish", subject=f"form:{code}",
+                     reason=reason, details={"items": len(form.items)}, at=now)
     return form
 
 
 def retire(session: Session, code: str, *, actor: str, actor_role: str, now: dt.datetime, reason: str) -> Form:
-    """Stop drawing a published form, or set a draft aside; a reason is required."""
-    form = form_by_code(session, code, lock=True)
-    if form.status == "retired":
-        raise Conflict(f"form {code} is already retired")
+    """Stop drawing a published form, or set a draft aside; a reason is required. Commits (audited)."""
     if not reason.strip():
-        raise InvalidInput("give a reason for retiring the form")
-    previous = form.status
-    form.status, form.retired_at, form.retired_by = "retired", now, actor
-    session.flush()
-    audit.record(session, actor=actor, actor_role=actor_role, action="forms.retire", subject=f"form:{code}",
-                 reason=reason, details={"from": previous}, at=now)
+        raise InvalidInput("give a reason for retiring the form", field="reason")
+    with unit_of_work(session):
+        form = form_by_code(session, code, lock=True)
+        if form.status == "retired":
+            raise Conflict(f"form {code} is already retired")
+        previous = form.status
+        form.status, form.retired_at, form.retired_by = "retired", now, actor
+        session.flush()
+        audit.record(session, actor=actor, actor_role=actor_role, action="forms.retire", subject=f"form:{code}",
+                     reason=reason, details={"from": previous}, at=now)
     return form

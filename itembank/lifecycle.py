@@ -13,6 +13,7 @@ from itembank.models import Item, ItemStatusChange
 from itembank.program import ExamProgram, LifecycleStep
 from persistence import audit
 from persistence.errors import Conflict, Refused
+from persistence.unit_of_work import unit_of_work
 
 
 def allowed_steps(program: ExamProgram, item: Item, actor: str, actor_role: str) -> list[tuple[LifecycleStep, str]]:
@@ -36,22 +37,24 @@ def refusal(step: LifecycleStep, item: Item, actor: str, actor_role: str, *, by_
 
 def move(session, program: ExamProgram, code: str, to_status: str, *, actor: str, actor_role: str,
          now: dt.datetime, reason: str = "", calibration_run_id: int | None = None) -> Item:
-    """Take one lifecycle step, or raise DomainError saying why it is not allowed."""
-    item = item_by_code(session, code, lock=True)
-    step = program.lifecycle_step(item.status, to_status)
-    if step is None:
-        options = ", ".join(s.to_status for s in program.next_statuses(item.status)) or "none"
-        raise Conflict(f"{code} is {item.status}; it cannot move to {to_status} (possible: {options})")
-    why_not = refusal(step, item, actor, actor_role, by_calibration=calibration_run_id is not None)
-    if why_not:
-        raise (Refused if actor_role not in step.roles else Conflict)(why_not)
-    item.history.append(ItemStatusChange(from_status=item.status, to_status=to_status, actor=actor,
-                                         actor_role=actor_role, at=now, reason=reason[:500],
-                                         calibration_run_id=calibration_run_id))
-    audit.record(session, actor=actor, actor_role=actor_role, action="item.status", subject=f"item:{code}",
-                 reason=reason, details={"from": item.status, "to": to_status,
-                                         **({"calibration_run": calibration_run_id} if calibration_run_id else {})},
-                 at=now)
-    item.status = to_status
-    session.flush()
+    """Take one lifecycle step, or raise DomainError saying why it is not allowed. Commits (audited)."""
+    with unit_of_work(session):
+        item = item_by_code(session, code, lock=True)
+        step = program.lifecycle_step(item.status, to_status)
+        if step is None:
+            options = ", ".join(s.to_status for s in program.next_statuses(item.status)) or "none"
+            raise Conflict(f"{code} is {item.status}; it cannot move to {to_status} (possible: {options})")
+        why_not = refusal(step, item, actor, actor_role, by_calibration=calibration_run_id is not None)
+        if why_not:
+            raise (Refused if actor_role not in step.roles else Conflict)(why_not)
+        item.history.append(ItemStatusChange(from_status=item.status, to_status=to_status, actor=actor,
+                                             actor_role=actor_role, at=now, reason=reason[:500],
+                                             calibration_run_id=calibration_run_id))
+        audit.record(session, actor=actor, actor_role=actor_role, action="item.status", subject=f"item:{code}",
+                     reason=reason, details={"from": item.status, "to": to_status,
+                                             **({"calibration_run": calibration_run_id} if calibration_run_id
+                                                else {})},
+                     at=now)
+        item.status = to_status
+        session.flush()
     return item

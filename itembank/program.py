@@ -455,10 +455,14 @@ def program_path(name: str | None = None) -> Path:
     return PROGRAMS_DIR / f"{name}.toml"
 
 
-@cache
 def load_program(name: str | None = None) -> ExamProgram:
-    """The program named ``name`` (a bundled code or a path to a TOML file)."""
-    path = program_path(name)
+    """The program named ``name`` (a bundled code or a path to a TOML file; default the
+    deployment's ``CBT_PROGRAM``), read once per file."""
+    return _load_program(program_path(name))
+
+
+@cache
+def _load_program(path: Path) -> ExamProgram:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

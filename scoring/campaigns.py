@@ -38,35 +38,40 @@ def summary_of(result: ScoreResult) -> dict:
     return {"total": result.total_score, "fields": dict(result.field_scores), "passed": result.passed}
 
 
-def propose(session: Session, amendments: list[Amendment], *, reason: str, actor: str,
+def propose(session: Session, amendments: list[Amendment], *, reason: str, actor: str, actor_role: str,
             now: dt.datetime) -> RescoringCampaign:
-    """A new campaign (status proposed) with its amendments checked against the bank."""
+    """A new campaign (status proposed) with its amendments checked against the bank (in the caller's
+    transaction: :func:`delivery.rescoring.propose_campaign` is the use case)."""
     if not reason.strip():
-        raise InvalidInput("say why the scoring changes")
+        raise InvalidInput("say why the scoring changes", field="reason")
     if not amendments:
         raise InvalidInput("a campaign needs at least one amendment")
     campaign = RescoringCampaign(reason=reason.strip()[:500], status="proposed", proposed_by=actor, proposed_at=now)
     for amendment in amendments:
         if amendment.kind not in AMENDMENT_KINDS:
-            raise InvalidInput(f"unknown amendment {amendment.kind!r}; one of {', '.join(AMENDMENT_KINDS)}")
+            raise InvalidInput(f"unknown amendment {amendment.kind!r}; one of {', '.join(AMENDMENT_KINDS)}",
+                               field="kind")
         item = item_by_code(session, amendment.code)
         version = session.scalar(select(ItemVersion).where(ItemVersion.item_id == item.id,
                                                            ItemVersion.version == amendment.version))
         if version is None:
-            raise NotFound(f"item {amendment.code} has no version {amendment.version}")
+            raise NotFound(f"item {amendment.code} has no version {amendment.version}", field="version")
         if amendment.kind == "key":
             options = len(unpack(version.content).options)
             if amendment.key is None or not 0 <= amendment.key < options:
-                raise InvalidInput(f"the corrected key must be one of the {options} options")
+                raise InvalidInput(f"the corrected key must be one of the {options} options", field="key")
             if amendment.key == unpack(version.content).key:
-                raise InvalidInput(f"{amendment.code} v{amendment.version} already has that key")
+                raise InvalidInput(f"{amendment.code} v{amendment.version} already has that key", field="key")
         campaign.amendments.append(ScoringAmendment(item_version_id=version.id, kind=amendment.kind,
                                                     key=amendment.key if amendment.kind == "key" else None))
     session.add(campaign)
     session.flush()
-    audit.record(session, actor=actor, actor_role="psychometrician", action="rescoring.propose",
+    # The trail is kept in clear for good: it names what changes, never the corrected key itself
+    # (the amendment row holds it, for the psychometricians' campaign page and for scoring).
+    audit.record(session, actor=actor, actor_role=actor_role, action="rescoring.propose",
                  subject=f"campaign:{campaign.id}", reason=campaign.reason, at=now,
-                 details={"amendments": [a.__dict__ for a in amendments]})
+                 details={"amendments": [{"code": a.code, "version": a.version, "kind": a.kind,
+                                          "amendment": row.id} for a, row in zip(amendments, campaign.amendments)]})
     return campaign
 
 
@@ -97,7 +102,7 @@ def check_decidable(campaign: RescoringCampaign, actor: str) -> None:
 
 
 def apply(session: Session, campaign: RescoringCampaign, rescored: dict[int, ScoreResult], *, actor: str,
-          now: dt.datetime) -> int:
+          actor_role: str, now: dt.datetime) -> int:
     """Write ``rescored`` (result id -> freshly rescored result, every affected one) into the results.
 
     The fresh figures must match the proposal's table: if anything moved since
@@ -128,7 +133,7 @@ def apply(session: Session, campaign: RescoringCampaign, rescored: dict[int, Sco
                                                                          Certificate.superseded_at.is_(None))):
                 certificate.superseded_at = now
     campaign.status, campaign.decided_by, campaign.decided_at = "applied", actor, now
-    audit.record(session, actor=actor, actor_role="psychometrician", action="rescoring.apply",
+    audit.record(session, actor=actor, actor_role=actor_role, action="rescoring.apply",
                  subject=f"campaign:{campaign.id}", reason=campaign.reason, at=now,
                  details={"results_rescored": len(rescored), "results_changed": len(moved),
                           "decisions_changed": sum(1 for c in campaign.changes
@@ -136,11 +141,12 @@ def apply(session: Session, campaign: RescoringCampaign, rescored: dict[int, Sco
     return len(moved)
 
 
-def discard(session: Session, campaign: RescoringCampaign, *, actor: str, now: dt.datetime, reason: str) -> None:
+def discard(session: Session, campaign: RescoringCampaign, *, actor: str, actor_role: str, now: dt.datetime,
+            reason: str) -> None:
     if campaign.status != "proposed":
         raise Conflict(f"campaign {campaign.id} is already {campaign.status}")
     campaign.status, campaign.decided_by, campaign.decided_at = "discarded", actor, now
-    audit.record(session, actor=actor, actor_role="psychometrician", action="rescoring.discard",
+    audit.record(session, actor=actor, actor_role=actor_role, action="rescoring.discard",
                  subject=f"campaign:{campaign.id}", reason=reason[:500], at=now)
 
 

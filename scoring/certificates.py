@@ -30,6 +30,8 @@ from sqlalchemy.orm import Session
 
 from scoring.models import Certificate, CertificateKey, ScoreResult
 from persistence.settings import load_settings
+from persistence import audit
+from persistence.unit_of_work import unit_of_work
 
 VERSION = 1
 EPOCH = dt.date(2000, 1, 1)
@@ -138,6 +140,16 @@ def create_signing_key(session: Session, directory: Path, now: dt.datetime) -> C
     with os.fdopen(fd, "wb") as handle:
         handle.write(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
+    return key
+
+
+def rotate_signing_key(session: Session, directory: Path, *, actor: str, actor_role: str, now: dt.datetime,
+                       reason: str = "") -> CertificateKey:
+    """Start signing with a new key (earlier certificates stay verifiable). Commits (audited)."""
+    with unit_of_work(session):
+        key = create_signing_key(session, directory, now)
+        audit.record(session, actor=actor, actor_role=actor_role, action="certificates.rotate_key",
+                     subject=f"certificate_key:{key.id}", reason=reason, at=now)
     return key
 
 

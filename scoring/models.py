@@ -79,7 +79,6 @@ class Certificate(Base):
 
 
 AMENDMENT_KINDS = ("key", "withdrawn")
-CAMPAIGN_STATUSES = ("proposed", "applied", "discarded")
 
 
 class RescoringCampaign(Base):
@@ -92,7 +91,7 @@ class RescoringCampaign(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reason: Mapped[str] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed -> applied | discarded
     proposed_by: Mapped[str] = mapped_column(String(64))
     proposed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_by: Mapped[str | None] = mapped_column(String(64))

@@ -6,11 +6,11 @@ results is a handful of numpy group-bys, not a loop over sittings.
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 
 import numpy as np
+
+from persistence.csv_export import csv_text
 
 # The exam spec's candidate groups.
 GROUPS = ("working/it", "working/non-it", "working/unknown", "student", "unknown")
@@ -134,15 +134,11 @@ def summary(data: ScoredSittings, applicants: int) -> Summary:
 
 
 def breakdowns_csv(breakdowns: list[Breakdown], field_codes: tuple[str, ...]) -> str:
-    """One CSV of every breakdown: dimension, key, sittings, passed, pass_rate, mean scores."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["dimension", "key", "sittings", "passed", "pass_rate", "mean_total"]
-                    + [f"mean_{code}" for code in field_codes]
-                    + [f"below_minimum_{code}" for code in field_codes])
-    for b in breakdowns:
-        for i, key in enumerate(b.keys):
-            writer.writerow([b.dimension, key, int(b.sittings[i]), int(b.passed[i]), f"{b.pass_rate[i]:.4f}",
-                             f"{b.mean_total[i]:.1f}"] + [f"{v:.1f}" for v in b.mean_fields[i]]
-                            + [f"{v:.4f}" for v in b.below_field_minimum[i]])
-    return out.getvalue()
+    """One CSV of every breakdown: dimension, key, sittings, passed, pass_rate, mean scores
+    (quoted, no cell a spreadsheet runs as a formula: :mod:`persistence.csv_export`)."""
+    header = (["dimension", "key", "sittings", "passed", "pass_rate", "mean_total"]
+              + [f"mean_{code}" for code in field_codes] + [f"below_minimum_{code}" for code in field_codes])
+    rows = [[b.dimension, key, int(b.sittings[i]), int(b.passed[i]), f"{b.pass_rate[i]:.4f}", f"{b.mean_total[i]:.1f}"]
+            + [f"{v:.1f}" for v in b.mean_fields[i]] + [f"{v:.4f}" for v in b.below_field_minimum[i]]
+            for b in breakdowns for i, key in enumerate(b.keys)]
+    return csv_text(header, rows)

@@ -33,6 +33,17 @@ from scoring import campaigns
 from scoring.models import RescoringCampaign
 from tests.helpers import api, booked_candidate, csrf_token, login_candidate, login_staff, start_sitting
 
+# The psychometrician's area: its parts are blueprints nested in the psychometrician's.
+PSYCHOMETRICIAN_PARTS = {
+    "bank": "item item_version new_item edit_item move_item enemy_list save_enemies delete_enemies statistics",
+    "exchange": "exchange_page import_qti import_native export_native export_qti export_responses export_anchors",
+    "calibration": "calibration_runs start_run calibration_run drift_plot review_item icc_plot decide",
+    "forms": "forms_list assemble_forms form_review publish_form retire_form",
+    "studies": "studies_list run_study study study_plot",
+    "scores": "rescoring_list propose_rescoring rescoring_campaign apply_rescoring discard_rescoring",
+    "operations": "operations operations_csv",
+}
+
 # Who each route is for. "public": anyone; "seat": a candidate signed in at the seat (the
 # sitting is the session's, never named by the request); "applicant": a registered
 # candidate signed in to the booking pages; "proctor" and "psychometrician": staff roles.
@@ -69,14 +80,9 @@ ACCESS = {
     **{f"proctor.{name}": "proctor" for name in (
         "board", "board_live", "booking_panel", "check_in", "no_show", "start", "pause", "resume", "add_time",
         "move_seat", "end", "log_incident", "report")},
-    **{f"psychometrician.{name}": "psychometrician" for name in (
-        "bank_list", "item", "item_version", "new_item", "edit_item", "move_item", "enemy_list", "save_enemies",
-        "delete_enemies", "exchange_page", "import_qti", "import_native", "export_native", "export_qti",
-        "export_responses", "export_anchors", "calibration_runs", "start_run", "calibration_run", "drift_plot",
-        "review_item", "icc_plot", "decide", "statistics", "operations", "operations_csv", "rescoring_list",
-        "propose_rescoring", "rescoring_campaign", "apply_rescoring", "discard_rescoring", "forms_list",
-        "assemble_forms", "form_review", "publish_form", "retire_form", "studies_list", "run_study", "study",
-        "study_plot")},
+    "psychometrician.bank_list": "psychometrician",
+    **{f"psychometrician.{part}.{name}": "psychometrician" for part, names in PSYCHOMETRICIAN_PARTS.items()
+       for name in names.split()},
 }
 
 # Routes that reach one object of another person: the wrong owner of the same audience gets 404
@@ -93,10 +99,10 @@ AUDIENCE = {"public": set(CALLERS), "seat": set(SEAT), "applicant": {"applicant_
 STAFF = {"proctor_x", "proctor_y", "psy1", "psy2"}
 
 # The first psychometrician wrote the draft and proposed the campaign: the second must decide.
-FOUR_EYES = {("psychometrician.move_item", "psy1"): (409, "another person must review it"),
-             ("psychometrician.apply_rescoring", "psy1"): (403, "another psychometrician"),
+FOUR_EYES = {("psychometrician.bank.move_item", "psy1"): (409, "another person must review it"),
+             ("psychometrician.scores.apply_rescoring", "psy1"): (403, "another psychometrician"),
              # The first psychometrician deleted it a moment before.
-             ("psychometrician.delete_enemies", "psy2"): (404, "no enemy set")}
+             ("psychometrician.bank.delete_enemies", "psy2"): (404, "no enemy set")}
 
 
 @dataclass
@@ -251,47 +257,47 @@ def request_for(endpoint: str, w: World):
         "proctor.log_incident": ("POST", "/proctor/incidents", {}),
         "proctor.report": ("GET", "/proctor/report", None),
         "psychometrician.bank_list": ("GET", "/bank/", None),
-        "psychometrician.item": ("GET", f"/bank/items/{i['item']}", None),
-        "psychometrician.item_version": ("GET", f"/bank/items/{i['item']}/versions/1", None),
-        "psychometrician.new_item": ("POST", "/bank/items/new", {}),
-        "psychometrician.edit_item": ("POST", f"/bank/items/{i['item']}/edit", {}),
-        "psychometrician.move_item": ("POST", f"/bank/items/{i['item']}/status", {"to": "reviewed"}),
-        "psychometrician.enemy_list": ("GET", "/bank/enemies", None),
-        "psychometrician.save_enemies": ("POST", "/bank/enemies", {}),
-        "psychometrician.delete_enemies": ("POST", f"/bank/enemies/{i['enemy_set']}/delete", {}),
-        "psychometrician.exchange_page": ("GET", "/bank/exchange", None),
-        "psychometrician.import_qti": ("POST", "/bank/exchange/import/qti", {}),
-        "psychometrician.import_native": ("POST", "/bank/exchange/import/native", {}),
-        "psychometrician.export_native": ("GET", "/bank/exchange/export.json", None),
-        "psychometrician.export_qti": ("GET", "/bank/exchange/export-qti?status=draft", None),
-        "psychometrician.export_responses": ("GET", "/bank/exchange/responses.csv", None),
-        "psychometrician.export_anchors": ("GET", "/bank/exchange/anchors.csv", None),
-        "psychometrician.calibration_runs": ("GET", "/bank/calibration", None),
-        "psychometrician.start_run": ("POST", "/bank/calibration/runs", {"kind": "neither"}),
-        "psychometrician.calibration_run": ("GET", f"/bank/calibration/{i['run']}", None),
-        "psychometrician.drift_plot": ("GET", f"/bank/calibration/{i['run']}/drift.svg", None),
-        "psychometrician.review_item": ("GET", f"/bank/calibration/{i['run']}/items/{i['run_item']}", None),
-        "psychometrician.icc_plot": ("GET", f"/bank/calibration/{i['run']}/items/{i['run_item']}/icc.svg", None),
-        "psychometrician.decide": ("POST", f"/bank/calibration/{i['run']}/items/{i['run_item']}/decision", {}),
-        "psychometrician.statistics": ("GET", "/bank/statistics", None),
-        "psychometrician.operations": ("GET", "/bank/operations/", None),
-        "psychometrician.operations_csv": ("GET", "/bank/operations/statistics.csv", None),
-        "psychometrician.rescoring_list": ("GET", "/bank/rescoring/", None),
-        "psychometrician.propose_rescoring": ("POST", "/bank/rescoring/", {"code": i["operational"], "version": "1",
+        "psychometrician.bank.item": ("GET", f"/bank/items/{i['item']}", None),
+        "psychometrician.bank.item_version": ("GET", f"/bank/items/{i['item']}/versions/1", None),
+        "psychometrician.bank.new_item": ("POST", "/bank/items/new", {}),
+        "psychometrician.bank.edit_item": ("POST", f"/bank/items/{i['item']}/edit", {}),
+        "psychometrician.bank.move_item": ("POST", f"/bank/items/{i['item']}/status", {"to": "reviewed"}),
+        "psychometrician.bank.enemy_list": ("GET", "/bank/enemies", None),
+        "psychometrician.bank.save_enemies": ("POST", "/bank/enemies", {}),
+        "psychometrician.bank.delete_enemies": ("POST", f"/bank/enemies/{i['enemy_set']}/delete", {}),
+        "psychometrician.exchange.exchange_page": ("GET", "/bank/exchange", None),
+        "psychometrician.exchange.import_qti": ("POST", "/bank/exchange/import/qti", {}),
+        "psychometrician.exchange.import_native": ("POST", "/bank/exchange/import/native", {}),
+        "psychometrician.exchange.export_native": ("GET", "/bank/exchange/export.json", None),
+        "psychometrician.exchange.export_qti": ("GET", "/bank/exchange/export-qti?status=draft", None),
+        "psychometrician.exchange.export_responses": ("GET", "/bank/exchange/responses.csv", None),
+        "psychometrician.exchange.export_anchors": ("GET", "/bank/exchange/anchors.csv", None),
+        "psychometrician.calibration.calibration_runs": ("GET", "/bank/calibration", None),
+        "psychometrician.calibration.start_run": ("POST", "/bank/calibration/runs", {"kind": "neither"}),
+        "psychometrician.calibration.calibration_run": ("GET", f"/bank/calibration/{i['run']}", None),
+        "psychometrician.calibration.drift_plot": ("GET", f"/bank/calibration/{i['run']}/drift.svg", None),
+        "psychometrician.calibration.review_item": ("GET", f"/bank/calibration/{i['run']}/items/{i['run_item']}", None),
+        "psychometrician.calibration.icc_plot": ("GET", f"/bank/calibration/{i['run']}/items/{i['run_item']}/icc.svg", None),
+        "psychometrician.calibration.decide": ("POST", f"/bank/calibration/{i['run']}/items/{i['run_item']}/decision", {}),
+        "psychometrician.bank.statistics": ("GET", "/bank/statistics", None),
+        "psychometrician.operations.operations": ("GET", "/bank/operations/", None),
+        "psychometrician.operations.operations_csv": ("GET", "/bank/operations/statistics.csv", None),
+        "psychometrician.scores.rescoring_list": ("GET", "/bank/rescoring/", None),
+        "psychometrician.scores.propose_rescoring": ("POST", "/bank/rescoring/", {"code": i["operational"], "version": "1",
                                                                           "kind": "nonsense", "reason": "test"}),
-        "psychometrician.rescoring_campaign": ("GET", f"/bank/rescoring/{i['campaign']}", None),
-        "psychometrician.apply_rescoring": ("POST", f"/bank/rescoring/{i['campaign']}/apply", {}),
-        "psychometrician.discard_rescoring": ("POST", f"/bank/rescoring/{i['discard_campaign']}/discard",
+        "psychometrician.scores.rescoring_campaign": ("GET", f"/bank/rescoring/{i['campaign']}", None),
+        "psychometrician.scores.apply_rescoring": ("POST", f"/bank/rescoring/{i['campaign']}/apply", {}),
+        "psychometrician.scores.discard_rescoring": ("POST", f"/bank/rescoring/{i['discard_campaign']}/discard",
                                               {"reason": "access test"}),
-        "psychometrician.forms_list": ("GET", "/bank/forms", None),
-        "psychometrician.assemble_forms": ("POST", "/bank/forms", {"count": "0"}),
-        "psychometrician.form_review": ("GET", f"/bank/forms/{i['form']}", None),
-        "psychometrician.publish_form": ("POST", f"/bank/forms/{i['form']}/publish", {}),
-        "psychometrician.retire_form": ("POST", f"/bank/forms/{i['form']}/retire", {}),
-        "psychometrician.studies_list": ("GET", "/bank/studies", None),
-        "psychometrician.run_study": ("POST", "/bank/studies", {"candidates": "1"}),
-        "psychometrician.study": ("GET", f"/bank/studies/{i['study']}", None),
-        "psychometrician.study_plot": ("GET", f"/bank/studies/{i['study']}/exposure.svg", None),
+        "psychometrician.forms.forms_list": ("GET", "/bank/forms", None),
+        "psychometrician.forms.assemble_forms": ("POST", "/bank/forms", {"count": "0"}),
+        "psychometrician.forms.form_review": ("GET", f"/bank/forms/{i['form']}", None),
+        "psychometrician.forms.publish_form": ("POST", f"/bank/forms/{i['form']}/publish", {}),
+        "psychometrician.forms.retire_form": ("POST", f"/bank/forms/{i['form']}/retire", {}),
+        "psychometrician.studies.studies_list": ("GET", "/bank/studies", None),
+        "psychometrician.studies.run_study": ("POST", "/bank/studies", {"candidates": "1"}),
+        "psychometrician.studies.study": ("GET", f"/bank/studies/{i['study']}", None),
+        "psychometrician.studies.study_plot": ("GET", f"/bank/studies/{i['study']}/exposure.svg", None),
     }[endpoint]
 
 

@@ -124,6 +124,8 @@ def test_forms_are_assembled_reviewed_published_drawn_and_retired(session, progr
     with pytest.raises(AssemblyError, match="no longer operational"):
         draw_form(session, forms_program, rng)
     session.rollback()
+    # A lifecycle step commits (it is a service's unit of work): bring the item back for the other tests.
+    lifecycle.move(session, program, victim.code, "operational", reason="test done", now=clock.now, **PSY)
     form_service.retire(session, made[0].code, reason="test done", now=clock.now, **PSY)
     session.commit()
 

@@ -12,7 +12,7 @@ from itembank import bank, lifecycle
 from itembank.assembly import draw_form
 from itembank.content import ContentKeyError, ItemContent, unpack
 from itembank.encryption import check_content_keys, rotate_keys
-from itembank.enemies import save_enemy_set
+from itembank.enemies import delete_enemy_set, save_enemy_set
 from itembank.keyring import current_keyring, load_keyring, use_keyring
 from itembank.models import Item, ItemStatusChange, ItemVersion
 from itembank.sample import sample_items
@@ -62,13 +62,16 @@ def test_rotation_re_encrypts_the_whole_bank_under_a_new_key_and_drops_the_old(o
     engine, session, tmp_path = own_bank
     old = current_keyring()
     before = {v.id: unpack(v.content) for v in session.scalars(select(ItemVersion))}
-    report = rotate_keys(session)
+    report = rotate_keys(session, actor="ops", actor_role="operations", now=NOW)
     assert report.old_keys == (old.active,) and report.new_key != old.active and report.reencrypted == 12
     new = load_keyring()
     assert list(new.keys) == [report.new_key]  # the key file now holds the new key only
     session.expire_all()
     assert {v.id: unpack(v.content, new) for v in session.scalars(select(ItemVersion))} == before
     assert set(check_content_keys(session, new)) == {report.new_key}
+    # The rotation is audited in its own transaction.
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "bank.rotate_key")).one()
+    assert event.details["new_key"] == report.new_key and event.details["reencrypted"] == 12
     with pytest.raises(ContentKeyError, match=f"encrypted with key\\(s\\) {report.new_key}"):
         check_content_keys(session, old)
 
@@ -104,7 +107,7 @@ def test_plain_text_left_from_before_encryption_is_refused_until_encrypted(own_b
     session.commit()
     with pytest.raises(ContentKeyError, match="1 item version\\(s\\) hold plain text: run `cbt items encrypt`"):
         check_content_keys(session)
-    assert encrypt_plaintext(session) == 1
+    assert encrypt_plaintext(session, actor="ops", actor_role="operations", now=NOW) == 1
     check_content_keys(session)
     assert unpack(session.get(ItemVersion, 1).content).stem == "legacy"
 
@@ -176,7 +179,9 @@ def test_assembly_never_puts_two_enemies_in_one_sitting(session, program):
             together[index] += {ids[c] for c in pair} <= form
         alone += ids[pairs[0][0]] in form or ids[pairs[0][1]] in form
     assert together == {0: 0, 1: 0} and alone > 0
-    session.rollback()
+    # Saving a set commits (a service's unit of work): take them out again for the other tests.
+    for name in ("test-pair-1", "test-pair-2"):
+        delete_enemy_set(session, name, **PSY)
 
 
 def test_the_psychometrician_pages_are_for_psychometricians_only(client, session, program, clock):

@@ -141,4 +141,7 @@ def test_the_response_export_reads_back_with_the_engine_and_cbt_calibrate(client
     assert ((table.responses >= 0).sum(axis=1) == 100).all()
     login_staff(client, "psychometrician", "psychometrician-demo-pass")
     download = client.get("/bank/exchange/responses.csv")
-    assert download.status_code == 200 and download.data.decode().splitlines()[0].startswith("examinee_id,")
+    # Every field quoted (a code with a comma stays one column); the engine reads it as the CLI's.
+    assert download.status_code == 200 and download.data.decode().splitlines()[0].startswith('"examinee_id","')
+    (tmp_path / "web.csv").write_bytes(download.data)
+    assert engine_io.read_responses(tmp_path / "web.csv").item_ids == table.item_ids

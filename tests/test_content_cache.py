@@ -1,37 +1,26 @@
-"""The decrypted-content cache under threads: bounded, and never a partial answer."""
+"""The decrypted-content cache keeps the versions of two databases apart (one process may serve several)."""
 from __future__ import annotations
 
-import threading
+from sqlalchemy import select
 
-from itembank.bank import ContentCache
-
-
-def test_threads_filling_a_small_cache_always_get_what_they_put_or_a_miss():
-    cache = ContentCache(capacity=50)
-    failures: list[str] = []
-
-    def work(worker: int) -> None:
-        for round_ in range(300):
-            ids = {worker * 1000 + (round_ + k) % 80 for k in range(20)}
-            found, missing = cache.get_many("db", ids)
-            if set(found) | missing != ids or set(found) & missing:
-                failures.append(f"worker {worker}: found and missing do not split the ids asked for")
-            if any(content != f"content {version_id}" for version_id, content in found.items()):
-                failures.append(f"worker {worker}: a content came back under another id")
-            cache.put_many("db", {version_id: f"content {version_id}" for version_id in missing})
-
-    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
-    assert len(cache._held) <= 50
+from itembank import bank
+from itembank.content import ItemContent
+from itembank.models import ItemVersion
+from persistence import create_database_engine, session_factory, upgrade_database
 
 
-def test_the_same_version_id_of_two_databases_is_two_entries():
-    cache = ContentCache()
-    cache.put_many("sqlite:///a", {7: "from a"})
-    cache.put_many("sqlite:///b", {7: "from b"})
-    assert cache.get_many("sqlite:///a", {7})[0] == {7: "from a"}
-    assert cache.get_many("sqlite:///b", {7, 8}) == ({7: "from b"}, {8})
+def test_the_same_version_id_in_two_databases_gives_each_its_own_content(tmp_path, program, monkeypatch):
+    monkeypatch.setenv("CBT_VAR_DIR", str(tmp_path))
+    monkeypatch.setattr(bank, "CONTENTS", bank.ContentCache(100))
+    stems = {}
+    for name in ("first", "second"):
+        engine = create_database_engine(f"sqlite:///{tmp_path / name}.sqlite3")
+        upgrade_database(engine)
+        with session_factory(engine)() as session:
+            bank.add_item(session, program, code="T-CACHE-1", category=13, status="draft", author="writer",
+                          content=ItemContent(f"Stem in the {name} database", ("1", "2", "3", "4"), 1))
+            session.commit()
+            version_id = session.scalar(select(ItemVersion.id))
+            stems[name] = bank.contents_by_version(session, [version_id])[version_id].stem
+        engine.dispose()
+    assert stems == {"first": "Stem in the first database", "second": "Stem in the second database"}

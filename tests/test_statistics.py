@@ -36,7 +36,7 @@ def test_breakdowns_count_what_a_person_counts():
     groups = breakdown(data, "group", field_minimum=300)
     assert dict(zip(groups.keys, groups.sittings.tolist())) == {"student": 2, "working/it": 2, "working/non-it": 1}
     csv = breakdowns_csv([months, groups], FIELDS)
-    assert csv.splitlines()[1].startswith("month,2026-04,2,1,0.5000,615.0")
+    assert csv.splitlines()[1].startswith('"month","2026-04","2","1","0.5000","615.0"')
 
 
 def test_the_summary_reads_like_the_exam_spec_table():
@@ -70,7 +70,7 @@ def test_the_dashboard_and_csv_show_the_sittings(app, session, program, clock):
     page = psychometrician.get("/bank/operations/").get_data(as_text=True)
     assert "Operation statistics" in page and "<svg" in page and "By candidate group" in page
     csv = psychometrician.get("/bank/operations/statistics.csv")
-    assert csv.mimetype == "text/csv" and csv.get_data(as_text=True).startswith("dimension,key,sittings")
+    assert csv.mimetype == "text/csv" and csv.get_data(as_text=True).startswith('"dimension","key","sittings"')
     assert "No scored sittings" in psychometrician.get("/bank/operations/?since=2001-01-01&until=2001-01-02").get_data(as_text=True)
     assert psychometrician.get("/bank/operations/?since=yesterday").status_code == 400
     url = session.get_bind().url.render_as_string(hide_password=False)

@@ -10,17 +10,8 @@ from pathlib import Path
 
 import click
 
-from delivery.cli.bank import _actor, _bank_errors, _now, _open, _program, as_option
-
-
-def _assembly_errors(action):
-    from delivery.design_studies import StudyError
-    from itembank.assembly import AssemblyError
-
-    try:
-        return _bank_errors(action)
-    except (AssemblyError, StudyError) as error:
-        raise click.ClickException(str(error)) from None
+from delivery.cli.bank import _actor, _now, _open, _program, as_option
+from itembank.assembly_models import FORM_STATUSES
 
 
 @click.group("forms")
@@ -39,16 +30,14 @@ def assemble_command(count, seed, note, username):
 
     who = _actor(username)
     with _open() as session:
-        made = _assembly_errors(lambda: forms.assemble_batch(session, _program(), count, seed=seed, note=note,
-                                                              now=_now(), **who))
-        session.commit()
+        made = forms.assemble_batch(session, _program(), count, seed=seed, note=note, now=_now(), **who)
         for form in made:
             worst = max(abs(v / t["information"] - 1) for v, t in zip(form.information, form.targets))
             click.echo(f"{form.code}  draft  {len(form.items)} items  largest deviation from target {worst:.2%}")
 
 
 @forms_group.command("list")
-@click.option("--status", type=click.Choice(["draft", "published", "retired"]), default=None)
+@click.option("--status", type=click.Choice(FORM_STATUSES), default=None)
 def list_command(status):
     """The forms, newest first."""
     from itembank import forms
@@ -69,7 +58,7 @@ def show_command(code):
     from itembank import forms
 
     with _open() as session:
-        form = _assembly_errors(lambda: forms.form_by_code(session, code))
+        form = forms.form_by_code(session, code)
         review = forms.review(session, _program(), form)
         click.echo(f"{form.code}  {form.status}  assembled {form.created_at:%Y-%m-%d %H:%M} by {form.created_by}")
         for line in review.fields:
@@ -99,8 +88,7 @@ def publish_command(code, reason, username):
 
     who = _actor(username)
     with _open() as session:
-        _assembly_errors(lambda: forms.publish(session, _program(), code, reason=reason, now=_now(), **who))
-        session.commit()
+        forms.publish(session, _program(), code, reason=reason, now=_now(), **who)
         click.echo(f"{code} published")
 
 
@@ -114,8 +102,7 @@ def retire_command(code, reason, username):
 
     who = _actor(username)
     with _open() as session:
-        _assembly_errors(lambda: forms.retire(session, code, reason=reason, now=_now(), **who))
-        session.commit()
+        forms.retire(session, code, reason=reason, now=_now(), **who)
         click.echo(f"{code} retired")
 
 
@@ -137,10 +124,8 @@ def simulate_command(candidates, designs, pool_source, n_forms, seed, plots_dir,
     who = _actor(username)
     program = _program()
     with _open() as session:
-        study = _assembly_errors(lambda: run_study(
-            session, program, candidates=candidates, designs=tuple(designs) or ("loft", "forms"),
-            pool_source=pool_source, n_forms=n_forms, seed=seed, now=_now(), **who))
-        session.commit()
+        study = run_study(session, program, candidates=candidates, designs=tuple(designs) or ("loft", "forms"),
+                          pool_source=pool_source, n_forms=n_forms, seed=seed, now=_now(), **who)
         click.echo(f"Design study {study.id}: {candidates} candidates (each sitting twice), {study.pool}")
         for line in study_lines(study.results, program.assembly.tolerance):
             click.echo(line)

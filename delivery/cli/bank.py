@@ -2,11 +2,16 @@
 
 Every action of the psychometrician's web area has a twin here for scripting.
 Commands act as a named staff member (``--as USERNAME``, default
-``$CBT_ACTOR``); what they change is audited like the web actions.
+``$CBT_ACTOR``); each parses its arguments, calls the one service the web view
+calls (which checks the rule, writes the audit record and commits) and prints the
+outcome, so what they change is audited exactly like the web actions. A refusal
+of the service is printed by the ``cbt`` group (exit status 1).
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import sys
 import zipfile
@@ -14,8 +19,9 @@ from pathlib import Path
 
 import click
 
+from delivery.cli.progress import em_progress
 from persistence import create_database_engine, session_factory
-from persistence.errors import DomainError
+from persistence.errors import InvalidInput
 from persistence.settings import load_settings
 
 
@@ -64,18 +70,22 @@ def _actor(username: str | None, role: str = "psychometrician") -> dict:
     return {"actor": account.username, "actor_role": account.role}
 
 
-def _bank_errors(action):
-    """Run ``action``; a refusal of the bank becomes a clear message and exit status 1."""
-
-    from itembank.content import ContentError
+def _content(handle):
+    """Item content from a JSON file (stem, options, key, rationale, table, figure); a malformed
+    file is refused with the path of the field at fault."""
+    from itembank.exchange import parse_content
 
     try:
-        return action()
-    except (DomainError, ContentError) as error:
-        raise click.ClickException(str(error)) from None
+        raw = json.load(handle)
+    except ValueError as error:
+        raise InvalidInput(f"{handle.name}: not JSON ({error})") from None
+    return parse_content(raw, handle.name)
 
 
 as_option = click.option("--as", "username", metavar="USERNAME", help="The psychometrician acting (default $CBT_ACTOR).")
+# Operator actions (no staff account: whoever runs the command on the server says who they are).
+by_option = click.option("--by", "operator", default="operations", show_default=True,
+                         help="Who does it, for the audit trail.")
 
 
 @click.group("items")
@@ -142,9 +152,26 @@ def items_move(code, status, reason, username):
 
     who = _actor(username)
     with _open() as session:
-        _bank_errors(lambda: lifecycle.move(session, _program(), code, status, now=_now(), reason=reason, **who))
-        session.commit()
+        lifecycle.move(session, _program(), code, status, now=_now(), reason=reason, **who)
     click.echo(f"{code} is now {status}")
+
+
+@items_group.command("new")
+@click.argument("code")
+@click.argument("category", type=int)
+@click.argument("content_json", type=click.File("r", encoding="utf-8"))
+@click.option("--note", default="created", show_default=True, help="The first version's note.")
+@as_option
+def items_new(code, category, content_json, note, username):
+    """Write a new draft item CODE in syllabus CATEGORY (content JSON: stem, options, key, rationale, table, figure)."""
+    from itembank import exchange
+
+    who = _actor(username)
+    content = _content(content_json)
+    with _open() as session:
+        item = exchange.create_draft(session, _program(), code=code, category=category, content=content,
+                                     now=_now(), note=note, **who)
+        click.echo(f"draft {item.code} created")
 
 
 @items_group.command("edit")
@@ -155,15 +182,11 @@ def items_move(code, status, reason, username):
 def items_edit(code, content_json, reason, username):
     """Save new content (JSON: stem, options, key, rationale, table, figure) as a new version."""
     from itembank import bank
-    from itembank.content import from_dict
 
     who = _actor(username)
+    content = _content(content_json)
     with _open() as session:
-        def edit():
-            return bank.edit_content(session, _program(), code, from_dict(json.load(content_json)), now=_now(),
-                                     reason=reason, **who)
-        version = _bank_errors(edit)
-        session.commit()
+        version = bank.edit_content(session, _program(), code, content, now=_now(), reason=reason, **who)
         click.echo(f"{code}: version {version.version} saved")
 
 
@@ -180,13 +203,11 @@ def items_enemies(name, codes, note, delete, username):
     with _open() as session:
         if delete:
             who = _actor(username)
-            _bank_errors(lambda: enemies.delete_enemy_set(session, name, now=_now(), **who))
-            session.commit()
+            enemies.delete_enemy_set(session, name, now=_now(), **who)
             click.echo(f"enemy set {name} deleted")
         elif codes:
             who = _actor(username)
-            _bank_errors(lambda: enemies.save_enemy_set(session, name, list(codes), now=_now(), note=note, **who))
-            session.commit()
+            enemies.save_enemy_set(session, name, list(codes), now=_now(), note=note, **who)
             click.echo(f"enemy set {name}: {' '.join(sorted(codes))}")
         else:
             for s in enemies.enemy_sets(session):
@@ -201,7 +222,7 @@ def items_enemies(name, codes, note, delete, username):
 @as_option
 def items_export(path, kind, status, username):
     """Export the bank: native JSON (lossless) or a QTI content package (zip)."""
-    from itembank import exchange, qti
+    from itembank import exchange
 
     who = _actor(username)
     with _open() as session:
@@ -210,12 +231,10 @@ def items_export(path, kind, status, username):
             Path(path).write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
             count = len(document["items"])
         else:
-            data = _bank_errors(lambda: qti.export_package(session, _program(), version=kind[3:], status=status,
-                                                           now=_now(), **who))
+            data = exchange.export_qti(session, _program(), version=kind[3:], status=status, now=_now(), **who)
             Path(path).write_bytes(data)
             count = sum(name.startswith("items/") and name.endswith(".xml") and not name.startswith("items/stimuli/")
                         for name in zipfile.ZipFile(path).namelist())
-        session.commit()
     click.echo(f"wrote {count} items to {path}")
 
 
@@ -226,19 +245,24 @@ def items_export(path, kind, status, username):
 @click.option("--category", type=int, help="QTI: category of items whose manifest gives none.")
 @as_option
 def items_import(path, mode, category, username):
-    """Import a QTI package (.zip) or a native export (.json); refused items are listed with the reason."""
-    from itembank import exchange, qti
+    """Import a QTI package (.zip) or a native export (.json) as drafts written by you; refused items are
+    listed with the reason. (A whole bank comes back with `cbt items restore`.)"""
+    from itembank import exchange
 
     who = _actor(username)
     data = Path(path).read_bytes()
     with _open() as session:
         if path.lower().endswith(".json"):
-            report = exchange.import_bank(session, _program(), data, mode=mode, now=_now(), **who)
+            report = exchange.import_bank(session, _program(), data, mode=mode, name=Path(path).name, now=_now(),
+                                          **who)
         else:
-            report = qti.import_package(session, _program(), data, mode=mode, category=category,
-                                        name=Path(path).name, now=_now(), **who)
-        session.commit() if report.landed else session.rollback()
-    for outcome in report.items:  # QTI: what each item kept and what it changed
+            report = exchange.import_qti(session, _program(), data, mode=mode, category=category,
+                                         name=Path(path).name, now=_now(), **who)
+    _print_report(report)
+
+
+def _print_report(report) -> None:
+    for outcome in getattr(report, "items", ()):  # QTI: what each item kept and what it changed
         click.echo(f"{outcome.where} -> {outcome.code}: kept {', '.join(outcome.kept)}")
         for change in outcome.changed:
             click.echo(f"  changed: {change}")
@@ -249,6 +273,25 @@ def items_import(path, mode, category, username):
     click.echo(report.summary)
     if report.rejected and not report.landed:
         sys.exit(1)
+
+
+@items_group.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--reason", required=True, help="Why the bank is restored (kept in the audit trail).")
+@by_option
+def items_restore(path, reason, operator):
+    """Restore a whole bank from a native export (`cbt items export`) into an empty bank.
+
+    Unlike an import, a restore keeps what the file says: statuses, parameters, versions and
+    their writers, lifecycle history, enemy sets and calibration runs. All or nothing.
+    """
+    from itembank import exchange
+
+    data = Path(path).read_bytes()
+    with _open() as session:
+        report = exchange.restore_bank(session, _program(), data, actor=operator, actor_role="operations",
+                                       reason=reason, name=Path(path).name, now=_now())
+    _print_report(report)
 
 
 @items_group.command("new-key")
@@ -271,31 +314,27 @@ def items_rotate_key(username):
     CBT_CONTENT_KEYS, put the new key first (see `cbt items new-key`) and run this.
     """
     from itembank.encryption import rotate_keys
-    from persistence import audit
 
     who = _actor(username)
     with _open() as session:
         def progress(done, total):
             click.echo(f"\rre-encrypting {done}/{total}", nl=done == total, err=True)
-        report = rotate_keys(session, progress=progress)
-        audit.record(session, action="bank.rotate_key", subject="bank", at=_now(),
-                     details={"new_key": report.new_key, "old_keys": list(report.old_keys),
-                              "reencrypted": report.reencrypted}, **who)
-        session.commit()
+        report = rotate_keys(session, progress=progress, now=_now(), **who)
     click.echo(f"bank re-encrypted under key {report.new_key} ({report.reencrypted} versions); "
                f"earlier keys {', '.join(k for k in report.old_keys if k != report.new_key) or 'none'} "
                "are no longer needed")
 
 
 @items_group.command("encrypt")
-def items_encrypt():
+@by_option
+def items_encrypt(operator):
     """Encrypt item versions stored in plain text (a database from before encryption at rest)."""
     from itembank.encryption import encrypt_plaintext
     from itembank.keyring import current_keyring
 
     engine = create_database_engine()
     with session_factory(engine)() as session:
-        count = encrypt_plaintext(session)
+        count = encrypt_plaintext(session, actor=operator, actor_role="operations", now=_now())
     click.echo(f"{count} item version(s) encrypted under key {current_keyring().active}")
 
 
@@ -325,10 +364,6 @@ def _with_window(command):
     return command
 
 
-def _progress(e_steps, loglik, change):
-    click.echo(f"EM {e_steps:4d}  log-likelihood {loglik:14.3f}  largest change {change:.2e}", err=True)
-
-
 @calibration_group.command("run")
 @click.option("--kind", type=click.Choice(["pretest", "drift"]), default="pretest", show_default=True)
 @_with_window
@@ -336,19 +371,14 @@ def _progress(e_steps, loglik, change):
 @as_option
 def calibration_run(kind, start, end, quiet, username):
     """Gather finished sittings and run a calibration (pretest items, or the drift watch)."""
-    from delivery.pretest import gather_responses
-    from itembank import calibration
+    from delivery.pretest import run_calibration
 
     who = _actor(username)
     window = _window(start, end)
     with _open() as session:
         click.echo("gathering responses from finished sittings ...", err=True)
-        data = gather_responses(session, **window)
-        click.echo(f"{data.n_sittings} sittings, {data.choices.shape[1]} item versions", err=True)
-        runner = calibration.run_pretest_calibration if kind == "pretest" else calibration.run_drift_watch
-        run = _bank_errors(lambda: runner(session, _program(), data, now=_now(),
-                                          progress=None if quiet else _progress, **who))
-        session.commit()
+        run = run_calibration(session, _program(), kind, now=_now(), progress=None if quiet else em_progress,
+                              **window, **who)
         _print_run(run)
 
 
@@ -384,7 +414,7 @@ def calibration_show(run_id):
     from itembank import calibration
 
     with _open() as session:
-        _print_run(_bank_errors(lambda: calibration.get_run(session, run_id)))
+        _print_run(calibration.get_run(session, run_id))
 
 
 @calibration_group.command("approve")
@@ -398,12 +428,10 @@ def calibration_approve(run_id, codes, note, username):
 
     who = _actor(username)
     with _open() as session:
-        for code in codes:
-            version = _bank_errors(lambda: calibration.approve(session, _program(), run_id, code, now=_now(),
-                                                               note=note, **who))
+        for code in codes:  # each approval is its own decision, committed as it is printed
+            version = calibration.approve(session, _program(), run_id, code, now=_now(), note=note, **who)
             click.echo(f"{code}: operational, version {version.version} (a={version.a:.3f} b={version.b:.3f} "
                        f"c={version.c:.3f})")
-        session.commit()
 
 
 @calibration_group.command("reject")
@@ -417,10 +445,25 @@ def calibration_reject(run_id, codes, note, username):
 
     who = _actor(username)
     with _open() as session:
-        for code in codes:
-            _bank_errors(lambda: calibration.reject(session, _program(), run_id, code, now=_now(), note=note, **who))
+        for code in codes:  # each rejection is its own decision, committed as it is printed
+            calibration.reject(session, _program(), run_id, code, now=_now(), note=note, **who)
             click.echo(f"{code}: back in review")
-        session.commit()
+
+
+@calibration_group.command("acknowledge")
+@click.argument("run_id", type=int)
+@click.argument("codes", nargs=-1, required=True)
+@click.option("--note", default="")
+@as_option
+def calibration_acknowledge(run_id, codes, note, username):
+    """Acknowledge drift flags of a drift run (the items stay as they are)."""
+    from itembank import calibration
+
+    who = _actor(username)
+    with _open() as session:
+        for code in codes:  # each acknowledgement is its own decision, committed as it is printed
+            calibration.acknowledge(session, run_id, code, now=_now(), note=note, **who)
+            click.echo(f"{code}: drift acknowledged")
 
 
 @calibration_group.command("responses")
@@ -431,30 +474,18 @@ def calibration_reject(run_id, codes, note, username):
 @as_option
 def calibration_responses(responses_csv, anchors_csv, start, end, username):
     """Export finished sittings' responses in the CSV format of `cbt calibrate` (R and other tools read it)."""
-    import numpy as np
-
-    from delivery.pretest import gather_responses
-    from engine import io
-    from itembank import calibration
-    from persistence import audit
+    from delivery import pretest
 
     who = _actor(username)
+    window = _window(start, end)
     with _open() as session:
-        data = gather_responses(session, **_window(start, end))
-        names, scored, versions = calibration.response_csv_columns(session, data)
-        io.write_responses(responses_csv, [f"sitting-{i}" for i in data.sitting_ids], names, scored)
+        responses = pretest.export_responses(session, now=_now(), **window, **who)
+        Path(responses_csv).write_text(responses, encoding="utf-8")
         if anchors_csv:
-            keep = [j for j, (v, pretest) in enumerate(zip(versions, data.pretest_slot))
-                    if not pretest and v.has_parameters]
-            import engine
-
-            io.write_parameters(anchors_csv, [names[j] for j in keep], engine.ItemParameters(
-                np.array([versions[j].a for j in keep]), np.array([versions[j].b for j in keep]),
-                np.array([versions[j].c for j in keep])))
-        audit.record(session, action="bank.export", subject="responses", details={"sittings": data.n_sittings},
-                     at=_now(), **who)
-        session.commit()
-    click.echo(f"wrote {data.n_sittings} sittings x {len(names)} item versions to {responses_csv}"
+            Path(anchors_csv).write_text(pretest.export_anchors(session, now=_now(), **window, **who),
+                                         encoding="utf-8")
+    header, *rows = csv.reader(io.StringIO(responses))
+    click.echo(f"wrote {len(rows)} sittings x {len(header) - 1} item versions to {responses_csv}"
                + (f" and the anchors to {anchors_csv}" if anchors_csv else ""))
 
 

@@ -17,12 +17,14 @@ def certificates_group() -> None:
 
 
 @certificates_group.command("rotate-key")
-def rotate_key() -> None:
+@click.option("--by", "operator", default="operations", show_default=True, help="Who does it, for the audit trail.")
+@click.option("--reason", default="", help="Why (kept in the audit trail).")
+def rotate_key(operator: str, reason: str) -> None:
     """Start signing with a new key; earlier certificates stay verifiable."""
     with session_factory(create_database_engine())() as session:
-        key = certificates.create_signing_key(session, certificates.key_directory(),
-                                              dt.datetime.now(dt.timezone.utc))
-        session.commit()
+        key = certificates.rotate_signing_key(session, certificates.key_directory(), actor=operator,
+                                              actor_role="operations", reason=reason,
+                                              now=dt.datetime.now(dt.timezone.utc))
     click.echo(f"certificates are now signed with key {key.id}; its private key is in {certificates.key_directory()}")
 
 
@@ -44,10 +46,14 @@ def export_keys(out: Path) -> None:
 def verify(code: str, name: str | None, keys_file: Path | None) -> None:
     """Check a score certificate CODE; exit 1 if it is not genuine."""
     if keys_file is not None:
+        refusal = click.ClickException(f"{keys_file} is not a public key file from `cbt certificates export-keys`")
         try:
-            keys = {int(k): v for k, v in json.loads(keys_file.read_text()).items()}
-        except (ValueError, AttributeError):
-            raise click.ClickException(f"{keys_file} is not a public key file from `cbt certificates export-keys`")
+            exported = json.loads(keys_file.read_text())
+        except (ValueError, UnicodeDecodeError):
+            raise refusal from None
+        if not isinstance(exported, dict) or not all(k.isdigit() and isinstance(v, str) for k, v in exported.items()):
+            raise refusal
+        keys = {int(k): v for k, v in exported.items()}
     else:
         with session_factory(create_database_engine())() as session:
             keys = certificates.public_keys(session)

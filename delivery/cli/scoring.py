@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from delivery.cli.bank import _actor, _now, _open, _program, as_option
-from persistence.errors import DomainError
+from persistence.errors import InvalidInput
 
 
 @click.group("rescoring")
@@ -29,21 +29,12 @@ def check() -> None:
         raise SystemExit(1)
 
 
-def _campaign_errors(action):
-
-
-    try:
-        return action()
-    except DomainError as error:
-        raise click.ClickException(str(error)) from None
-
-
-def _print_campaign(campaign) -> None:
+def _print_campaign(campaign, labels: tuple[str, ...]) -> None:
     click.echo(f"campaign {campaign.id}: {campaign.status}; {campaign.reason}")
     click.echo(f"  proposed by {campaign.proposed_by} at {campaign.proposed_at:%Y-%m-%d %H:%M} UTC"
                + (f"; {campaign.status} by {campaign.decided_by}" if campaign.decided_by else ""))
     for amendment in campaign.amendments:
-        what = f"key -> {'ABCD'[amendment.key]}" if amendment.kind == "key" else "withdrawn"
+        what = f"key -> {labels[amendment.key]}" if amendment.kind == "key" else "withdrawn"
         click.echo(f"  item version {amendment.item_version_id}: {what}")
     flips = sum(1 for c in campaign.changes if c.before["passed"] != c.after["passed"])
     click.echo(f"  {len(campaign.changes)} result(s) change, {flips} pass/fail decision(s) change")
@@ -56,7 +47,7 @@ def _print_campaign(campaign) -> None:
 @rescoring_group.command("propose")
 @click.option("--item", "code", required=True, help="Item code, e.g. T23-004.")
 @click.option("--version", "version", required=True, type=int, help="The item version whose scoring changes.")
-@click.option("--key", type=click.Choice(list("ABCD")), help="The corrected key.")
+@click.option("--key", help="The corrected key, as the program labels the options (e.g. A, B, C, D).")
 @click.option("--withdraw", is_flag=True, help="Withdraw the version from scoring instead.")
 @click.option("--reason", required=True)
 @as_option
@@ -67,13 +58,23 @@ def propose(code: str, version: int, key: str | None, withdraw: bool, reason: st
 
     if withdraw == (key is not None):
         raise click.UsageError("give either --key or --withdraw")
-    actor = _actor(username)["actor"]
-    amendment = Amendment(code, version, "withdrawn") if withdraw else Amendment(code, version, "key", "ABCD".index(key))
+    program = _program()
+    who = _actor(username)
+    if withdraw:
+        amendment = Amendment(code, version, "withdrawn")
+    else:
+        amendment = Amendment(code, version, "key", option_index(program.option_labels, key))
     with _open() as session:
-        campaign = _campaign_errors(lambda: propose_campaign(session, [amendment], reason=reason, actor=actor,
-                                                             now=_now()))
-        session.commit()
-        _print_campaign(campaign)
+        campaign = propose_campaign(session, [amendment], reason=reason, now=_now(), **who)
+        _print_campaign(campaign, program.option_labels)
+
+
+def option_index(labels: tuple[str, ...], label: str) -> int:
+    """The position of the option labelled ``label`` (as the program labels them), or InvalidInput."""
+    cleaned = label.strip()
+    if cleaned not in labels:
+        raise InvalidInput(f"the key {label!r} is not an option label; one of {', '.join(labels)}", field="key")
+    return labels.index(cleaned)
 
 
 @rescoring_group.command("show")
@@ -83,7 +84,7 @@ def show(campaign_id: int) -> None:
     from scoring.campaigns import campaign_by_id
 
     with _open() as session:
-        _print_campaign(_campaign_errors(lambda: campaign_by_id(session, campaign_id)))
+        _print_campaign(campaign_by_id(session, campaign_id), _program().option_labels)
 
 
 @rescoring_group.command("apply")
@@ -93,10 +94,9 @@ def apply(campaign_id: int, username: str | None) -> None:
     """Apply a proposed campaign (by another psychometrician than its proposer)."""
     from delivery.rescoring import apply_campaign
 
-    actor = _actor(username)["actor"]
+    who = _actor(username)
     with _open() as session:
-        changed = _campaign_errors(lambda: apply_campaign(session, _program(), campaign_id, actor=actor, now=_now()))
-        session.commit()
+        changed = apply_campaign(session, _program(), campaign_id, now=_now(), **who)
     click.echo(f"campaign {campaign_id} applied: {changed} result(s) changed")
 
 
@@ -106,13 +106,11 @@ def apply(campaign_id: int, username: str | None) -> None:
 @as_option
 def discard(campaign_id: int, reason: str, username: str | None) -> None:
     """Discard a proposed campaign."""
-    from scoring import campaigns
+    from delivery.rescoring import discard_campaign
 
-    actor = _actor(username)["actor"]
+    who = _actor(username)
     with _open() as session:
-        _campaign_errors(lambda: campaigns.discard(session, campaigns.campaign_by_id(session, campaign_id, lock=True),
-                                                   actor=actor, now=_now(), reason=reason))
-        session.commit()
+        discard_campaign(session, campaign_id, now=_now(), reason=reason, **who)
     click.echo(f"campaign {campaign_id} discarded")
 
 

@@ -146,12 +146,10 @@ class BoundedJSON(DefaultJSONProvider):
             raise ValueError("the JSON is nested too deeply") from None
 
 
-# Paths that take uploads bigger than MAX_CONTENT_LENGTH, and their limit.
-UPLOAD_LIMITS = {"/bank/exchange/import/": 50 * 1024 * 1024, "/bank/items/": 2 * 1024 * 1024}
-
-
 def _upload_limits() -> None:
-    from flask import request
+    """Paths that take uploads bigger than MAX_CONTENT_LENGTH get their own limit (the area that
+    takes them defines it)."""
+    from delivery.web.psychometrician import UPLOAD_LIMITS
 
     for prefix, limit in UPLOAD_LIMITS.items():
         if request.path.startswith(prefix):

@@ -1,0 +1,169 @@
+"""The bank's items (pages, new drafts, edits, lifecycle steps), enemy sets and item statistics."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+
+from delivery import pretest
+from delivery.web.context import db, now, program
+from delivery.web.errors import http_status
+from delivery.web.psychometrician.common import actor, read_filter
+from delivery.web.psychometrician.inputs import EnemySetForm, ItemForm, MoveForm, StatisticsFilter
+from itembank import bank, calibration, enemies, exchange, lifecycle
+from itembank.models import ITEM_STATUSES
+from persistence.errors import DomainError
+
+blueprint = Blueprint("bank", __name__)
+
+
+def _item_page(found: bank.BankEntry, *, old: bool = False, move: MoveForm | None = None, status: int = 200):
+    item = found.item
+    steps = lifecycle.allowed_steps(program(), item, g.staff.username, g.staff.role)
+    sets = [s for s in enemies.enemy_sets(db()) if any(m.item_id == item.id for m in s.members)]
+    exposure = pretest.exposure_counts(db()).get(item.id, {"shown": 0, "pretest": 0, "answered": 0})
+    runs = [(run, entry) for run in calibration.runs(db()) for entry in run.items if entry.item_id == item.id]
+    refusal = None
+    if move is not None:  # a step refused: its message beside the step's form (or above, if not a step)
+        messages = [*move.form_errors, *move.to.errors, *move.reason.errors]
+        refusal = {"to": move.to.data, "reason": move.reason.data or "", "message": "; ".join(messages),
+                   "on_step": move.to.data in {step.to_status for step, _ in steps}}
+    return render_template(
+        "psychometrician/item.html", entry=found, old=old, steps=steps, enemy_sets=sets, exposure=exposure,
+        runs=runs, editable=item.status in bank.EDITABLE and not old, refusal=refusal,
+        category=program().category(item.category), major=program().major_of_category(item.category),
+    ), status
+
+
+def _found(code: str) -> bank.BankEntry:
+    found = bank.entry(db(), code)
+    if found is None:
+        abort(404, description=f"no item {code}")
+    return found
+
+
+@blueprint.get("/items/<code>")
+def item(code: str):
+    return _item_page(_found(code))
+
+
+@blueprint.get("/items/<code>/versions/<int:number>")
+def item_version(code: str, number: int):
+    found = bank.version_entry(db(), code, number)
+    if found is None:
+        abort(404, description=f"item {code} has no version {number}")
+    return _item_page(found, old=found.version.id != found.item.current_version.id)
+
+
+def _edit_page(form: ItemForm, entry: bank.BankEntry | None, status: int = 200):
+    return render_template("psychometrician/edit.html", form=form, entry=entry,
+                           code=entry.item.code if entry else None), status
+
+
+@blueprint.route("/items/new", methods=["GET", "POST"])
+def new_item():
+    form = ItemForm(program())
+    if not form.is_submitted():
+        return _edit_page(form, None)
+    if form.validate():
+        try:
+            created = exchange.create_draft(db(), program(), code=form.code.data, category=form.category.data,
+                                            content=form.content(None), now=now(), note="created", **actor())
+        except DomainError as error:
+            form.refuse(error)
+            return _edit_page(form, None, http_status(error))
+        flash(f"Draft {created.code} created.")
+        return redirect(url_for(".item", code=created.code))
+    return _edit_page(form, None, 422)
+
+
+@blueprint.route("/items/<code>/edit", methods=["GET", "POST"])
+def edit_item(code: str):
+    found = _found(code)
+    if request.method != "POST":
+        return _edit_page(ItemForm(program(), new=False, data=ItemForm.values_of(found.content)), found)
+    form = ItemForm(program(), new=False)
+    if form.validate():
+        try:
+            version = bank.edit_content(db(), program(), code, form.content(found.content), now=now(),
+                                        reason=(form.reason.data or "").strip(), **actor())
+        except DomainError as error:
+            form.refuse(error)
+            return _edit_page(form, found, http_status(error))
+        flash(f"Version {version.version} of {code} saved.")
+        return redirect(url_for(".item", code=code))
+    return _edit_page(form, found, 422)
+
+
+@blueprint.post("/items/<code>/status")
+def move_item(code: str):
+    form = MoveForm()
+    try:
+        form.checked()
+        lifecycle.move(db(), program(), code, form.to.data, now=now(), reason=(form.reason.data or "").strip(),
+                       **actor())
+    except DomainError as error:
+        found = bank.entry(db(), code)
+        if found is None:
+            raise
+        form.refuse(error)
+        return _item_page(found, move=form, status=http_status(error))
+    flash(f"{code} is now {form.to.data}.")
+    return redirect(url_for(".item", code=code))
+
+
+# Enemy sets ----------------------------------------------------------------------------------
+
+def _enemies_page(form: EnemySetForm, status: int = 200):
+    return render_template("psychometrician/enemies.html", sets=enemies.enemy_sets(db()), form=form), status
+
+
+@blueprint.get("/enemies")
+def enemy_list():
+    return _enemies_page(EnemySetForm(formdata=None))
+
+
+@blueprint.post("/enemies")
+def save_enemies():
+    form = EnemySetForm()
+    if not form.validate():
+        return _enemies_page(form, 422)
+    try:
+        saved = enemies.save_enemy_set(db(), form.name.data, form.codes, now=now(),
+                                       note=(form.note.data or "").strip(), **actor())
+    except DomainError as error:
+        form.refuse(error)
+        return _enemies_page(form, http_status(error))
+    flash(f"Enemy set {saved.name} saved.")
+    return redirect(url_for(".enemy_list"))
+
+
+@blueprint.post("/enemies/<name>/delete")
+def delete_enemies(name: str):
+    enemies.delete_enemy_set(db(), name, now=now(), **actor())
+    flash(f"Enemy set {name} deleted.")
+    return redirect(url_for(".enemy_list"))
+
+
+# Statistics ----------------------------------------------------------------------------------
+
+@blueprint.get("/statistics")
+def statistics():
+    filters = read_filter(StatisticsFilter(request.args))
+    since = filters.since.moment
+    exposure = pretest.exposure_counts(db(), since=since)
+    total = pretest.sittings_count(db(), since=since)
+    latest: dict[int, object] = {}
+    for run in reversed(calibration.runs(db())):
+        for entry in run.items:
+            latest[entry.item_id] = entry
+    rows = []
+    for e in bank.browse(db(), status=filters.status.data or None):
+        shown = exposure.get(e.item.id, {}).get("shown", 0)
+        stats = latest.get(e.item.id)
+        rows.append({"entry": e, "shown": shown, "rate": shown / total if total else None,
+                     "p_value": stats.statistics.get("p_value") if stats is not None else None,
+                     "point_biserial": stats.statistics.get("point_biserial") if stats is not None else None,
+                     "run_id": stats.run_id if stats is not None else None})
+    rows.sort(key=lambda r: -(r["shown"]))
+    return render_template("psychometrician/statistics.html", rows=rows, sittings=total,
+                           since=request.args.get("since", ""), status=request.args.get("status", ""),
+                           statuses=ITEM_STATUSES)

@@ -1,0 +1,27 @@
+"""What every page of the psychometrician's area shares: who acts, downloads, page errors."""
+from __future__ import annotations
+
+from flask import Response, abort, g
+
+from delivery.web.psychometrician.inputs import Form
+
+ROLE = "psychometrician"
+
+
+def actor() -> dict:
+    """The signed-in psychometrician, as every service takes them."""
+    return {"actor": g.staff.username, "actor_role": g.staff.role}
+
+
+def read_filter(form: Form) -> Form:
+    """A page's query filters, or 400 naming the field at fault (a filter has no page to show it on yet)."""
+    if not form.validate():
+        abort(400, description=form.first_error())
+    return form
+
+
+def download(body: bytes | str, filename: str, mimetype: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,333 @@
+"""What the psychometrician's pages accept, as WTForms forms.
+
+Each form parses and checks its fields; a field that is wrong carries its message,
+which the page shows beside the field (``psychometrician/_field.html``). A service's
+refusal that names a field (``DomainError.field``) is shown there too
+(:meth:`Form.refuse`); any other refusal above the form.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (BooleanField, DateField, FieldList, HiddenField, IntegerField, RadioField, SelectField,
+                     SelectMultipleField, StringField, TextAreaField)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from itembank.bank import check_code
+from itembank.content import FIGURE_TYPES, ContentError, ItemContent
+from itembank.models import ITEM_STATUSES
+from itembank.program import ExamProgram
+from persistence.errors import DomainError, InvalidInput
+
+
+class Form(FlaskForm):
+    """A form of the psychometrician's area. CSRF is checked for every request by the app
+    (``CSRFProtect``), so the form does not check it a second time."""
+
+    class Meta:
+        csrf = False
+
+    def refuse(self, error: DomainError) -> None:
+        """Show a service's refusal beside the field it names, else above the form."""
+        field = self._fields.get(error.field) if error.field else None
+        if field is not None and not isinstance(field, FieldList):
+            field.errors = [*field.errors, error.message]
+        else:
+            self.form_errors.append(error.message)
+
+    def first_error(self) -> str:
+        """The first problem, as 'label: message' (for a refusal that has no page to show it on)."""
+        for name, field in self._fields.items():
+            if field.errors:
+                return f"{name}: {field.errors[0]}"
+        return self.form_errors[0] if self.form_errors else "the request is not valid"
+
+    def checked(self) -> None:
+        """Validate, or raise InvalidInput with the first problem (an action whose page is elsewhere)."""
+        if not self.validate():
+            name = next((n for n, f in self._fields.items() if f.errors), None)
+            raise InvalidInput(self.first_error(), field=name)
+
+
+class Day(DateField):
+    """A date (YYYY-MM-DD), read as the start of that day in UTC."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators or [Optional()], format="%Y-%m-%d", **kwargs)
+
+    def process_formdata(self, valuelist):
+        text = (valuelist[0] if valuelist else "").strip()
+        if not text:
+            self.data = None
+            return
+        try:
+            self.data = dt.date.fromisoformat(text)
+        except ValueError:
+            self.data = None
+            raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+    @property
+    def moment(self) -> dt.datetime | None:
+        return dt.datetime.combine(self.data, dt.time(), dt.timezone.utc) if self.data else None
+
+
+class Whole(IntegerField):
+    """A whole number; empty is none (``InputRequired`` says when one is needed), anything else a
+    message in our words."""
+
+    def __init__(self, label=None, validators=None, message: str = "enter a whole number", **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.message = message
+
+    def process_formdata(self, valuelist):
+        text = (valuelist[0] if valuelist else "") or ""
+        if not str(text).strip():
+            self.data = None
+            return
+        try:
+            self.data = int(str(text).strip())
+        except ValueError:
+            self.data = None
+            raise ValueError(self.message) from None
+
+
+def _code(form, field) -> None:
+    try:
+        field.data = check_code(field.data)
+    except InvalidInput as error:
+        raise ValidationError(error.message) from None
+
+
+# The bank -------------------------------------------------------------------------------------
+
+class BankFilter(Form):
+    field = SelectField(validators=[Optional()], validate_choice=False)
+    status = SelectField(validators=[Optional()], validate_choice=False)
+    category = Whole(validators=[Optional()], message="a category is a number")
+    q = StringField(filters=[lambda v: (v or "").strip()])
+
+    def __init__(self, program: ExamProgram, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.program = program
+
+    def validate_field(self, field) -> None:
+        if field.data and field.data not in self.program.field_codes:
+            raise ValidationError(f"unknown field {field.data!r}")
+
+    def validate_status(self, field) -> None:
+        if field.data and field.data not in ITEM_STATUSES:
+            raise ValidationError(f"unknown status {field.data!r}")
+
+
+class StatisticsFilter(Form):
+    since = Day("Sittings started since")
+    status = SelectField(validators=[Optional()], validate_choice=False)
+
+    def validate_status(self, field) -> None:
+        if field.data and field.data not in ITEM_STATUSES:
+            raise ValidationError(f"unknown status {field.data!r}")
+
+
+class Period(Form):
+    """The slot dates of the operation's statistics, both inclusive."""
+
+    since = Day("Slots from")
+    until = Day("to")
+
+
+class ItemForm(Form):
+    """A new item (code and category) or new content of an existing one."""
+
+    code = StringField("Item code", validators=[InputRequired("give the item code"), _code])
+    category = SelectField("Middle category", coerce=int,
+                           validators=[InputRequired("choose the item's middle category")],
+                           invalid_value_message="choose the item's middle category",
+                           invalid_choice_message="choose a middle category of the syllabus")
+    stem = TextAreaField("Stem", validators=[InputRequired("write the stem")])
+    table = TextAreaField("Table")
+    figure = FileField("Figure")
+    figure_alt = StringField("Text alternative of the figure")
+    remove_figure = BooleanField("Remove the figure")
+    options = FieldList(StringField(validators=[InputRequired("every option needs its text")]))
+    key = RadioField("Key", coerce=int, validators=[InputRequired("choose the key")],
+                     invalid_value_message="choose the key", invalid_choice_message="choose the key among the options")
+    rationale = TextAreaField("Rationale")
+    reason = StringField("What changed and why", validators=[Length(max=500)])
+
+    def __init__(self, program: ExamProgram, *args, new: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        labels = program.option_labels
+        while len(self.options.entries) < len(labels):
+            self.options.append_entry()
+        del self.options.entries[len(labels):]
+        self.key.choices = [SelectChoice(index, label) for index, label in enumerate(labels)]
+        self.category.choices = [SelectChoice(c.number, f"{c.number}. {c.name} ({c.field})")
+                                 for c in program.categories]
+        if not new:  # an edit keeps the item's code and category
+            del self.code
+            del self.category
+
+    @staticmethod
+    def values_of(content: ItemContent) -> dict:
+        """The form's data for ``content`` (the edit page before anything is sent)."""
+        table = ""
+        if content.table:
+            table = "\n".join(" | ".join(map(str, row)) for row in [content.table["header"], *content.table["rows"]])
+        return {"stem": content.stem, "options": list(content.options), "key": content.key,
+                "rationale": content.rationale, "table": table,
+                "figure_alt": content.figure["alt"] if content.figure else ""}
+
+    def content(self, previous: ItemContent | None) -> ItemContent:
+        """The item content the form describes; the figure is kept unless replaced or removed.
+        ContentError (with the field at fault) if it cannot be an item."""
+        table = None
+        lines = [[cell.strip() for cell in line.split("|")] for line in (self.table.data or "").splitlines()
+                 if line.strip()]
+        if lines:
+            table = {"header": lines[0], "rows": lines[1:]}
+        figure = previous.figure if previous else None
+        upload = self.figure.data
+        alt = (self.figure_alt.data or "").strip()
+        if self.remove_figure.data:
+            figure = None
+        elif upload and getattr(upload, "filename", ""):
+            if upload.mimetype not in FIGURE_TYPES:
+                raise ContentError(f"a figure must be one of {', '.join(FIGURE_TYPES)}, not {upload.mimetype}",
+                                   field="figure")
+            figure = {"media_type": upload.mimetype, "data": base64.b64encode(upload.read()).decode(), "alt": alt}
+        elif figure is not None and alt:
+            figure = {**figure, "alt": alt}
+        edited = {"stem": (self.stem.data or "").strip(), "options": tuple(o.strip() for o in self.options.data),
+                  "key": self.key.data, "rationale": (self.rationale.data or "").strip(), "table": table,
+                  "figure": figure}
+        # What the form does not show (a stimulus, shuffle flags, QTI identifiers) stays as it was.
+        return dataclasses.replace(previous, **edited) if previous else ItemContent(**edited)
+
+
+class MoveForm(Form):
+    to = HiddenField(validators=[InputRequired("say which status the item moves to")])
+    reason = StringField(validators=[Length(max=500)])
+
+
+class EnemySetForm(Form):
+    name = StringField("Name", validators=[InputRequired("name the set"), Length(max=64)])
+    items = StringField("Item codes", validators=[InputRequired("give at least two item codes")])
+    note = StringField("Note", validators=[Length(max=500)])
+
+    @property
+    def codes(self) -> list[str]:
+        return (self.items.data or "").replace(",", " ").split()
+
+
+class ReasonForm(Form):
+    reason = StringField("Reason", validators=[Length(max=500)])
+
+
+class RequiredReasonForm(Form):
+    reason = StringField("Reason", validators=[InputRequired("give a reason"), Length(max=500)])
+
+
+# Exchange -------------------------------------------------------------------------------------
+
+MODES = [SelectChoice("all", "import nothing (all or nothing)"), SelectChoice("valid", "import the good items")]
+
+
+class NativeImportForm(Form):
+    package = FileField("Export file (.json)")
+    mode = RadioField(choices=MODES, default="all", invalid_choice_message="choose all or valid")
+
+    def validate_package(self, field) -> None:
+        if not field.data or not getattr(field.data, "filename", ""):
+            raise ValidationError("choose a file to import")
+
+
+class QtiImportForm(NativeImportForm):
+    package = FileField("Package (.zip)")
+    category = SelectField(coerce=lambda v: int(v) if v not in (None, "") else None, validate_choice=False)
+
+
+class Window(Form):
+    """A window of finished sittings: ``from`` (inclusive) and ``to`` (exclusive) dates."""
+
+    start = Day("Sittings finished from", name="from")
+    end = Day("until (not including)", name="to")
+
+
+class RunForm(Window):
+    kind = RadioField(choices=[SelectChoice("pretest"), SelectChoice("drift")], default="pretest",
+                      invalid_choice_message="kind must be pretest or drift")
+
+
+class DecisionForm(Form):
+    decision = RadioField(choices=[SelectChoice("approve"), SelectChoice("reject"), SelectChoice("acknowledge")],
+                          validators=[InputRequired("choose approve, reject or acknowledge")],
+                          invalid_choice_message="decision must be approve, reject or acknowledge")
+    note = StringField("Note", validators=[Length(max=500)])
+
+
+# Forms and studies ----------------------------------------------------------------------------
+
+class AssembleForm(Form):
+    count = Whole("Forms", validators=[InputRequired("enter how many forms to assemble")],
+                  message="enter how many forms to assemble")
+    note = StringField("Note", validators=[Length(max=500)], filters=[lambda v: (v or "").strip()])
+
+
+class StudyForm(Form):
+    candidates = Whole("Candidates", validators=[InputRequired("give the number of candidates")],
+                       message="the number of candidates is a whole number")
+    pool = StringField("Pool", default="bank", filters=[lambda v: (v or "").strip()],
+                       validators=[InputRequired("give the pool: bank or synthetic:N")])
+    forms = Whole("Pre-assembled forms", default=10, validators=[InputRequired("give the number of forms")],
+                  message="the number of forms is a whole number")
+    seed = Whole("Seed", default=1, validators=[Optional()], message="the seed is a whole number")
+    design = SelectMultipleField("Designs", choices=[SelectChoice("loft", "LOFT"),
+                                                     SelectChoice("forms", "Pre-assembled forms")],
+                                 default=["loft", "forms"], option_widget=CheckboxInput(),
+                                 widget=ListWidget(prefix_label=False),
+                                 invalid_choice_message="designs are loft and forms")
+
+    def __init__(self, limit: int, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.limit = limit
+
+    def validate_candidates(self, field) -> None:
+        if field.data is not None and field.data > self.limit:
+            raise ValidationError(f"At most {self.limit:,} candidates here; run larger studies with "
+                                  "`cbt simulate`.")
+
+
+# Rescoring ------------------------------------------------------------------------------------
+
+class ProposeForm(Form):
+    code = StringField("Item code", validators=[InputRequired("give the item code")],
+                       filters=[lambda v: (v or "").strip().upper()])
+    version = Whole("Version", validators=[InputRequired("give the version"),
+                                           NumberRange(min=1, message="versions count from 1")],
+                    message="the version is a whole number")
+    kind = RadioField(choices=[SelectChoice("key", "Correct the key"),
+                               SelectChoice("withdrawn", "Withdraw the item from scoring")],
+                      validators=[InputRequired("choose the change")],
+                      invalid_choice_message="the change is a corrected key or a withdrawal")
+    key = SelectField("Corrected key", validate_choice=False)  # only a key correction needs one
+    reason = TextAreaField("Reason", validators=[InputRequired("say why the scoring changes"), Length(max=500)])
+
+    def __init__(self, program: ExamProgram, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.labels = program.option_labels
+        self.key.choices = [SelectChoice(label) for label in self.labels]
+
+    def validate_key(self, field) -> None:
+        if self.kind.data == "key" and field.data not in self.labels:
+            raise ValidationError(f"the key is one of {', '.join(self.labels)}")
+
+    @property
+    def key_index(self) -> int | None:
+        """The corrected key's position among the program's options (None when the item is withdrawn)."""
+        return self.labels.index(self.key.data) if self.kind.data == "key" else None
