@@ -50,6 +50,7 @@ PSYCHOMETRICIAN_PARTS = {
 ACCESS = {
     "static": "public",
     "public.verify": "public",
+    "language.choose_language": "public",
     "openapi.openapi_document": "public",
     "candidate.login_form": "public",
     "candidate.login": "public",
@@ -216,6 +217,7 @@ def request_for(endpoint: str, w: World):
     return {
         "static": ("GET", "/static/style.css", None),
         "public.verify": ("GET", "/verify?code=AAAA", None),
+        "language.choose_language": ("POST", "/language", {"language": "en", "next": "/"}),
         "openapi.openapi_document": ("GET", "/api/openapi.json", None),
         "candidate.login_form": ("GET", "/", None),
         "candidate.login": ("POST", "/login", {"admission_code": i["nobody"], "date_of_birth": "1990-01-01"}),

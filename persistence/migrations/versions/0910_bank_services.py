@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0910'
-down_revision = '0400'
+down_revision = '0900'
 branch_labels = None
 depends_on = None
 
