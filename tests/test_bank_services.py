@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import subprocess
 import sys
 import threading
 import uuid
@@ -94,7 +95,12 @@ def test_plots_are_drawn_in_parallel_without_pyplot():
     for thread in threads:
         thread.join()
     assert failures == [] and all(f"item {n}" in svg and f"a={1.0 + n / 10:.2f}" in svg for n, svg in results.items())
-    assert "matplotlib.pyplot" not in sys.modules
+    # pyplot (and its global figure manager) is never loaded by the plots: in a process of its own,
+    # since another test may have loaded it in this one.
+    drawn = subprocess.run([sys.executable, "-c", "import sys; from itembank import design_plots, plots; "
+                            "plots.drift_svg('x', [('A', 0.1, False)], 0.2); "
+                            "assert 'matplotlib.pyplot' not in sys.modules"], capture_output=True, text=True)
+    assert drawn.returncode == 0, drawn.stderr
     # A drawing that fails leaves nothing behind to leak: the next plot is drawn as usual.
     with pytest.raises(KeyError):
         design_plots.exposure_svg({"loft": {}})

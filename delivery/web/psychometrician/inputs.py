@@ -1,7 +1,7 @@
 """What the psychometrician's pages accept, as WTForms forms.
 
 Each form parses and checks its fields; a field that is wrong carries its message,
-which the page shows beside the field (``psychometrician/_field.html``). A service's
+which the page shows beside the field (``psychometrician/_fields.html``). A service's
 refusal that names a field (``DomainError.field``) is shown there too
 (:meth:`Form.refuse`); any other refusal above the form.
 """
@@ -42,17 +42,21 @@ class Form(FlaskForm):
             self.form_errors.append(error.message)
 
     def first_error(self) -> str:
-        """The first problem, as 'label: message' (for a refusal that has no page to show it on)."""
-        for name, field in self._fields.items():
+        """The first problem, as 'field: message' with the field's name in the request (for a
+        refusal that has no page to show it on)."""
+        for field in self._fields.values():
             if field.errors:
-                return f"{name}: {field.errors[0]}"
+                return f"{field.name}: {field.errors[0]}"
         return self.form_errors[0] if self.form_errors else "the request is not valid"
 
     def checked(self) -> None:
-        """Validate, or raise InvalidInput with the first problem (an action whose page is elsewhere)."""
-        if not self.validate():
-            name = next((n for n, f in self._fields.items() if f.errors), None)
-            raise InvalidInput(self.first_error(), field=name)
+        """Validate, or raise InvalidInput with the first problem and the field it is about."""
+        if self.validate():
+            return
+        for name, field in self._fields.items():
+            if field.errors:
+                raise InvalidInput(str(field.errors[0]), field=name)
+        raise InvalidInput(self.first_error())
 
 
 class Day(DateField):
