@@ -18,6 +18,7 @@ from persistence.errors import Unavailable
 from persistence.settings import load_settings
 
 MIN_LENGTH = 10
+MAX_LENGTH = 1024  # the forms' maxlength: a longer one is refused, not hashed
 # How long a request waits for a free slot before it is told to come back.
 WAIT_SECONDS = 0.5
 RETRY_AFTER_SECONDS = 2

@@ -122,8 +122,8 @@ def local_path(target: str, fallback: str) -> str:
     return fallback
 
 
-def staff_required(role: str):
-    """Only an active staff account of ``role``, signed in now; others are sent to log in or refused."""
+def staff_required(*roles: str):
+    """Only an active staff account of one of ``roles``, signed in now; others are sent to log in or refused."""
 
     def decorate(view):
         @wraps(view)
@@ -133,8 +133,8 @@ def staff_required(role: str):
                 if session.get("role") in ("proctor", "psychometrician"):
                     session.clear()
                 return redirect(url_for("staff.login_form", next=request.path))
-            if account.role != role:
-                abort(403, description=f"This page is for {role}s.")
+            if account.role not in roles:
+                abort(403, description=f"This page is for {' and '.join(r + 's' for r in roles)}.")
             g.staff = account
             return view(*args, **kwargs)
 

@@ -104,6 +104,25 @@ def booking_sign_in():
     return redirect(target)
 
 
+@blueprint.route("/booking/password", methods=["GET", "POST"])
+def booking_password():
+    """A registered candidate's new password; every other sign-in of theirs ends."""
+    candidate, go = _signed_in()
+    if go:
+        return go
+    page = {"candidate": candidate, "min_length": MIN_LENGTH, "max_length": candidates.PASSWORD_LENGTH}
+    if request.method == "GET":
+        return render_template("candidate/password.html", **page)
+    try:
+        token = candidates.change_password(db(), candidate.id, request.form.get("current_password", ""),
+                                           request.form.get("password", ""), now=now())
+    except InvalidInput as error:
+        return render_template("candidate/password.html", error=str(error), **page), 422
+    sign_in_applicant(token)
+    flash("Your password is changed; every other browser signed in to your bookings is signed out.")
+    return redirect(url_for("candidate.booking_home"))
+
+
 @blueprint.post("/booking/sign-out")
 def booking_sign_out():
     candidates.sign_out(db(), sign_in_token())
