@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from centers import sign_ins
 from centers.models import STAFF_ROLES, StaffAccount
-from centers.passwords import MAX_LENGTH, MIN_LENGTH, hash_password, password_matches
+from centers.passwords import MAX_LENGTH, MIN_LENGTH, WrongPassword, hash_password, password_matches
 from persistence import audit
 from persistence.errors import InvalidInput, NotFound, NotSignedIn
 from persistence.unit_of_work import unit_of_work
@@ -138,7 +138,7 @@ def change_own_password(session: Session, account_id: int, current: str, new: st
     with unit_of_work(session):
         account = session.scalar(select(StaffAccount).where(StaffAccount.id == account_id).with_for_update())
         if account is None or not account.active or not password_matches(account.password_hash, current):
-            raise InvalidInput("The current password is not right.", field="current_password")
+            raise WrongPassword()
         account.password_hash = hash_password(new)
         ended = sign_ins.close_all(session, staff_id=account.id)
         Actor.staff(account).record(session, "staff.password_changed", f"staff:{account.username}", now=now,

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from centers import sign_ins
 from centers.models import COMPANY_TYPES, OCCUPATIONS, Candidate
-from centers.passwords import MAX_LENGTH, MIN_LENGTH, hash_password, password_matches
+from centers.passwords import MAX_LENGTH, MIN_LENGTH, WrongPassword, hash_password, password_matches
 from persistence.errors import InvalidInput, NotSignedIn
 from persistence.unit_of_work import unit_of_work
 
@@ -106,7 +106,7 @@ def change_password(session: Session, candidate_id: int, current: str, new: str,
     with unit_of_work(session):
         candidate = session.scalar(select(Candidate).where(Candidate.id == candidate_id).with_for_update())
         if candidate is None or not password_matches(candidate.password_hash, current):
-            raise InvalidInput("The current password is not right.", field="current_password")
+            raise WrongPassword()
         candidate.password_hash = hash_password(new)
         sign_ins.close_all(session, candidate_id=candidate.id)
         return sign_ins.open_sign_in(session, now, candidate_id=candidate.id)

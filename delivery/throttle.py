@@ -320,13 +320,13 @@ def settle(session: Session, policy: ThrottlePolicy, admission: Admission, outco
 
 
 def guarded(session: Session, policy: ThrottlePolicy, attempt: Attempt, now: dt.datetime,
-            sign_in: Callable[[], T]) -> T:
-    """Run ``sign_in`` (a service that raises :class:`NotSignedIn` for wrong credentials) under the
+            sign_in: Callable[[], T], wrong: tuple[type[Exception], ...] = (NotSignedIn,)) -> T:
+    """Run ``sign_in`` (a service that raises one of ``wrong`` for wrong credentials) under the
     throttle: admitted first (or refused with :class:`LoginThrottled`), settled after."""
     admission = admit(session, policy, attempt, now)
     try:
         result = sign_in()
-    except NotSignedIn:
+    except wrong:
         settle(session, policy, admission, FAILED, now)
         raise
     except BaseException:

@@ -180,14 +180,15 @@ def throttle_policy() -> throttle.ThrottlePolicy:
     return current_app.config["LOGIN_THROTTLE"]
 
 
-def throttled_sign_in(kind: str, account: str, sign_in: Callable[[], T]) -> T:
+def throttled_sign_in(kind: str, account: str, sign_in: Callable[[], T],
+                      wrong: tuple[type[Exception], ...] = (NotSignedIn,)) -> T:
     """Run the sign-in service ``sign_in`` under the throttle (:func:`delivery.throttle.guarded`):
     refused with :class:`~delivery.throttle.LoginThrottled` while blocked, counted whatever
     happens; on success this browser is remembered for the account (not at a seat: the
     PCs of a centre are shared)."""
     known = kind != "seat" and _device_tag(kind, account) in _known_tags()
     attempt = throttle.Attempt(kind, account, client_address(), known_device=known)
-    result = throttle.guarded(db(), throttle_policy(), attempt, now(), sign_in)
+    result = throttle.guarded(db(), throttle_policy(), attempt, now(), sign_in, wrong)
     if kind != "seat":
         _remember_device(kind, account)
     return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from centers import accounts
-from centers.passwords import MAX_LENGTH, MIN_LENGTH
+from centers.passwords import MAX_LENGTH, MIN_LENGTH, WrongPassword
 from delivery.throttle import LoginThrottled
 from delivery.web.auth import (client_address, current_staff, local_path, sign_in_staff, sign_in_token, sign_out,
                                staff_required, throttled_sign_in)
@@ -52,9 +52,12 @@ def password():
     page = {"min_length": MIN_LENGTH, "max_length": MAX_LENGTH}
     if request.method == "GET":
         return render_template("staff/password.html", **page)
+    current, new = request.form.get("current_password", ""), request.form.get("password", "")
     try:
-        token = accounts.change_own_password(db(), g.staff.id, request.form.get("current_password", ""),
-                                             request.form.get("password", ""), client=client_address(), now=now())
+        token = throttled_sign_in("staff", g.staff.username, lambda: accounts.change_own_password(
+            db(), g.staff.id, current, new, client=client_address(), now=now()), wrong=(WrongPassword,))
+    except LoginThrottled as refused:
+        return too_many_attempts(render_template("staff/password.html", error=str(refused), **page), refused)
     except InvalidInput as error:
         return render_template("staff/password.html", error=str(error), **page), 422
     sign_in_staff(g.staff, token)
