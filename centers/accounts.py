@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from centers import sign_ins
 from centers.models import STAFF_ROLES, StaffAccount
-from centers.passwords import MIN_LENGTH, hash_password, password_matches
+from centers.passwords import MAX_LENGTH, MIN_LENGTH, WrongPassword, hash_password, password_matches
 from persistence import audit
 from persistence.errors import InvalidInput, NotFound, NotSignedIn
 from persistence.unit_of_work import unit_of_work
@@ -59,6 +59,8 @@ class AccountError(InvalidInput):
 def _check_password(password: str) -> None:
     if len(password) < MIN_LENGTH:
         raise AccountError(f"a password needs at least {MIN_LENGTH} characters", field="password")
+    if len(password) > MAX_LENGTH:
+        raise AccountError(f"a password has at most {MAX_LENGTH} characters", field="password")
 
 
 def create_staff(
@@ -126,6 +128,22 @@ def change_password(session: Session, username: str, password: str, *, actor: Ac
         actor.record(session, "staff.password_changed", f"staff:{account.username}", now=now, reason=reason,
                      details={"sign_ins_ended": ended})
     return ended
+
+
+def change_own_password(session: Session, account_id: int, current: str, new: str, *, client: str,
+                        now: dt.datetime) -> str:
+    """A signed-in staff member's new password, given the current one: every sign-in of the account
+    ends; returns the token of a fresh sign-in for the browser that asked."""
+    _check_password(new)
+    with unit_of_work(session):
+        account = session.scalar(select(StaffAccount).where(StaffAccount.id == account_id).with_for_update())
+        if account is None or not account.active or not password_matches(account.password_hash, current):
+            raise WrongPassword()
+        account.password_hash = hash_password(new)
+        ended = sign_ins.close_all(session, staff_id=account.id)
+        Actor.staff(account).record(session, "staff.password_changed", f"staff:{account.username}", now=now,
+                                    details={"sign_ins_ended": ended, "client": client})
+        return sign_ins.open_sign_in(session, now, staff_id=account.id)
 
 
 def set_active(session: Session, username: str, active: bool, *, actor: Actor, reason: str, now: dt.datetime) -> int:

@@ -32,6 +32,9 @@ class CalendarError(InvalidInput):
     """A calendar change that cannot be made as asked."""
 
 
+REASON_LENGTH = 200  # a closure's reason, as stored
+
+
 def local_today(program: ExamProgram, now: dt.datetime) -> dt.date:
     """The program's local date at ``now`` (the date of a slot, of "today" at a centre)."""
     return now.astimezone(ZoneInfo(program.timezone)).date()
@@ -133,6 +136,8 @@ def _check_range(program: ExamProgram, first: dt.date, last: dt.date, kind: str 
         raise CalendarError(f"unknown slot {kind!r}; one of {', '.join(t.kind for t in program.booking.slots)}")
     if reason is not None and not reason.strip():
         raise CalendarError("give a reason for the closure (e.g. 'New Year holiday')")
+    if reason is not None and len(reason.strip()) > REASON_LENGTH:
+        raise CalendarError(f"say why in at most {REASON_LENGTH} characters")
 
 
 def _record(session: Session, actor: Actor, action: str, centre_ids: list[int] | None, first: dt.date,
@@ -154,7 +159,7 @@ def close(session: Session, program: ExamProgram, *, centre_ids: list[int] | Non
     with unit_of_work(session):
         for day in _days(first, last):
             for centre_id in centre_ids if centre_ids is not None else [None]:
-                session.add(CalendarClosure(centre_id=centre_id, date=day, kind=kind, reason=reason.strip()[:200],
+                session.add(CalendarClosure(centre_id=centre_id, date=day, kind=kind, reason=reason.strip(),
                                             closed_by=actor.name))
         where = _slot_filter(centre_ids, first, last, kind)
         # The slots' locks, in id order: a booking moving onto one of them waits, then finds it closed.

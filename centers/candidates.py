@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from centers import sign_ins
 from centers.models import COMPANY_TYPES, OCCUPATIONS, Candidate
-from centers.passwords import MIN_LENGTH, hash_password, password_matches
+from centers.passwords import MAX_LENGTH, MIN_LENGTH, WrongPassword, hash_password, password_matches
 from persistence.errors import InvalidInput, NotSignedIn
 from persistence.unit_of_work import unit_of_work
 
@@ -17,7 +17,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # The form's own limits (maxlength), enforced here as well.
 NAME_LENGTH = 128
 EMAIL_LENGTH = 256
-PASSWORD_LENGTH = 1024
+PASSWORD_LENGTH = MAX_LENGTH
 
 
 class RegistrationError(InvalidInput):
@@ -101,12 +101,12 @@ def sign_out(session: Session, token: str | None) -> None:
 def change_password(session: Session, candidate_id: int, current: str, new: str, *, now: dt.datetime) -> str:
     """A new password for a signed-in candidate who knows the current one: every other sign-in
     ends; returns the token of a fresh sign-in for the browser that asked."""
-    if len(new) < MIN_LENGTH:
-        raise InvalidInput(f"Choose a password of at least {MIN_LENGTH} characters.", field="password")
+    if not MIN_LENGTH <= len(new) <= MAX_LENGTH:
+        raise InvalidInput(f"Choose a password of {MIN_LENGTH} to {MAX_LENGTH} characters.", field="password")
     with unit_of_work(session):
         candidate = session.scalar(select(Candidate).where(Candidate.id == candidate_id).with_for_update())
         if candidate is None or not password_matches(candidate.password_hash, current):
-            raise InvalidInput("The current password is not right.", field="current_password")
+            raise WrongPassword()
         candidate.password_hash = hash_password(new)
         sign_ins.close_all(session, candidate_id=candidate.id)
         return sign_ins.open_sign_in(session, now, candidate_id=candidate.id)

@@ -179,7 +179,8 @@ class Booking(Base):
         # second one (two bookings racing) is refused by the database. Checked-in bookings of
         # days gone by stay as they are; the booking service keeps "one upcoming at a time".
         Index("uq_bookings_candidate_program", "candidate_id", "program_code", unique=True,
-              sqlite_where=text("status = 'booked'"), postgresql_where=text("status = 'booked'")),
+              sqlite_where=text(f"status = '{BookingStatus.BOOKED.value}'"),
+              postgresql_where=text(f"status = '{BookingStatus.BOOKED.value}'")),
         status_check(BookingStatus),
     )
 

@@ -14,13 +14,23 @@ from typing import Iterator
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from persistence.errors import Unavailable
+from persistence.errors import InvalidInput, Unavailable
 from persistence.settings import load_settings
 
 MIN_LENGTH = 10
+MAX_LENGTH = 1024  # the forms' maxlength: a longer one is refused, not hashed
 # How long a request waits for a free slot before it is told to come back.
 WAIT_SECONDS = 0.5
 RETRY_AFTER_SECONDS = 2
+
+
+
+class WrongPassword(InvalidInput):
+    """The current password given to change it is not the account's (counted like a failed sign-in)."""
+
+    def __init__(self):
+        super().__init__("The current password is not right.", field="current_password")
+
 
 _lock = threading.Lock()
 _slots: threading.BoundedSemaphore | None = None

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from delivery.models import SittingStatus
 from persistence import UTCDateTime
@@ -76,7 +77,7 @@ class AnswerStore:
     def _run(self, name: str, params: dict, fetch: bool):
         try:
             connection = self.engine.raw_connection()
-        except Exception as error:
+        except (SQLAlchemyError, *self._unavailable) as error:  # no connection to be had: the pool, the server
             raise StorageUnavailable(str(error)) from error
         driver = connection.driver_connection
         # On PostgreSQL the statement runs in autocommit: one round trip instead of three

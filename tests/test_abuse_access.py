@@ -58,6 +58,7 @@ ACCESS = {
     "staff.login_form": "public",
     "staff.login": "public",
     "staff.logout": "public",
+    "staff.password": "staff",
     "candidate.booking_register": "public",
     "candidate.booking_sign_in": "public",
     "candidate.booking_sign_out": "public",
@@ -78,6 +79,7 @@ ACCESS = {
     "candidate.booking_slip": "applicant",
     "candidate.booking_move": "applicant",
     "candidate.booking_cancel": "applicant",
+    "candidate.booking_password": "applicant",
     **{f"proctor.{name}": "proctor" for name in (
         "board", "board_live", "booking_panel", "check_in", "no_show", "start", "pause", "resume", "add_time",
         "move_seat", "end", "log_incident", "report")},
@@ -96,7 +98,8 @@ OWNED = {"candidate.booking_slip", "candidate.booking_move", "candidate.booking_
 SEAT = ("candidate_a", "candidate_b", "waiting", "finished")
 CALLERS = ("anonymous", *SEAT, "applicant_a", "applicant_b", "proctor_x", "proctor_y", "psy1", "psy2")
 AUDIENCE = {"public": set(CALLERS), "seat": set(SEAT), "applicant": {"applicant_a", "applicant_b"},
-            "proctor": {"proctor_x", "proctor_y"}, "psychometrician": {"psy1", "psy2"}}
+            "proctor": {"proctor_x", "proctor_y"}, "psychometrician": {"psy1", "psy2"},
+            "staff": {"proctor_x", "proctor_y", "psy1", "psy2"}}
 STAFF = {"proctor_x", "proctor_y", "psy1", "psy2"}
 
 # The first psychometrician wrote the draft and proposed the campaign: the second must decide.
@@ -225,6 +228,7 @@ def request_for(endpoint: str, w: World):
         "staff.login_form": ("GET", "/staff/login", None),
         "staff.login": ("POST", "/staff/login", {"username": i["nobody"], "password": "not-the-password"}),
         "staff.logout": ("POST", "/staff/logout", {}),
+        "staff.password": ("POST", "/staff/password", {"current_password": "not-it", "password": "short"}),
         "candidate.booking_register": ("GET", "/booking/register", None),
         "candidate.booking_sign_in": ("GET", "/booking/sign-in", None),
         "candidate.booking_sign_out": ("POST", "/booking/sign-out", {}),
@@ -245,6 +249,7 @@ def request_for(endpoint: str, w: World):
         "candidate.booking_slip": ("GET", f"/booking/{i['applicant_booking']}/slip", None),
         "candidate.booking_move": ("POST", f"/booking/{i['applicant_booking']}/move", {}),
         "candidate.booking_cancel": ("POST", f"/booking/{i['applicant_booking']}/cancel", {}),
+        "candidate.booking_password": ("POST", "/booking/password", {"current_password": "not-it", "password": "x"}),
         "proctor.board": ("GET", f"/proctor/?slot={i['slot']}", None),
         "proctor.board_live": ("GET", "/proctor/board/live", None),
         "proctor.booking_panel": ("GET", f"/proctor/bookings/{i['booking']}", None),
@@ -442,7 +447,7 @@ def test_a_candidate_s_writes_depend_on_their_own_sitting_only(world, session):
 def test_every_state_changing_route_refuses_a_request_without_a_csrf_token(world, session, app):
     """Sent by a caller the route is for; a token of another session is refused the same way."""
     first_of = {"public": "anonymous", "seat": "candidate_a", "applicant": "applicant_a", "proctor": "proctor_x",
-                "psychometrician": "psy2"}
+                "psychometrician": "psy2", "staff": "proctor_x"}
     changing = [(rule.endpoint, method) for rule in app.url_map.iter_rules()
                 for method in rule.methods & {"POST", "PUT", "PATCH", "DELETE"}]
     assert len(changing) >= 30  # every POST and PUT route of the app

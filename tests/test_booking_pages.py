@@ -5,12 +5,20 @@ import datetime as dt
 import re
 import uuid
 
+import pytest
 from sqlalchemy import select
 
 from centers import calendar
 from centers.models import Booking, Candidate, Slot
 from persistence.audit import AuditEvent
+from tests.centre_helpers import frozen_clock
 from tests.helpers import csrf_token, login_candidate, new_centre
+
+
+@pytest.fixture
+def clock():
+    """A fixed instant: nothing here depends on the day the tests run."""
+    return frozen_clock()
 
 
 def register(client, **changes):

@@ -11,12 +11,20 @@ from centers import calendar
 from centers.models import REGIONS, Booking, Centre, Slot
 from delivery.cli import main
 from persistence.audit import AuditEvent
+from tests.centre_helpers import frozen_clock
 from tests.helpers import booked_candidate
 
 
 @pytest.fixture
-def cbt(engine, monkeypatch):
+def clock():
+    """A fixed instant: nothing here depends on the day the tests run."""
+    return frozen_clock()
+
+
+@pytest.fixture
+def cbt(engine, monkeypatch, clock):
     monkeypatch.setenv("CBT_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setattr("delivery.cli.centres.utcnow", lambda: clock.now)  # the commands read the tests' clock
     runner = CliRunner()
 
     def run(*args: str):

@@ -3,13 +3,21 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import event, select
 
 from centers.models import Booking, Incident, Seat
 from delivery import console
 from delivery.models import Sitting
 from persistence.audit import AuditEvent, verify_chain
+from tests.centre_helpers import frozen_clock
 from tests.helpers import api, booked_candidate, csrf_token, login_candidate, login_staff
+
+
+@pytest.fixture
+def clock():
+    """A fixed instant: nothing here depends on the day the tests run."""
+    return frozen_clock()
 
 
 def act(client, booking_id: int, action: str, **form):

@@ -266,3 +266,15 @@ def test_the_booking_page_shows_what_the_service_allows(app, session, program, c
     session.expire_all()
     moved_booking = session.get(Booking, booking.id)
     assert (moved_booking.slot_id, moved_booking.changes) == (slots[-1].id, program.booking.max_changes)
+
+
+def test_guessing_the_current_password_on_the_change_page_is_throttled(app, session):
+    name = staff_account(session)
+    browser = app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = address()
+    assert login_staff(browser, name, "right-password-1").status_code == 302
+    token = csrf_token(browser, "/staff/password")
+    guesses = [browser.post("/staff/password", data={"csrf_token": token, "current_password": f"guess-{n:04d}",
+                                                     "password": "a-new-long-password"}).status_code
+               for n in range(ThrottlePolicy().pair.limit + 1)]
+    assert guesses == [422] * ThrottlePolicy().pair.limit + [429]

@@ -165,3 +165,38 @@ def test_idle_and_absolute_timeouts(app, session, clock):
     sign_ins.prune(session, clock.now, sign_ins.Timeouts(dt.timedelta(minutes=60), dt.timedelta(hours=12)))
     assert session.scalar(select(func.count()).select_from(SignIn).where(SignIn.seen_at <= clock.now
                                                                          - dt.timedelta(minutes=60))) == 0
+
+
+def test_changing_one_s_own_password_on_the_web_ends_the_other_sign_ins(app, session, clock):
+    name = psychometrician(session)
+    here, there = signed_in(app, name), signed_in(app, name)
+    page = here.get("/staff/password")
+    assert page.status_code == 200 and 'autocomplete="new-password"' in page.get_data(as_text=True)
+    token = csrf_token(here, "/staff/password")
+    wrong = here.post("/staff/password", data={"csrf_token": token, "current_password": "not-it",
+                                               "password": "a-new-long-password"})
+    assert wrong.status_code == 422 and "not right" in wrong.get_data(as_text=True)
+    short = here.post("/staff/password", data={"csrf_token": token, "current_password": PASSWORD, "password": "short"})
+    assert short.status_code == 422
+    done = here.post("/staff/password", data={"csrf_token": token, "current_password": PASSWORD,
+                                              "password": "a-new-long-password"})
+    assert done.status_code == 302 and done.headers["Location"] == "/bank/"
+    assert here.get("/bank/").status_code == 200  # this browser goes on
+    assert to_login(there.get("/bank/"))
+    assert login_staff(app.test_client(), name, "a-new-long-password").status_code == 302
+
+    email = f"{uuid.uuid4().hex[:10]}@example.com"
+    applicant = app.test_client()
+    applicant.post("/booking/register", data={
+        "csrf_token": csrf_token(applicant, "/booking/register"), "name": "Password Applicant",
+        "date_of_birth": "1990-01-01", "email": email, "password": "applicant-password", "occupation": "student"})
+    elsewhere = app.test_client()
+    elsewhere.post("/booking/sign-in", data={"csrf_token": csrf_token(elsewhere, "/booking/sign-in"), "email": email,
+                                             "password": "applicant-password"})
+    assert elsewhere.get("/booking/").status_code == 200
+    changed = applicant.post("/booking/password", data={"csrf_token": csrf_token(applicant, "/booking/"),
+                                                        "current_password": "applicant-password",
+                                                        "password": "another-applicant-password"})
+    assert changed.headers["Location"] == "/booking/"
+    assert applicant.get("/booking/").status_code == 200
+    assert elsewhere.get("/booking/").headers["Location"].startswith("/booking/sign-in")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from delivery.models import Sitting, SittingItem
@@ -10,7 +11,14 @@ from itembank.content import unpack
 from itembank.models import ItemVersion
 from persistence.audit import AuditEvent
 from scoring.models import ScoreResult
+from tests.centre_helpers import frozen_clock
 from tests.helpers import api, booked_candidate, csrf_token, login_candidate, login_staff, start_sitting
+
+
+@pytest.fixture
+def clock():
+    """A fixed instant: nothing here depends on the day the tests run."""
+    return frozen_clock()
 
 
 def test_a_whole_sitting_is_assembled_answered_and_scored(client, session, program, clock):

@@ -122,8 +122,8 @@ def local_path(target: str, fallback: str) -> str:
     return fallback
 
 
-def staff_required(role: str):
-    """Only an active staff account of ``role``, signed in now; others are sent to log in or refused."""
+def staff_required(*roles: str):
+    """Only an active staff account of one of ``roles``, signed in now; others are sent to log in or refused."""
 
     def decorate(view):
         @wraps(view)
@@ -133,8 +133,8 @@ def staff_required(role: str):
                 if session.get("role") in ("proctor", "psychometrician"):
                     session.clear()
                 return redirect(url_for("staff.login_form", next=request.path))
-            if account.role != role:
-                abort(403, description=f"This page is for {role}s.")
+            if account.role not in roles:
+                abort(403, description=f"This page is for {' and '.join(r + 's' for r in roles)}.")
             g.staff = account
             return view(*args, **kwargs)
 
@@ -180,14 +180,15 @@ def throttle_policy() -> throttle.ThrottlePolicy:
     return current_app.config["LOGIN_THROTTLE"]
 
 
-def throttled_sign_in(kind: str, account: str, sign_in: Callable[[], T]) -> T:
+def throttled_sign_in(kind: str, account: str, sign_in: Callable[[], T],
+                      wrong: tuple[type[Exception], ...] = (NotSignedIn,)) -> T:
     """Run the sign-in service ``sign_in`` under the throttle (:func:`delivery.throttle.guarded`):
     refused with :class:`~delivery.throttle.LoginThrottled` while blocked, counted whatever
     happens; on success this browser is remembered for the account (not at a seat: the
     PCs of a centre are shared)."""
     known = kind != "seat" and _device_tag(kind, account) in _known_tags()
     attempt = throttle.Attempt(kind, account, client_address(), known_device=known)
-    result = throttle.guarded(db(), throttle_policy(), attempt, now(), sign_in)
+    result = throttle.guarded(db(), throttle_policy(), attempt, now(), sign_in, wrong)
     if kind != "seat":
         _remember_device(kind, account)
     return result

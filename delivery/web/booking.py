@@ -16,7 +16,7 @@ from centers import bookings, calendar, candidates
 from centers.accounts import Actor
 from centers.candidates import RegistrationError
 from centers.models import COMPANY_TYPES, OCCUPATIONS, REGIONS, SEAT_FEATURES, BookingStatus, Centre, Slot
-from centers.passwords import MIN_LENGTH
+from centers.passwords import MIN_LENGTH, WrongPassword
 from delivery import sittings
 from delivery.throttle import LoginThrottled
 from delivery.web.auth import (current_applicant, local_path, sign_in_applicant, sign_in_token, sign_out,
@@ -102,6 +102,28 @@ def booking_sign_in():
         return render_template("candidate/sign_in.html", next=target, email=email, error=str(refused)), 401
     sign_in_applicant(token)
     return redirect(target)
+
+
+@blueprint.route("/booking/password", methods=["GET", "POST"])
+def booking_password():
+    """A registered candidate's new password; every other sign-in of theirs ends."""
+    candidate, go = _signed_in()
+    if go:
+        return go
+    page = {"candidate": candidate, "min_length": MIN_LENGTH, "max_length": candidates.PASSWORD_LENGTH}
+    if request.method == "GET":
+        return render_template("candidate/password.html", **page)
+    current, new = request.form.get("current_password", ""), request.form.get("password", "")
+    try:
+        token = throttled_sign_in("applicant", candidate.email or str(candidate.id), lambda: candidates.change_password(
+            db(), candidate.id, current, new, now=now()), wrong=(WrongPassword,))
+    except LoginThrottled as refused:
+        return too_many_attempts(render_template("candidate/password.html", error=str(refused), **page), refused)
+    except InvalidInput as error:
+        return render_template("candidate/password.html", error=str(error), **page), 422
+    sign_in_applicant(token)
+    flash("Your password is changed; every other browser signed in to your bookings is signed out.")
+    return redirect(url_for("candidate.booking_home"))
 
 
 @blueprint.post("/booking/sign-out")

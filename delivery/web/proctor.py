@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from centers import bookings, incidents
 from centers.accounts import Actor
 from centers.calendar import local_today
-from centers.models import INCIDENT_KINDS, Slot
+from centers.models import INCIDENT_KINDS, BookingStatus, Slot
 from delivery import console, sittings
 from delivery.web.auth import staff_required
 from delivery.web.context import db, form_id, now, program, query_id
@@ -100,7 +100,7 @@ def booking_panel(booking_id: int):
         status_label=shown.status_label, time_left=shown.time_left, slot_started=current >= booking.slot.starts_at,
         seats=shown.seats, move_seats=[s for s in shown.seats if s.id != booking.seat_id],
         incident_kinds=INCIDENT_KINDS, slot_time=sittings.local_time(program(), booking.slot.starts_at),
-        minutes_left_to_add=shown.minutes_left_to_add,
+        minutes_left_to_add=shown.minutes_left_to_add, awaiting_login=shown.status == BookingStatus.CHECKED_IN,
     )
 
 
@@ -200,10 +200,12 @@ def log_incident():
 def report():
     current = now()
     text = request.args.get("date", "")
-    try:
-        day = dt.date.fromisoformat(text) if text else local_today(program(), current)
-    except ValueError:
-        raise InvalidInput("Give the date as YYYY-MM-DD.", field="date") from None
+    day = local_today(program(), current)
+    if text:
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput("Give the date as YYYY-MM-DD.", field="date") from None
     result = console.day_report(db(), program(), g.staff.centre_id, day, current)
     return render_template(
         "proctor/report.html", centre=g.staff.centre, report=result, totals=result.totals,
