@@ -87,6 +87,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.stats import norm
 
@@ -102,7 +103,7 @@ from engine.assembly import (
 )
 from engine.design import Cut, Scorer, design_report
 from engine.models import EPSILON, item_information, probability
-from engine.responses import MISSING
+from engine.responses import MISSING, SparseResponses
 
 __all__ = [
     "STOPPING_RULES",
@@ -118,14 +119,17 @@ __all__ = [
     "eligible_at",
     "field_limits",
     "next_item",
+    "next_items",
     "pretest_slots",
     "record_sitting",
     "run_sitting",
+    "run_sittings",
     "should_stop",
     "simulate_cat",
     "sitting_violations",
     "start",
     "update",
+    "update_many",
 ]
 
 STOPPING_RULES = ("fixed", "se", "ci", "sprt")
@@ -303,7 +307,7 @@ def start(blueprint: Blueprint, settings: CatSettings) -> CatState:
                     np.full(n_fields, settings.prior_sd))
 
 
-def _estimates(kind: str, x: np.ndarray, items, subsets: np.ndarray, settings: CatSettings):
+def _estimates(kind: str, x, items, subsets: np.ndarray, settings: CatSettings):
     if kind == "eap":
         return eap(x, items, subsets=subsets, prior_mean=settings.prior_mean, prior_sd=settings.prior_sd)
     if kind == "map":
@@ -316,42 +320,63 @@ def _estimates(kind: str, x: np.ndarray, items, subsets: np.ndarray, settings: C
 def update(pool: Pool, state: CatState, item: int, response: int, settings: CatSettings) -> CatState:
     """The sitting after ``item`` was answered (``response`` 1 right, 0 wrong): a new state.
 
-    Re-estimates theta for the total and every field from all the answers (one call of
-    the estimator with the total and the fields as subsets, (1 + n_fields, n_given)).
-    Raises ValueError for an item already given, outside the pool or outside the
-    block in progress.
+    Re-estimates theta for the total and every field from all the answers (the
+    estimator with the total and the fields as subsets). Raises ValueError for an item
+    already given, outside the pool or outside the block in progress.
     """
-    item = int(item)
-    if state.finished:
-        raise ValueError("the sitting is over: no more items")
-    if not 0 <= item < pool.size:
-        raise ValueError(f"item {item} is not in the pool of {pool.size} items")
-    if item in state.items:
-        raise ValueError(f"item {item} was given already")
-    if pool.field[item] != state.field:
-        raise ValueError(f"item {item} is not in the field block in progress ({state.field})")
-    if response not in (0, 1):
-        raise ValueError(f"a response is 1 (right) or 0 (wrong), not {response!r}")
-    items = np.r_[state.items, item].astype(np.int64)
-    responses = np.r_[state.responses, response].astype(np.int8)
-    fields = np.r_[state.item_field, pool.field[item]].astype(np.int64)
-    n_fields = state.n_fields
-    subsets = np.vstack([np.ones(len(items), dtype=bool)] + [fields == f for f in range(n_fields)])
-    given = pool.items.subset(items)
-    x = responses[None, :]
+    return update_many(pool, [state], [item], [response], settings)[0]
+
+
+def update_many(pool: Pool, states: list[CatState], items, responses, settings: CatSettings) -> list[CatState]:
+    """:func:`update` for sittings running side by side: one estimator call for them all.
+
+    items, responses: (n_sittings,) the item each sitting was given and its answer. The
+    answers go in as one SparseResponses over the items any of them has seen, with the
+    total and each field as subsets (1 + n_fields, n_seen).
+    """
+    new_items, new_responses, new_fields = [], [], []
+    for state, item, response in zip(states, items, responses):
+        item = int(item)
+        if state.finished:
+            raise ValueError("the sitting is over: no more items")
+        if not 0 <= item < pool.size:
+            raise ValueError(f"item {item} is not in the pool of {pool.size} items")
+        if item in state.items:
+            raise ValueError(f"item {item} was given already")
+        if pool.field[item] != state.field:
+            raise ValueError(f"item {item} is not in the field block in progress ({state.field})")
+        if response not in (0, 1):
+            raise ValueError(f"a response is 1 (right) or 0 (wrong), not {response!r}")
+        new_items.append(np.r_[state.items, item].astype(np.int64))
+        new_responses.append(np.r_[state.responses, response].astype(np.int8))
+        new_fields.append(np.r_[state.item_field, pool.field[item]].astype(np.int64))
+    n_fields = states[0].n_fields
+    seen, column = np.unique(np.concatenate(new_items), return_inverse=True)
+    lengths = [len(i) for i in new_items]
+    sitting = np.repeat(np.arange(len(states)), lengths)
+    x = SparseResponses.from_triples(sitting, column, np.concatenate(new_responses), len(states), len(seen))
+    subsets = np.vstack([np.ones(len(seen), dtype=bool)] + [pool.field[seen] == f for f in range(n_fields)])
+    given = pool.items.subset(seen)
     main = _estimates(settings.estimator, x, given, subsets, settings)
-    theta, se = main.theta[0].copy(), main.se[0].copy()
-    presented = subsets.sum(axis=1)
-    right = (subsets & (responses == 1)).sum(axis=1)
+    theta, se = np.array(main.theta, dtype=float), np.array(main.se, dtype=float)
+    # Answers per sitting and scope (total, fields): (n_sittings, 1 + n_fields).
+    scope = np.column_stack([np.ones(len(sitting), dtype=bool)]
+                            + [pool.field[seen[column]] == f for f in range(n_fields)])
+    right_answers = np.concatenate(new_responses) == 1
+    presented = np.array([np.bincount(sitting, weights=scope[:, k], minlength=len(states))
+                          for k in range(1 + n_fields)]).T
+    right = np.array([np.bincount(sitting, weights=scope[:, k] & right_answers, minlength=len(states))
+                      for k in range(1 + n_fields)]).T
     if settings.early_estimator is not None and settings.early_estimator != settings.estimator:
         early = (presented < settings.early_items) | (right == 0) | (right == presented)
         if early.any():
             first = _estimates(settings.early_estimator, x, given, subsets, settings)
-            theta[early], se[early] = first.theta[0][early], first.se[0][early]
+            theta[early], se[early] = first.theta[early], first.se[early]
     # A field not begun keeps the prior (ML and WLE have no estimate without items).
     theta[presented == 0], se[presented == 0] = settings.prior_mean, settings.prior_sd
-    return CatState(items, responses, fields, np.r_[state.item_theta, state.theta], state.field, float(theta[0]),
-                    float(se[0]), theta[1:], se[1:])
+    return [CatState(new_items[b], new_responses[b], new_fields[b], np.r_[state.item_theta, state.theta],
+                     state.field, float(theta[b, 0]), float(se[b, 0]), theta[b, 1:], se[b, 1:])
+            for b, state in enumerate(states)]
 
 
 def close_field(state: CatState) -> CatState:
@@ -397,15 +422,14 @@ def _enemy_members(pool: Pool) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(pool.enemy_groups), np.repeat(np.arange(len(sizes)), sizes)
 
 
-def _linked_fields(pool: Pool, members: np.ndarray, group: np.ndarray, field: int, n_fields: int) -> list[int]:
-    """The current field, and every later one when an enemy group spans the current field and a later one."""
+def _linked_fields(pool: Pool, members: np.ndarray, group: np.ndarray, field: int) -> bool:
+    """Whether an enemy group spans the current field and a later one (then the later fields are solved too)."""
     if len(members):
         n_groups = int(group.max()) + 1
         here = np.bincount(group, weights=pool.field[members] == field, minlength=n_groups) > 0
         later = np.bincount(group, weights=pool.field[members] > field, minlength=n_groups) > 0
-        if np.any(here & later):
-            return list(range(field, n_fields))
-    return [field]
+        return bool(np.any(here & later))
+    return False
 
 
 def next_item(pool: Pool, blueprint: Blueprint, state: CatState, settings: CatSettings,
@@ -413,14 +437,77 @@ def next_item(pool: Pool, blueprint: Blueprint, state: CatState, settings: CatSe
               excluded: np.ndarray | None = None) -> CatChoice:
     """The next item of the sitting: the most informative unused item of the shadow test.
 
-    eligible: (n,) bool, the exposure control's draw for the class of theta_hat (None:
-    all eligible); set aside at a step when no shadow test can be made of eligible items.
-    excluded: (n,) bool, items that may never be given in this sitting (enemies of its
-    pretest items, items the candidate saw in an earlier sitting); never set aside.
-    rng: for the randomesque draw. Raises AssemblyInfeasible naming the constraints when
-    no shadow test exists, ValueError when the block in progress is complete.
+    eligible: (n,) bool, the exposure control's draw for the class of theta_hat
+    (:func:`eligible_at`; None: all eligible); set aside at a step when no shadow test
+    can be made of eligible items. excluded: (n,) bool, items that may never be given in
+    this sitting (enemies of its pretest items, items the candidate saw in an earlier
+    sitting); never set aside. rng: for the randomesque draw. Raises AssemblyInfeasible
+    naming the constraints when no shadow test exists, ValueError when the block in
+    progress is complete.
+    """
+    return next_items(pool, blueprint, [state], settings, None if eligible is None else [eligible], rng,
+                      excluded=None if excluded is None else [excluded])[0]
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One sitting's shadow-test problem: the candidates, their pool, the rows' counts, theta_hat's information."""
+
+    state: CatState
+    field: int
+    rest: Blueprint
+    usable: np.ndarray
+    room: np.ndarray
+    info: np.ndarray
+
+
+def next_items(pool: Pool, blueprint: Blueprint, states: list[CatState], settings: CatSettings,
+               eligible: list | np.ndarray | None = None, rng: np.random.Generator | None = None, *,
+               excluded: list | np.ndarray | None = None) -> list[CatChoice]:
+    """:func:`next_item` for sittings running side by side (eligible, excluded: one (n,) row each).
+
+    The sittings' shadow tests are independent problems: their LP relaxations go to
+    HiGHS as one block-diagonal LP (each block keeps its integral vertex), so the cost
+    of a call is shared; a block with a fractional vertex is solved as its own MILP.
     """
     rng = np.random.default_rng(rng)
+    members, group = _enemy_members(pool)
+    in_enemy_group = np.zeros(pool.size, dtype=bool)
+    in_enemy_group[members] = True
+    steps = [_prepare_step(pool, blueprint, state, settings, members, group,
+                           None if excluded is None else excluded[b]) for b, state in enumerate(states)]
+    controlled = eligible is not None
+    candidates = [step.usable & np.asarray(eligible[b], dtype=bool) if controlled else step.usable
+                  for b, step in enumerate(steps)]
+    keeps = [_optimal_candidates(pool, c, step.info, in_enemy_group, step.room) for c, step in zip(candidates, steps)]
+    subs = [_candidate_pool(pool, keep, members, group) for keep in keeps]
+    solutions = _shadow_tests(subs, steps, keeps, settings.time_limit)
+    relaxed = [False] * len(steps)
+    for b, step in enumerate(steps):
+        if solutions[b] is None and controlled:
+            # The blueprint comes first: this step is made of every usable item.
+            keeps[b] = _optimal_candidates(pool, step.usable, step.info, in_enemy_group, step.room)
+            subs[b] = _candidate_pool(pool, keeps[b], members, group)
+            solutions[b] = _shadow_tests([subs[b]], [step], [keeps[b]], settings.time_limit)[0]
+            relaxed[b] = True
+        if solutions[b] is None:
+            rows = _blueprint_rows(subs[b], step.rest, [], 0)
+            names = _explain_infeasible(subs[b], rows, np.ones(subs[b].size), settings.time_limit)
+            raise AssemblyInfeasible(f"no shadow test for the {blueprint.field_names[step.field]} block: "
+                                     f"{'; '.join(names) or 'the blueprint as a whole'}", names or ("blueprint",))
+    choices = []
+    for b, step in enumerate(steps):
+        solution = solutions[b]
+        free = solution[pool.field[solution] == step.field]
+        order = free[np.argsort(-step.info[free], kind="stable")]
+        item = int(order[rng.integers(min(settings.randomesque, len(order)))])
+        choices.append(CatChoice(item, step.field, np.sort(np.r_[step.state.items, solution]).astype(np.int64),
+                                 float(step.info[item]), relaxed[b]))
+    return choices
+
+
+def _prepare_step(pool: Pool, blueprint: Blueprint, state: CatState, settings: CatSettings, members: np.ndarray,
+                  group: np.ndarray, excluded: np.ndarray | None) -> _Step:
     if state.finished:
         raise ValueError("the sitting is over: no more items")
     f = state.field
@@ -428,55 +515,32 @@ def next_item(pool: Pool, blueprint: Blueprint, state: CatState, settings: CatSe
     lengths = _block_lengths(blueprint, state, settings)
     if state.field_counts[f] >= lengths[f]:
         raise ValueError(f"the {blueprint.field_names[f]} block is complete: close it before the next item")
-    members, group = _enemy_members(pool)
-    fields = _linked_fields(pool, members, group, f, n_fields)
-    in_scope = np.isin(pool.field, fields)
+    linked = _linked_fields(pool, members, group, f)
+    in_scope = pool.field >= f if linked else pool.field == f
 
     blocked = np.zeros(pool.size, dtype=bool)
     blocked[state.items] = True
-    in_enemy_group = np.zeros(pool.size, dtype=bool)
-    in_enemy_group[members] = True
     if len(members):
         # Every member of a group that has an item given is out.
         hit = np.bincount(group, weights=blocked[members], minlength=int(group.max()) + 1) > 0
         blocked[members[hit[group]]] = True
     if excluded is not None:
         blocked |= np.asarray(excluded, dtype=bool)
-    usable = in_scope & ~blocked
 
     info = np.zeros(pool.size)
     scope_index = np.flatnonzero(in_scope)
     info[scope_index] = item_information(np.array([state.theta]), pool.items.subset(scope_index))[0]
     given_category = np.bincount(pool.category[state.items], minlength=len(blueprint.category_names))
-    given_field = state.field_counts
     # The problem of the remaining items: counts and bounds less what was given.
-    remaining = np.where(np.isin(np.arange(n_fields), fields), lengths - given_field, 0)
-    scoped = np.isin(blueprint.category_field, fields)
+    solved = np.arange(n_fields) >= f if linked else np.arange(n_fields) == f
+    remaining = np.where(solved, lengths - state.field_counts, 0)
+    scoped = solved[blueprint.category_field]
     rest = dataclasses.replace(
         blueprint, field_counts=remaining,
         category_min=np.where(scoped, np.maximum(blueprint.category_min - given_category, 0), 0),
         category_max=np.where(scoped, np.maximum(blueprint.category_max - given_category, 0), 0))
     room = np.minimum(rest.category_max, remaining[blueprint.category_field])
-
-    relaxed = False
-    attempts = [True, False] if eligible is not None else [False]
-    for controlled in attempts:
-        candidates = usable & np.asarray(eligible, dtype=bool) if controlled else usable
-        keep = _optimal_candidates(pool, candidates, info, in_enemy_group, room)
-        sub = _candidate_pool(pool, keep, members, group)
-        solution = _shadow_test(sub, rest, keep, info, settings.time_limit)
-        if solution is not None:
-            relaxed = not controlled and eligible is not None
-            break
-    else:
-        rows = _blueprint_rows(sub, rest, [], 0)
-        names = _explain_infeasible(sub, rows, np.ones(sub.size), settings.time_limit)
-        raise AssemblyInfeasible(f"no shadow test for the {blueprint.field_names[f]} block: "
-                                 f"{'; '.join(names) or 'the blueprint as a whole'}", names or ("blueprint",))
-    free = solution[pool.field[solution] == f]
-    order = free[np.argsort(-info[free], kind="stable")]
-    item = int(order[rng.integers(min(settings.randomesque, len(order)))])
-    return CatChoice(item, f, np.sort(np.r_[state.items, solution]).astype(np.int64), float(info[item]), relaxed)
+    return _Step(state, f, rest, in_scope & ~blocked, room, info)
 
 
 def _optimal_candidates(pool: Pool, candidates: np.ndarray, info: np.ndarray, in_enemy_group: np.ndarray,
@@ -489,7 +553,9 @@ def _optimal_candidates(pool: Pool, candidates: np.ndarray, info: np.ndarray, in
     no less information.
     """
     index = np.flatnonzero(candidates)
-    order = index[np.lexsort((-info[index], pool.category[index]))]
+    # By category, the most informative first: one sort of a combined key.
+    span = 2.0 * (float(info[index].max()) if len(index) else 1.0) + 1.0
+    order = index[np.argsort(pool.category[index] * span - info[index], kind="stable")]
     category = pool.category[order]
     free = ~in_enemy_group[order]
     # Items without enemies ranked above each item within its category.
@@ -512,29 +578,51 @@ def _candidate_pool(pool: Pool, keep: np.ndarray, members: np.ndarray, group: np
     return Pool(pool.items.subset(keep), pool.field[keep], pool.category[keep], tuple(groups))
 
 
-def _shadow_test(sub: Pool, rest: Blueprint, keep: np.ndarray, info: np.ndarray, time_limit: float):
-    """The free part of the shadow test (pool indices), or None when none exists among the candidates
-    ``keep`` (``sub`` is their pool).
+def _shadow_tests(subs: list[Pool], steps: list[_Step], keeps: list[np.ndarray], time_limit: float) -> list:
+    """The free part of each sitting's shadow test (pool indices), or None where none exists among its
+    candidates ``keeps[b]`` (``subs[b]`` is their pool).
 
     The LP relaxation first: without enemy rows the constraint matrix (one row per field
     over disjoint category rows, an interval matrix) is totally unimodular, so the LP's
-    optimal vertex is integral and is the MILP's optimum, found in a tenth of the time
-    HiGHS's MIP solver takes to start. A fractional vertex (enemy rows) goes to the MILP.
+    optimal vertex is integral and is the MILP's optimum, found in a fraction of the
+    time HiGHS's MIP solver takes to start. The sittings' problems are the blocks of one
+    LP; a fractional block (enemy rows) goes to the MILP on its own, and when the joint LP
+    is infeasible each block is tried on its own to find which.
     """
-    rows = _blueprint_rows(sub, rest, [], 0)
-    problem = {"c": -info[keep], "bounds": Bounds(0, 1),
-               "constraints": [LinearConstraint(rows.matrix, rows.lower, rows.upper)],
-               "options": {"time_limit": time_limit, "presolve": True}}
-    relaxation = milp(integrality=np.zeros(len(keep)), **problem)
+    problems = []
+    for sub, step, keep in zip(subs, steps, keeps):
+        rows = _blueprint_rows(sub, step.rest, [], 0)
+        problems.append((-step.info[keep], rows))
+    sizes = np.array([len(k) for k in keeps])
+    offsets = np.r_[0, np.cumsum(sizes)]
+    if len(problems) == 1:
+        matrix = problems[0][1].matrix
+    else:
+        matrix = sparse.block_diag([rows.matrix for _, rows in problems], format="csr")
+    lower = np.concatenate([rows.lower for _, rows in problems])
+    upper = np.concatenate([rows.upper for _, rows in problems])
+    cost = np.concatenate([c for c, _ in problems])
+    relaxation = milp(cost, integrality=np.zeros(len(cost)), bounds=Bounds(0, 1),
+                      constraints=[LinearConstraint(matrix, lower, upper)],
+                      options={"time_limit": time_limit, "presolve": True})
     if relaxation.x is None:
-        return None if relaxation.status == 2 else _solve_integer(problem, keep)
-    if np.all(np.minimum(relaxation.x, 1 - relaxation.x) < 1e-7):
-        return keep[relaxation.x > 0.5]
-    return _solve_integer(problem, keep)
+        if len(problems) == 1:
+            return [None if relaxation.status == 2 else _solve_integer(*problems[0], keeps[0], time_limit)]
+        return [_shadow_tests([sub], [step], [keep], time_limit)[0] for sub, step, keep in zip(subs, steps, keeps)]
+    solutions = []
+    for b, keep in enumerate(keeps):
+        x = relaxation.x[offsets[b]:offsets[b + 1]]
+        if np.all(np.minimum(x, 1 - x) < 1e-7):
+            solutions.append(keep[x > 0.5])
+        else:
+            solutions.append(_solve_integer(*problems[b], keep, time_limit))
+    return solutions
 
 
-def _solve_integer(problem: dict, keep: np.ndarray):
-    result = milp(integrality=np.ones(len(keep)), **problem)
+def _solve_integer(cost: np.ndarray, rows, keep: np.ndarray, time_limit: float):
+    result = milp(cost, integrality=np.ones(len(keep)), bounds=Bounds(0, 1),
+                  constraints=[LinearConstraint(rows.matrix, rows.lower, rows.upper)],
+                  options={"time_limit": time_limit, "presolve": True})
     return None if result.x is None else keep[result.x > 0.5]
 
 
@@ -744,12 +832,12 @@ def run_sitting(pool: Pool, blueprint: Blueprint, settings: CatSettings, cuts: t
                 answer: Callable[[int], int], rng: np.random.Generator, *, eligible: np.ndarray | None = None,
                 control: ExposureControl | None = None, excluded: np.ndarray | None = None,
                 timings: list | None = None) -> tuple[CatState, int]:
-    """One whole sitting through :func:`next_item`, :func:`update`, :func:`should_stop`.
+    """One whole sitting through :func:`next_item`, :func:`update`, :func:`should_stop`, :func:`close_field`.
 
     answer(item) -> 1 or 0; eligible: (n_rows, n) the sitting's eligibility draw
-    (:func:`draw_eligibility`), used by :func:`eligible_at` the estimate of each step
-    (control gives the classes; without it, row 0). timings: when
-    given, each step's seconds (choice and estimate) are appended. Returns the final
+    (:func:`draw_eligibility`), used through :func:`eligible_at` at the estimate of each
+    step (control gives the classes; without it, row 0). timings: when given, each
+    step's seconds (choice, estimate, stopping rule) are appended. Returns the final
     state and the number of steps at which exposure control was set aside.
     """
     state = start(blueprint, settings)
@@ -759,8 +847,7 @@ def run_sitting(pool: Pool, blueprint: Blueprint, settings: CatSettings, cuts: t
         row = None if eligible is None else eligible[0] if control is None else \
             eligible_at(control, eligible, state.theta)
         choice = next_item(pool, blueprint, state, settings, row, rng, excluded=excluded)
-        response = answer(choice.item)
-        state = update(pool, state, choice.item, response, settings)
+        state = update(pool, state, choice.item, answer(choice.item), settings)
         stop = should_stop(pool, blueprint, state, settings, cuts)
         if timings is not None:
             timings.append(time.perf_counter() - started)
@@ -771,19 +858,56 @@ def run_sitting(pool: Pool, blueprint: Blueprint, settings: CatSettings, cuts: t
             return state, relaxed
 
 
+def run_sittings(pool: Pool, blueprint: Blueprint, settings: CatSettings, cuts: tuple[Cut, ...],
+                 answer: Callable[[np.ndarray, np.ndarray], np.ndarray], n_sittings: int,
+                 rng: np.random.Generator, *, eligible: np.ndarray | None = None,
+                 control: ExposureControl | None = None) -> tuple[list[CatState], np.ndarray, int]:
+    """``n_sittings`` sittings side by side, step for step (:func:`next_items`, :func:`update_many`).
+
+    answer(sittings, items) -> (k,) responses of those sittings to those items;
+    eligible: (n_sittings, n_rows, n) their eligibility draws. A sitting that ends
+    drops out; the others go on. Returns the final states, the steps at which exposure
+    control was set aside per sitting, and the number of batched steps taken.
+    """
+    states = [start(blueprint, settings) for _ in range(n_sittings)]
+    relaxed = np.zeros(n_sittings, dtype=np.int64)
+    active = list(range(n_sittings))
+    rounds = 0
+    while active:
+        rows = None if eligible is None else [
+            eligible[b][0] if control is None else eligible_at(control, eligible[b], states[b].theta) for b in active]
+        choices = next_items(pool, blueprint, [states[b] for b in active], settings, rows, rng)
+        items = np.array([c.item for c in choices])
+        responses = answer(np.array(active), items)
+        updated = update_many(pool, [states[b] for b in active], items, responses, settings)
+        still = []
+        for b, state, choice in zip(active, updated, choices):
+            stop = should_stop(pool, blueprint, state, settings, cuts)
+            relaxed[b] += choice.relaxed
+            states[b] = close_field(state) if stop.field_complete else state
+            if not stop.test_complete:
+                still.append(b)
+        active = still
+        rounds += 1
+    return states, relaxed, rounds
+
+
 def simulate_cat(name: str, pool: Pool, blueprint: Blueprint, settings: CatSettings, score: Scorer,
                  targets: tuple[InformationTarget, ...], cuts: tuple[Cut, ...], theta: np.ndarray,
                  rng: np.random.Generator, *, field_names: tuple[str, ...], tolerance: float,
                  scale: tuple[float, float] = (1.0, 0.0), grid: np.ndarray | None = None,
-                 overlap_pairs: int = 2000, control: ExposureControl | None = None) -> dict:
+                 overlap_pairs: int = 2000, control: ExposureControl | None = None,
+                 concurrent: int = 20) -> dict:
     """``len(theta)`` candidates, each sitting twice, through the adaptive test: the report of a design study.
 
     The same report as :func:`engine.design.simulate_design` (so CAT, LOFT and forms
-    compare on the same figures), plus ``steps`` (per-step milliseconds, steps where
-    exposure control was set aside) and ``control`` (final eligibility figures). Sittings
-    run one after another, the exposure counts updated after each (a fresh control
-    unless one is passed). The responses are drawn from the true ability as each item is
-    given; the final scores come from ``score`` over all the sittings' answers at once.
+    compare on the same figures), plus ``steps`` (steps per sitting, steps where
+    exposure control was set aside, the simulation's time per sitting-step) and
+    ``control`` (the final eligibility figures). Sittings run ``concurrent`` at a time,
+    as at the centres: the sittings of a batch draw their eligibility from the same
+    counts, which are updated when the batch ends (a fresh control unless one is
+    passed). Responses are drawn from the true ability as each item is given; the final
+    scores come from ``score`` over all the sittings' answers at once.
     """
     theta = np.asarray(theta, dtype=float)
     n = len(theta)
@@ -791,22 +915,25 @@ def simulate_cat(name: str, pool: Pool, blueprint: Blueprint, settings: CatSetti
     true = np.r_[theta, theta]
     responses = np.full((2 * n, pool.size), MISSING, dtype=np.int8)
     forms: list[np.ndarray] = []
-    timings: list[float] = []
     relaxed = 0
     started = time.perf_counter()
-    for s in range(2 * n):
-        p_correct = probability(true[s:s + 1], pool.items)[0]
+    for first in range(0, 2 * n, concurrent):
+        batch = np.arange(first, min(first + concurrent, 2 * n))
 
-        def answer(item: int, s=s, p=p_correct) -> int:
-            return int(rng.random() < p[item])
+        def answer(sittings: np.ndarray, items: np.ndarray, batch=batch) -> np.ndarray:
+            a, b, c = pool.items.a[items], pool.items.b[items], pool.items.c[items]
+            upper = 1.0 if pool.items.d is None else pool.items.d[items]
+            p = c + (upper - c) / (1.0 + np.exp(-a * (true[batch[sittings]] - b)))
+            return (rng.random(len(items)) < p).astype(np.int8)
 
-        drawn = draw_eligibility(control, rng)
-        state, steps_relaxed = run_sitting(pool, blueprint, settings, cuts, answer, rng, eligible=drawn,
-                                           control=control, timings=timings)
-        relaxed += steps_relaxed
-        control = record_sitting(control, state, drawn)
-        forms.append(state.items)
-        responses[s, state.items] = state.responses
+        drawn = np.array([draw_eligibility(control, rng) for _ in batch])
+        states, steps_relaxed, _ = run_sittings(pool, blueprint, settings, cuts, answer, len(batch), rng,
+                                                eligible=drawn, control=control)
+        relaxed += int(steps_relaxed.sum())
+        for k, (s, state) in enumerate(zip(batch, states)):
+            control = record_sitting(control, state, drawn[k])
+            forms.append(state.items)
+            responses[s, state.items] = state.responses
     assembly_seconds = time.perf_counter() - started
     started = time.perf_counter()
     estimate, passed = score(responses)
@@ -816,9 +943,9 @@ def simulate_cat(name: str, pool: Pool, blueprint: Blueprint, settings: CatSetti
                            overlap_pairs=overlap_pairs,
                            seconds={"assembly": round(assembly_seconds, 3), "scoring": round(scoring_seconds, 3),
                                     "assembly_per_sitting_ms": round(1000 * assembly_seconds / (2 * n), 3)})
-    ms = 1000 * np.array(timings)
-    report["steps"] = {"count": len(ms), "p50_ms": float(np.percentile(ms, 50)),
-                       "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()), "relaxed": int(relaxed)}
+    steps = int(sum(len(f) for f in forms))
+    report["steps"] = {"count": steps, "relaxed": relaxed, "concurrent": concurrent,
+                       "ms_per_sitting_step": round(1000 * assembly_seconds / steps, 3)}
     p = eligibility_probabilities(control)
     report["control"] = {"rows": len(control.sittings), "aim": control.aim,
                          "ineligible_share": float(1 - p[0].mean()), "row_sittings": control.sittings.round(1).tolist()}
