@@ -126,6 +126,7 @@ __all__ = [
     "run_sittings",
     "should_stop",
     "simulate_cat",
+    "simulate_sittings",
     "sitting_violations",
     "start",
     "update",
@@ -477,7 +478,7 @@ def next_items(pool: Pool, blueprint: Blueprint, states: list[CatState], setting
     steps = [_prepare_step(pool, blueprint, state, settings, members, group,
                            None if excluded is None else excluded[b]) for b, state in enumerate(states)]
     controlled = eligible is not None
-    candidates = [step.usable & np.asarray(eligible[b], dtype=bool) if controlled else step.usable
+    candidates = [step.usable if eligible is None else step.usable & np.asarray(eligible[b], dtype=np.bool_)
                   for b, step in enumerate(steps)]
     keeps = [_optimal_candidates(pool, c, step.info, in_enemy_group, step.room) for c, step in zip(candidates, steps)]
     subs = [_candidate_pool(pool, keep, members, group) for keep in keeps]
@@ -553,8 +554,10 @@ def _optimal_candidates(pool: Pool, candidates: np.ndarray, info: np.ndarray, in
     no less information.
     """
     index = np.flatnonzero(candidates)
+    if not len(index):
+        return index
     # By category, the most informative first: one sort of a combined key.
-    span = 2.0 * (float(info[index].max()) if len(index) else 1.0) + 1.0
+    span = 2.0 * float(info[index].max()) + 1.0
     order = index[np.argsort(pool.category[index] * span - info[index], kind="stable")]
     category = pool.category[order]
     free = ~in_enemy_group[order]
@@ -589,6 +592,16 @@ def _shadow_tests(subs: list[Pool], steps: list[_Step], keeps: list[np.ndarray],
     LP; a fractional block (enemy rows) goes to the MILP on its own, and when the joint LP
     is infeasible each block is tried on its own to find which.
     """
+    some = [b for b, keep in enumerate(keeps) if len(keep)]
+    if len(some) < len(keeps):
+        # No candidate at all: no shadow test (the block always needs one more item).
+        solutions: list = [None] * len(keeps)
+        if some:
+            found = _shadow_tests([subs[b] for b in some], [steps[b] for b in some], [keeps[b] for b in some],
+                                  time_limit)
+            for b, solution in zip(some, found):
+                solutions[b] = solution
+        return solutions
     problems = []
     for sub, step, keep in zip(subs, steps, keeps):
         rows = _blueprint_rows(sub, step.rest, [], 0)
@@ -892,6 +905,40 @@ def run_sittings(pool: Pool, blueprint: Blueprint, settings: CatSettings, cuts: 
     return states, relaxed, rounds
 
 
+def simulate_sittings(pool: Pool, blueprint: Blueprint, settings: CatSettings, cuts: tuple[Cut, ...],
+                      theta: np.ndarray, rng: np.random.Generator, *, control: ExposureControl | None = None,
+                      concurrent: int = 20) -> tuple[list[CatState], ExposureControl, np.ndarray]:
+    """Simulated candidates of true abilities ``theta`` (n,) through the adaptive test, in order.
+
+    ``concurrent`` sittings run at a time, as at the centres: they draw their
+    eligibility from the same counts, updated when the batch ends. Responses are drawn
+    from the true ability as each item is given. Returns the final states, the exposure
+    control after the last sitting (to seed the counts before going live, or to carry a
+    simulated year on) and the relaxed steps of each sitting.
+    """
+    theta = np.asarray(theta, dtype=float)
+    control = ExposureControl.start(pool.size, settings) if control is None else control
+    states: list[CatState] = []
+    relaxed = []
+    for first in range(0, len(theta), concurrent):
+        batch = np.arange(first, min(first + concurrent, len(theta)))
+
+        def answer(sittings: np.ndarray, items: np.ndarray, batch=batch) -> np.ndarray:
+            a, b, c = pool.items.a[items], pool.items.b[items], pool.items.c[items]
+            upper = 1.0 if pool.items.d is None else pool.items.d[items]
+            p = c + (upper - c) / (1.0 + np.exp(-a * (theta[batch[sittings]] - b)))
+            return (rng.random(len(items)) < p).astype(np.int8)
+
+        drawn = np.array([draw_eligibility(control, rng) for _ in batch])
+        finished, steps_relaxed, _ = run_sittings(pool, blueprint, settings, cuts, answer, len(batch), rng,
+                                                  eligible=drawn, control=control)
+        relaxed.append(steps_relaxed)
+        for k, state in enumerate(finished):
+            control = record_sitting(control, state, drawn[k])
+        states.extend(finished)
+    return states, control, np.concatenate(relaxed) if relaxed else np.zeros(0, dtype=np.int64)
+
+
 def simulate_cat(name: str, pool: Pool, blueprint: Blueprint, settings: CatSettings, score: Scorer,
                  targets: tuple[InformationTarget, ...], cuts: tuple[Cut, ...], theta: np.ndarray,
                  rng: np.random.Generator, *, field_names: tuple[str, ...], tolerance: float,
@@ -911,29 +958,13 @@ def simulate_cat(name: str, pool: Pool, blueprint: Blueprint, settings: CatSetti
     """
     theta = np.asarray(theta, dtype=float)
     n = len(theta)
-    control = ExposureControl.start(pool.size, settings) if control is None else control
-    true = np.r_[theta, theta]
-    responses = np.full((2 * n, pool.size), MISSING, dtype=np.int8)
-    forms: list[np.ndarray] = []
-    relaxed = 0
     started = time.perf_counter()
-    for first in range(0, 2 * n, concurrent):
-        batch = np.arange(first, min(first + concurrent, 2 * n))
-
-        def answer(sittings: np.ndarray, items: np.ndarray, batch=batch) -> np.ndarray:
-            a, b, c = pool.items.a[items], pool.items.b[items], pool.items.c[items]
-            upper = 1.0 if pool.items.d is None else pool.items.d[items]
-            p = c + (upper - c) / (1.0 + np.exp(-a * (true[batch[sittings]] - b)))
-            return (rng.random(len(items)) < p).astype(np.int8)
-
-        drawn = np.array([draw_eligibility(control, rng) for _ in batch])
-        states, steps_relaxed, _ = run_sittings(pool, blueprint, settings, cuts, answer, len(batch), rng,
-                                                eligible=drawn, control=control)
-        relaxed += int(steps_relaxed.sum())
-        for k, (s, state) in enumerate(zip(batch, states)):
-            control = record_sitting(control, state, drawn[k])
-            forms.append(state.items)
-            responses[s, state.items] = state.responses
+    states, control, relaxed = simulate_sittings(pool, blueprint, settings, cuts, np.r_[theta, theta], rng,
+                                                 control=control, concurrent=concurrent)
+    forms = [state.items for state in states]
+    responses = np.full((2 * n, pool.size), MISSING, dtype=np.int8)
+    for s, state in enumerate(states):
+        responses[s, state.items] = state.responses
     assembly_seconds = time.perf_counter() - started
     started = time.perf_counter()
     estimate, passed = score(responses)
@@ -944,7 +975,7 @@ def simulate_cat(name: str, pool: Pool, blueprint: Blueprint, settings: CatSetti
                            seconds={"assembly": round(assembly_seconds, 3), "scoring": round(scoring_seconds, 3),
                                     "assembly_per_sitting_ms": round(1000 * assembly_seconds / (2 * n), 3)})
     steps = int(sum(len(f) for f in forms))
-    report["steps"] = {"count": steps, "relaxed": relaxed, "concurrent": concurrent,
+    report["steps"] = {"count": steps, "relaxed": int(relaxed.sum()), "concurrent": concurrent,
                        "ms_per_sitting_step": round(1000 * assembly_seconds / steps, 3)}
     p = eligibility_probabilities(control)
     report["control"] = {"rows": len(control.sittings), "aim": control.aim,

@@ -19,6 +19,11 @@ reports:
 * the spread of test information at the cut points across the sittings' forms, and
   the share of forms within tolerance of each target.
 
+and, for designs whose length or items follow the candidate (adaptive tests,
+:func:`engine.adaptive.simulate_cat`), the test length, each cut's own decision and the
+precision at the candidate's own ability. :func:`design_report` computes the figures from
+the sittings, so every design is judged by the same code.
+
 Everything is arrays: the sittings' forms are an indicator matrix (sittings x pool),
 so the information of every form at every grid point is one sparse product.
 """

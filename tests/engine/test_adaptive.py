@@ -25,6 +25,7 @@ from engine.adaptive import (
     run_sitting,
     should_stop,
     simulate_cat,
+    simulate_sittings,
     sitting_violations,
     start,
     update,
@@ -385,25 +386,36 @@ def test_eligibility_follows_the_ratio_of_counts_and_closes_an_item_at_its_targe
     assert eligibility_probabilities(control)[0].tolist() == pytest.approx([0.4, 1.0, 1.0, 0.0])
 
 
+def test_a_sitting_counts_overall_and_in_the_classes_its_items_were_chosen_in():
+    cat = CatSettings(exposure_classes=(0.0,), exposure_fading=0.5)
+    control = ExposureControl.start(4, cat)  # rows: all sittings, theta < 0, theta >= 0
+    state = CatState_of([0, 2], [1, 0])
+    state = dataclasses.replace(state, item_theta=np.array([-0.3, 0.4]))  # item 0 chosen below 0, item 2 above
+    drawn = draw_eligibility(control, np.random.default_rng(0))
+    assert drawn.shape == (3, 4) and drawn.all()  # nothing counted yet: every item eligible
+    after = record_sitting(control, state, drawn)
+    assert after.administered.tolist() == [[1, 0, 1, 0], [1, 0, 0, 0], [0, 0, 1, 0]]
+    assert after.eligible.tolist() == [[1] * 4] * 3 and after.sittings.tolist() == [1, 1, 1]
+    again = record_sitting(after, dataclasses.replace(state, item_theta=np.array([-0.3, -0.2])), drawn)
+    assert again.administered[0].tolist() == [1.5, 0, 1.5, 0]  # faded by w = 0.5, then counted
+    assert again.administered[2].tolist() == [0, 0, 1, 0] and again.sittings.tolist() == [1.5, 1.5, 1]
+
+
 def test_exposure_stays_under_its_target_through_a_simulated_year():
     pool, blueprint, rng = random_case(16, 240, 1, 6, 6)
     cat = CatSettings(exposure_target=0.2, exposure_classes=(-0.5, 0.5), exposure_fading=0.995)
-    control = ExposureControl.start(pool.size, cat)
+    states, control, relaxed = simulate_sittings(pool, blueprint, cat, (), rng.normal(size=260), rng, concurrent=4)
     given = np.zeros(pool.size)
-    sittings = 260
-    for s in range(sittings):
-        drawn = draw_eligibility(control, rng)
-        state, _ = run_sitting(pool, blueprint, cat, (), answers(rng.normal(), pool, rng), rng, eligible=drawn,
-                               control=control)
-        control = record_sitting(control, state, drawn)
-        if s >= 60:  # after a start-up of a few sittings per class
-            given[state.items] += 1
-    assert (given / (sittings - 60)).max() <= 0.2 + 0.01
+    for state in states[60:]:  # after a start-up of a few sittings per class
+        given[state.items] += 1
+        assert sitting_violations(pool, blueprint, cat, state.items) == []
+    assert (given / 200).max() <= 0.2 + 0.01
     assert control.rates().max() <= 0.2 + 0.02  # overall and in each ability class, the recent window
+    assert relaxed.sum() == 0
 
     uncontrolled = np.zeros(pool.size)
-    for _ in range(40):
-        state, _ = run_sitting(pool, blueprint, cat, (), answers(rng.normal(), pool, rng), rng)
+    for state in simulate_sittings(pool, blueprint, dataclasses.replace(cat, exposure_target=1.0, exposure_margin=0.0),
+                                   (), rng.normal(size=40), rng)[0]:
         uncontrolled[state.items] += 1
     assert uncontrolled.max() / 40 > 0.5  # without control the best items go to most candidates
 
