@@ -123,6 +123,11 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the master, without waiting for it to be ready (:meth:`wait_ready`)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{self.name}.log", "ab") as log:
             self.process = subprocess.Popen(
@@ -130,7 +135,6 @@ class Server:
                  "-b", f"127.0.0.1:{self.port}", self.app],
                 cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -325,8 +329,10 @@ class Stack:
 
     def up(self) -> None:
         try:
+            for server in self.servers:  # all at once: each takes a few seconds to boot its workers
+                server.launch()
             for server in self.servers:
-                server.start()
+                server.wait_ready(60.0)
             self.nginx.start()
         except BaseException:
             self.down()
