@@ -56,7 +56,8 @@ $(LOAD_INSTALLED): $(INSTALLED)
 # The stack's nginx is Debian's package; install it when we may (as root, with apt).
 nginx:
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get install -y -q nginx || (apt-get update -q && apt-get install -y -q nginx)) >/dev/null; } || \
+	  (apt-get install -y -q nginx || (apt-get update -q && apt-get install -y -q nginx)) >/dev/null && \
+	  { [ ! -s /run/nginx.pid ] || nginx -s quit; }; } || \
 	  { echo "nginx is not installed: apt-get install nginx"; exit 1; }
 
 # All need PostgreSQL on 127.0.0.1:5432 (CBT_LOAD_ADMIN_URL names another) and run through nginx.
