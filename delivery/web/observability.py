@@ -25,8 +25,8 @@ import json
 import logging
 import re
 import time
+import os
 import traceback
-import uuid
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
@@ -118,31 +118,41 @@ def request_id() -> str | None:
 
 def _begin() -> None:
     given = request.headers.get(REQUEST_ID_HEADER, "") if request.environ.get(TRUSTED_PEER) else ""
-    g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+    g.request_id = given if REQUEST_ID.match(given) else os.urandom(16).hex()
     g.request_started = time.perf_counter()
 
 
-def _end(response: Response) -> Response:
-    seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
-    endpoint = request.endpoint or "unmatched"
-    status = response.status_code
-    m = metrics()
-    m.request_seconds.labels(endpoint, request.method).observe(seconds)
-    m.responses.labels(endpoint, request.method, str(status)).inc()
-    if endpoint == ANSWER_ENDPOINT:
-        if status == 200:
-            m.answers_saved.inc()
-        else:
-            m.saves_failed.labels(str(status)).inc()
-    elif status == 429 and endpoint in SIGN_IN_ENDPOINTS:
-        m.sign_ins_throttled.labels(SIGN_IN_ENDPOINTS[endpoint]).inc()
-    if "request_id" in g:
-        response.headers[REQUEST_ID_HEADER] = g.request_id
-    if requests_log.isEnabledFor(logging.INFO):
-        requests_log.info("%s %s %d", request.method, request.path, status, extra={
-            "method": request.method, "path": request.path, "endpoint": endpoint, "status": status,
-            "ms": round(seconds * 1e3, 2), "client": request.remote_addr})
-    return response
+def _response_hook(m: Metrics):
+    """The after-request hook counting into ``m``; label children cached (a lookup costs more than the count)."""
+    children: dict[tuple[str, str, int], tuple] = {}
+
+    def end(response: Response) -> Response:
+        seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
+        endpoint = request.endpoint or "unmatched"
+        method, status = request.method, response.status_code
+        key = (endpoint, method, status)
+        counted = children.get(key)
+        if counted is None:
+            counted = children[key] = (m.request_seconds.labels(endpoint, method),
+                                       m.responses.labels(endpoint, method, str(status)))
+        counted[0].observe(seconds)
+        counted[1].inc()
+        if endpoint == ANSWER_ENDPOINT:
+            if status == 200:
+                m.answers_saved.inc()
+            else:
+                m.saves_failed.labels(str(status)).inc()
+        elif status == 429 and endpoint in SIGN_IN_ENDPOINTS:
+            m.sign_ins_throttled.labels(SIGN_IN_ENDPOINTS[endpoint]).inc()
+        if "request_id" in g:
+            response.headers[REQUEST_ID_HEADER] = g.request_id
+        if requests_log.isEnabledFor(logging.INFO):
+            requests_log.info("%s %s %d", method, request.path, status, extra={
+                "method": method, "path": request.path, "endpoint": endpoint, "status": status,
+                "ms": round(seconds * 1e3, 2), "client": request.remote_addr})
+        return response
+
+    return end
 
 
 def _count_sitting_changes(sessions: sessionmaker[Session], m: Metrics) -> None:
@@ -187,7 +197,7 @@ def install(app: Flask, engine, sessions: sessionmaker[Session]) -> Metrics:
     m = Metrics(multiprocess_dir=app.config.get("METRICS_DIR"))
     app.extensions["cbt.metrics"] = m
     app.before_request_funcs.setdefault(None, []).insert(0, _begin)
-    app.after_request(_end)  # after_request hooks run last-registered first: this one runs last
+    app.after_request(_response_hook(m))  # after_request hooks run last-registered first: this one runs last
     _count_sitting_changes(sessions, m)
     _count_pool(engine, m)
 
