@@ -4,6 +4,8 @@
 # make lint  ruff over the tree and a type check of engine/
 # make load  the load run against two gunicorn instances and PostgreSQL (docs/loadtests.md)
 # make faults  kill workers, servers and PostgreSQL mid-load; check no acknowledged answer is lost
+# make stack-up / stack-down  the serving stack on this machine: nginx (https://127.0.0.1:8443), two
+#            gunicorn instances and PostgreSQL, with the sample bank, centres and demo logins (docs/deployment.md)
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +19,9 @@ LOAD_INSTALLED := $(VENV)/.load-installed
 LOAD_ARGS ?=
 FAULTS_ARGS ?=
 
-.PHONY: run test fast lint translations install browser-deps clean load faults
+STACK_ARGS ?=
+
+.PHONY: run test fast lint translations install browser-deps clean load faults nginx stack-up stack-down stack-status
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,12 +66,28 @@ $(LOAD_INSTALLED): $(INSTALLED)
 	$(BIN)/pip install --quiet -e '.[load]'
 	touch $@
 
-# Both need PostgreSQL on 127.0.0.1:5432 (CBT_LOAD_ADMIN_URL names another).
-load: $(LOAD_INSTALLED)
+# The stack's nginx is Debian's package; install it when we may (as root, with apt).
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -q nginx || (apt-get update -q && apt-get install -y -q nginx)) >/dev/null && \
+	  { [ ! -s /run/nginx.pid ] || nginx -s quit; }; } || \
+	  { echo "nginx is not installed: apt-get install nginx"; exit 1; }
+
+# All need PostgreSQL on 127.0.0.1:5432 (CBT_LOAD_ADMIN_URL names another) and run through nginx.
+load: $(LOAD_INSTALLED) nginx
 	$(BIN)/python -m loadtests.run $(LOAD_ARGS)
 
-faults: $(INSTALLED)
+faults: $(INSTALLED) nginx
 	$(BIN)/python -m loadtests.faults $(FAULTS_ARGS)
+
+stack-up: $(INSTALLED) nginx
+	$(BIN)/python -m loadtests.stack up $(STACK_ARGS)
+
+stack-down: $(INSTALLED)
+	$(BIN)/python -m loadtests.stack down $(STACK_ARGS)
+
+stack-status: $(INSTALLED)
+	$(BIN)/python -m loadtests.stack status
 
 clean:
 	rm -rf $(VENV) var tests/browser/node_modules .pytest_cache

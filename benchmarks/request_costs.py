@@ -7,12 +7,21 @@ a move, the proctor's sign-in and board. Prints each as CPU milliseconds per req
 ratio to the baseline: the clock poll, one primary-key read on the driver connection.
 From these and a rate, the cores a scenario needs: see docs/loadtests.md.
 
+Then a prototype of issue 14's prepared start, in the same process and database, without
+changing the product's views (routes of this script's own on the same app): at check-in the
+100 questions' JSON is rendered once, gzip-compressed and stored with the sitting; the start
+is one UPDATE that flips the status and stamps the deadline (late start deducted, in SQL);
+the sitting page is a static file (nginx serves it); the questions are one indexed read of
+the stored bytes. Its costs print against the same clock poll.
+
 Run: .venv/bin/python benchmarks/request_costs.py [--candidates 60]
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gzip
+import json
 import os
 import platform
 import sys
@@ -49,6 +58,7 @@ def main() -> None:
         from delivery.web import create_app
 
         app = create_app()
+        app.register_blueprint(prototype_blueprint())
         seats = [app.test_client() for _ in range(n)]
         pages, headers = {}, {}
 
@@ -80,6 +90,7 @@ def main() -> None:
             "csrf_token": token, "username": account["username"], "password": account["password"]}), 3)
         costs["GET /proctor/board/live"] = cpu_ms(
             lambda i: proctor.get(f"/proctor/board/live?slot={account['slot_id']}"), 30)
+        prototype = measure_prototype(url, seats, pages, n)
         costs["POST /api/sitting/finish (scores the sitting)"] = cpu_ms(lambda i: seats[i].post(
             "/api/sitting/finish", json={}, headers=headers[i]), n)
     finally:
@@ -90,6 +101,116 @@ def main() -> None:
           f"PostgreSQL on loopback, {n} candidates; CPU of this process per request")
     for name, ms in costs.items():
         print(f"  {name:76s} {ms:7.2f} ms  {ms / baseline:6.1f}x")
+    today = (costs["start: POST /start, the sitting page"] + costs["GET /api/sitting (the 100 questions)"])
+    print(f"  {'today: start + questions':76s} {today:7.2f} ms  {today / baseline:6.1f}x")
+    print("prototype of the prepared start (this script's routes; the product's views unchanged):")
+    for name, ms in prototype.items():
+        print(f"  {name:76s} {ms:7.2f} ms  {ms / baseline:6.1f}x")
+    fast = prototype["prototype start: one UPDATE, redirect to the static page"] + prototype[
+        "prototype questions: the stored gzip payload, one read"]
+    print(f"  {'prototype: start + questions (the sitting page from nginx)':76s} {fast:7.2f} ms  {fast / baseline:6.1f}x"
+          f"   (target: under 3x)")
+    print(f"  payload: {prototype_sizes['json']:,} bytes of JSON, {prototype_sizes['gzip']:,} gzip-compressed")
+
+
+PAYLOADS = "CREATE TABLE IF NOT EXISTS prototype_payloads (sitting_id integer PRIMARY KEY, body bytea NOT NULL)"
+# The start as one statement: status, start, deadline (a late start deducted from the time left), position.
+FLIP = """UPDATE sittings s SET status = 'in_progress', started_at = %(now)s, current_position = 1,
+  deadline_at = %(now)s + make_interval(secs => GREATEST(0, s.remaining_seconds
+                                          - GREATEST(0, EXTRACT(EPOCH FROM (%(now)s - sl.starts_at))))),
+  remaining_seconds = NULL
+FROM bookings b JOIN slots sl ON sl.id = b.slot_id
+WHERE s.id = %(id)s AND s.login_token_hash = %(hash)s AND s.status = 'waiting' AND b.id = s.booking_id
+  AND sl.starts_at <= %(now)s"""
+READ = """SELECT p.body FROM prototype_payloads p JOIN sittings s ON s.id = p.sitting_id
+WHERE s.id = %(id)s AND s.login_token_hash = %(hash)s AND s.status IN ('in_progress', 'paused')"""
+prototype_sizes: dict[str, int] = {}
+
+
+def _driver(statement: str, params: dict, fetch: bool):
+    """One statement in autocommit on a pooled driver connection, as delivery.answers does."""
+    from delivery.web.context import resources
+
+    connection = resources().engine.raw_connection()
+    try:
+        driver = connection.driver_connection
+        driver.autocommit = True
+        cursor = driver.cursor()
+        cursor.execute(statement, params)
+        return cursor.fetchone() if fetch else cursor.rowcount
+    finally:
+        driver.autocommit = False
+        connection.close()
+
+
+def prototype_blueprint():
+    from flask import Blueprint, Response, abort, redirect, request
+
+    from delivery.sittings import token_hash
+    from delivery.web.auth import candidate_credentials
+    from delivery.web.context import now
+
+    blueprint = Blueprint("prototype", __name__)
+
+    @blueprint.post("/prototype/start")
+    def start():
+        sitting_id, token = candidate_credentials()
+        if request.form.get("agree") != "yes":
+            abort(422)
+        if _driver(FLIP, {"id": sitting_id, "hash": token_hash(token), "now": now()}, fetch=False) != 1:
+            abort(409)
+        return redirect("/static/sitting.html")  # the page, static: nginx serves it and may cache it
+
+    @blueprint.get("/prototype/api/sitting")
+    def questions():
+        sitting_id, token = candidate_credentials()
+        row = _driver(READ, {"id": sitting_id, "hash": token_hash(token)}, fetch=True)
+        if row is None:
+            abort(404)
+        return Response(bytes(row[0]), headers={"Content-Type": "application/json", "Content-Encoding": "gzip",
+                                                "Vary": "Accept-Encoding"})
+
+    return blueprint
+
+
+def measure_prototype(url: str, seats, pages, n: int) -> dict[str, float]:
+    """Prepare every seat's payload (as at check-in), put the sittings back to waiting, then start
+    them the prototype's way and read the payload."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(PAYLOADS)
+        sitting_ids = [row[0] for row in db.execute("SELECT id FROM sittings ORDER BY id")]
+
+    store = psycopg.connect(url, autocommit=True)
+
+    def prepare(i):
+        # At check-in: the render that GET /api/sitting does today, once, compressed and stored.
+        body = seats[i].get("/api/sitting").get_data()
+        packed = gzip.compress(body, compresslevel=6)
+        prototype_sizes.update(json=len(body), gzip=len(packed))
+        store.execute("INSERT INTO prototype_payloads VALUES (%s, %s) ON CONFLICT (sitting_id) DO UPDATE "
+                      "SET body = excluded.body", (json.loads(body)["sitting_key"], packed))
+
+    costs = {"prototype check-in extra: render, gzip, store the payload (moved out of the start)": cpu_ms(prepare, n)}
+    store.close()
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("UPDATE sittings SET status = 'waiting', started_at = NULL, deadline_at = NULL, "
+                   "remaining_seconds = 7200 WHERE id = ANY(%s)", (sitting_ids,))
+
+    def start(i):
+        response = seats[i].post("/prototype/start", data={"csrf_token": CSRF_FIELD.search(pages[i]).group(1),
+                                                           "agree": "yes"})
+        assert response.status_code == 302, response.status_code
+
+    costs["prototype start: one UPDATE, redirect to the static page"] = cpu_ms(start, n)
+
+    def questions(i):
+        response = seats[i % n].get("/prototype/api/sitting")
+        assert response.status_code == 200, response.status_code
+
+    costs["prototype questions: the stored gzip payload, one read"] = cpu_ms(questions, n)
+    return costs
 
 
 if __name__ == "__main__":

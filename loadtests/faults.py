@@ -1,19 +1,25 @@
 """Faults mid-load, and proof that no acknowledged answer is lost: ``python -m loadtests.faults``.
 
-Candidates sit on two gunicorn instances sharing PostgreSQL, saving answers as the page
-does: every answer is sent until the server acknowledges it; a 503, a 429, a refused or
-cut connection or a timeout is retried (against the other host when one does not answer,
-as a load balancer would), anything else is a failure. Meanwhile the script
+Candidates sit behind the stack's nginx (HTTPS, loadtests.stack) in front of two gunicorn
+instances sharing PostgreSQL, saving answers as the page does: every answer is sent until
+the server acknowledges it; a 502, 503, 504, a 429, a refused or cut connection or a timeout
+is retried, anything else is a failure. Meanwhile the script
 
 1. kills one worker with SIGKILL (its master starts another),
-2. kills a whole instance (master and workers) with SIGKILL, then starts it again,
-3. restarts PostgreSQL.
+2. kills a whole instance (master and workers) with SIGKILL, then starts it again (nginx
+   sends the requests to the other one),
+3. restarts PostgreSQL,
+4. opens 200 slow connections to nginx (half sending headers, half a body, a byte every
+   half second: loadtests.slowclients) while the candidates go on: their requests must
+   stay fast (p99 under 1 s) and none may fail. For comparison, 16 such connections then
+   go to one gunicorn instance directly, with nobody sitting, and a probe tells how long
+   that instance takes to answer meanwhile.
 
 After each fault the clients hold still while every answer they saw acknowledged is
 compared with the database, answer by answer; then every candidate logs in again (as at
 a new seat) and must get the right remaining time and see their acknowledged answers.
-Exits non-zero on any lost answer, wrong clock or non-retryable error. ``--short`` is the
-form CI runs.
+Exits non-zero on any lost answer, wrong clock, non-retryable error or slow-client p99
+over the limit. ``--short`` is the form CI runs.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import http.cookiejar
 import json
 import random
 import socket
+import ssl
 import threading
 import time
 import urllib.error
@@ -32,12 +39,19 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
 import psycopg
 
-from loadtests.stack import (CSRF_FIELD, CSRF_META, REPO, Server, drop_database, environment, move_slot_start,
-                             prepare, recreate_database, restart_postgresql)
+from loadtests.slowclients import SlowClients
+from loadtests.stack import (CSRF_FIELD, CSRF_META, REPO, Stack, drop_database, move_slot_start, prepare,
+                             recreate_database, restart_postgresql)
 
 RETRYABLE_STATUS = {429, 502, 503, 504}
+# The slow-client scenario: the candidates' requests meanwhile, to the last acknowledgement.
+SLOW_CLIENTS = 200
+SLOW_P99_LIMIT_MS = 1000.0
+SLOW_HEADER = ("| attack | connections held (opened, dropped by the server) | candidates' requests meanwhile | "
+               "p50 ms | p99 ms | max ms | failed | result |\n|---|---|---:|---:|---:|---:|---:|---|")
 # Allowed difference between the remaining time a candidate is shown and the time the clock
 # started with minus the time since: request latency and the retries of a restart.
 CLOCK_TOLERANCE_SECONDS = 3.0
@@ -59,6 +73,7 @@ class Seat:
     person: dict
     hosts: list[str]
     host_index: int
+    context: ssl.SSLContext | None = None
     opener: urllib.request.OpenerDirector = field(init=False)
     csrf: str = ""
     sitting_key: int | None = None
@@ -68,9 +83,11 @@ class Seat:
     acks: int = 0  # every acknowledgement, changes of an answer included
     retries: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    timings: list[tuple[float, float]] = field(default_factory=list)  # (started, ms to the final answer)
 
     def __post_init__(self):
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+                                                  urllib.request.HTTPSHandler(context=self.context))
 
     @property
     def host(self) -> str:
@@ -79,9 +96,19 @@ class Seat:
     def request(self, method: str, path: str, *, form: dict | None = None, body: dict | None = None,
                 deadline: float = 120.0) -> tuple[int, str, str]:
         """Send until a response the page would not retry; returns (status, final URL, text)."""
+        started = time.time()
+        try:
+            return self._send(method, path, form=form, body=body, deadline=deadline)
+        finally:
+            self.timings.append((started, (time.time() - started) * 1e3))
+
+    def _send(self, method: str, path: str, *, form: dict | None, body: dict | None,
+              deadline: float) -> tuple[int, str, str]:
         give_up = time.monotonic() + deadline
         while True:
             headers = {"Accept": "application/json"} if body is not None else {}
+            # As a browser does: over HTTPS the CSRF check wants the request to come from a page of the site.
+            headers["Referer"] = self.host + "/"
             data = None
             if form is not None:
                 data = urllib.parse.urlencode(form).encode()
@@ -214,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="load before and after each fault (s)")
     parser.add_argument("--short", action="store_true", help="the CI form: 20 candidates, 4 s phases")
     parser.add_argument("--database", default="cbt_faults")
-    parser.add_argument("--ports", default="8111,8112")
+    parser.add_argument("--first-port", type=int, default=8111, help="the instances' ports: this one and the next")
+    parser.add_argument("--http-port", type=int, default=8180, help="nginx's plain HTTP port (redirects)")
+    parser.add_argument("--https-port", type=int, default=8543, help="nginx's HTTPS port")
     args = parser.parse_args(argv)
     if args.short:
         args.candidates, args.seconds = 20, 4.0
@@ -224,16 +253,16 @@ def main(argv: list[str] | None = None) -> int:
     url = recreate_database(args.database)
     population = prepare(url, var_dir, candidates=args.candidates,
                          slot_starts_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
-    env = environment(url, var_dir, CBT_WORKERS="2", CBT_THREADS="4")
-    servers = [Server(f"host{i + 1}", int(port), env, log_dir=out_dir) for i, port in enumerate(args.ports.split(","))]
-    hosts = [s.url for s in servers]
-    report, ok = [], True
+    stack = Stack(url, var_dir, out_dir, instances=2, first_port=args.first_port, http_port=args.http_port,
+                  https_port=args.https_port, env={"CBT_WORKERS": "2", "CBT_THREADS": "4"})
+    servers = stack.servers
+    report, slow_report, ok = [], [], True
     clients = None
     try:
-        for server in servers:
-            server.start()
+        stack.up()
         move_slot_start(url, dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
-        seats = [Seat(person, hosts, i) for i, person in enumerate(population.candidates)]
+        context = stack.nginx.ssl_context()
+        seats = [Seat(person, [stack.front], i, context) for i, person in enumerate(population.candidates)]
         for seat in seats:
             seat.start()
         clients = Clients(seats)
@@ -279,20 +308,62 @@ def main(argv: list[str] | None = None) -> int:
             restart_postgresql()
             return "PostgreSQL restarted (fast shutdown)"
 
+        def slow_clients():
+            """200 slow connections to nginx while the candidates go on; their requests timed."""
+            nonlocal ok
+            with SlowClients(stack.front, SLOW_CLIENTS, context=context) as attack:
+                held_from = time.time()
+                time.sleep(2 * args.seconds)
+                held_until = time.time()
+            ms = np.array([t for seat in seats for started, t in seat.timings if held_from <= started < held_until])
+            failures = sum(len(seat.failures) for seat in seats)
+            p99 = float(np.percentile(ms, 99)) if len(ms) else float("inf")
+            passed = p99 < SLOW_P99_LIMIT_MS and failures == 0
+            ok = ok and passed
+            slow_report.append(
+                f"| {SLOW_CLIENTS} slow connections to nginx, candidates saving | {attack.opened}, {attack.dropped} | "
+                f"{len(ms)} | {np.percentile(ms, 50):.0f} | {p99:.0f} | {ms.max():.0f} | {failures} | "
+                f"{'pass' if passed else 'FAIL'} (p99 < {SLOW_P99_LIMIT_MS:.0f} ms) |")
+            return f"{SLOW_CLIENTS} slow connections to nginx for {2 * args.seconds:g} s (header and body, a byte per 0.5 s)"
+
+        def slow_clients_direct():
+            """For comparison, with nobody sitting: 16 slow connections to one instance, no nginx."""
+            target = servers[1]
+            probes = []
+            with SlowClients(target.url, 16) as attack:
+                until = time.monotonic() + args.seconds
+                while time.monotonic() < until:
+                    asked = time.monotonic()
+                    try:
+                        with urllib.request.urlopen(target.url + "/healthz", timeout=args.seconds):
+                            pass
+                    except (urllib.error.URLError, OSError):
+                        pass
+                    probes.append((time.monotonic() - asked) * 1e3)
+                    time.sleep(0.2)
+            ms = np.array(probes)
+            slow_report.append(
+                f"| for comparison: 16 slow connections to {target.name} directly (2 workers x 4 threads), nobody sitting "
+                f"| {attack.opened}, {attack.dropped} | {len(ms)} probes of /healthz | {np.percentile(ms, 50):.0f} | "
+                f"{np.percentile(ms, 99):.0f} | {ms.max():.0f} | - | (what nginx prevents) |")
+
         print(HEADER,
               flush=True)
         scenario("no fault", lambda: "none")
         scenario("worker killed", kill_worker)
         scenario("server killed", kill_server)
         scenario("database restarted", restart_database)
+        scenario("slow clients", slow_clients)
+        slow_clients_direct()
+        print("\n" + SLOW_HEADER + "\n" + "\n".join(slow_report), flush=True)
     finally:
         if clients is not None:
             clients.stop()
-        for server in servers:
-            server.stop()
+        stack.down()
         drop_database(args.database)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"results-{dt.datetime.now():%Y%m%d-%H%M%S}.md").write_text(HEADER + "\n" + "\n".join(report) + "\n")
+    (out_dir / f"results-{dt.datetime.now():%Y%m%d-%H%M%S}.md").write_text(
+        HEADER + "\n" + "\n".join(report) + "\n\n" + SLOW_HEADER + "\n" + "\n".join(slow_report) + "\n")
     print("all scenarios passed: no acknowledged answer lost" if ok else "FAILED", flush=True)
     return 0 if ok else 1
 

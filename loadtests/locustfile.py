@@ -10,7 +10,8 @@ environment below and reads the request log this writes).
 - Applicants in a booking rush sign in, look for a slot and book it.
 
 Environment: LOAD_POPULATION (the JSON from loadtests.population), LOAD_HOSTS (base URLs,
-comma-separated; each user keeps to one, as behind a sticky load balancer), LOAD_MODE
+comma-separated, each user keeps to one; loadtests.run gives one, the stack's nginx, which
+balances over the instances without stickiness), LOAD_MODE
 ("sitting", or "save": answer saves without pause), LOAD_BASELINE (1: the same requests
 to the bare baseline, nothing parsed from its answers), LOAD_START_AT (epoch seconds of the slot's start), LOAD_LOGIN_WINDOW,
 LOAD_REACTION, LOAD_THINK (mean seconds per question), LOAD_CLOCK_POLL, LOAD_BOARD_POLL,
@@ -84,6 +85,8 @@ class Person(FastHttpUser):
     host = HOSTS[0]
     connection_timeout = 60.0
     network_timeout = 60.0
+    # As a browser sends it: over HTTPS (loadtests.run --tls) the CSRF check wants a Referer of the site.
+    default_headers = {"Referer": HOSTS[0] + "/"}
 
     def __init__(self, environment):
         number = next(self.numbers)

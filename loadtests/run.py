@@ -3,14 +3,16 @@
 1. A fresh PostgreSQL database with the sample bank, the centres and the population
    (``--candidates`` checked in for one slot across every centre, a proctor per centre,
    ``--applicants`` for a booking rush).
-2. Two gunicorn instances (two "hosts", workers sized to the cores) sharing it.
+2. The serving stack (loadtests.stack): nginx in front of two gunicorn instances (two
+   "hosts", workers sized to the cores) sharing it; every request goes through nginx, over
+   plain HTTP by default (``--tls``: HTTPS, the load generator's handshakes included).
 3. locust, headless, for a bounded time: the check-in logins spread over
    ``--login-window`` seconds, the synchronised start at the slot's minute, then
    ``--steady`` seconds of sitting (answers, marks, moves, clock, finish), the proctors'
    live boards and the booking rush throughout.
 4. Answer saving flat out (``--save-users`` users, no think time) for ``--save-seconds``.
-5. The bare baseline (loadtests.baseline) on the same gunicorn settings: the same
-   flat-out saving, and the same steady request mix.
+5. The bare baseline (loadtests.baseline) on the same gunicorn settings behind the same
+   nginx: the same flat-out saving, and the same steady request mix.
 The results table goes to stdout and to ``var/load/results-<time>.md``.
 """
 from __future__ import annotations
@@ -27,8 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from loadtests.baseline import create_table
-from loadtests.stack import (BASELINE_APP, REPO, Server, drop_database, environment, move_slot_start, prepare,
-                             recreate_database)
+from loadtests.stack import BASELINE_APP, REPO, Stack, drop_database, move_slot_start, prepare, recreate_database
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 ANSWER = "PUT /api/sitting/answers/[n]"
@@ -99,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-users", type=int, default=48)
     parser.add_argument("--save-seconds", type=float, default=30.0)
     parser.add_argument("--database", default="cbt_load")
-    parser.add_argument("--ports", default="8101,8102")
+    parser.add_argument("--instances", type=int, default=2, help="gunicorn instances behind nginx")
+    parser.add_argument("--first-port", type=int, default=8101, help="the instances' ports: this one and up")
+    parser.add_argument("--http-port", type=int, default=8190, help="nginx's plain HTTP port")
+    parser.add_argument("--https-port", type=int, default=8643, help="nginx's HTTPS port")
+    parser.add_argument("--tls", action="store_true", help="through nginx over HTTPS (default: plain HTTP)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args(argv)
 
@@ -107,12 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     var_dir = out_dir / "var"
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    ports = [int(p) for p in args.ports.split(",")]
     report = [f"### Load run {stamp}", "",
               f"`python -m loadtests.run --candidates {args.candidates} --applicants {args.applicants} "
               f"--login-window {args.login_window:g} --reaction {args.reaction:g} --think {args.think:g} "
-              f"--clock-poll {args.clock_poll:g} --board-poll {args.board_poll:g} --steady {args.steady:g}`; "
-              f"{os.cpu_count()} cores, locust on the same machine.", ""]
+              f"--clock-poll {args.clock_poll:g} --board-poll {args.board_poll:g} --steady {args.steady:g}"
+              f"{' --tls' if args.tls else ''}`; {os.cpu_count()} cores, locust on the same machine; "
+              f"through nginx ({'HTTPS' if args.tls else 'HTTP'}) in front of {args.instances} gunicorn instances.", ""]
 
     url = recreate_database(args.database)
     started = time.time()
@@ -124,13 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"prepared {len(population.candidates)} candidates, {len(population.proctors)} proctors, "
           f"{len(population.applicants)} applicants in {time.time() - started:.0f} s", flush=True)
 
-    env = environment(url, var_dir, CBT_CLOCK_POLL_SECONDS=str(int(args.clock_poll)),
-                      CBT_BOARD_POLL_SECONDS=str(int(args.board_poll)))
-    servers = [Server(f"host{i + 1}", port, env, log_dir=out_dir) for i, port in enumerate(ports)]
+    polls = {"CBT_CLOCK_POLL_SECONDS": str(int(args.clock_poll)), "CBT_BOARD_POLL_SECONDS": str(int(args.board_poll))}
+
+    def stack(app: str) -> Stack:
+        return Stack(url, var_dir, out_dir, instances=args.instances, first_port=args.first_port,
+                     http_port=args.http_port, https_port=args.https_port, app=app, redirect_http=args.tls,
+                     env=polls)
+
+    product = stack("delivery.web:create_app()")
+    env = product.servers[0].env
     try:
-        for server in servers:
-            server.start()
-        hosts = [s.url for s in servers]
+        product.up()
+        hosts = [product.front]
         spawn_seconds = (len(population.candidates) + len(population.proctors) + len(population.applicants)) / 1000
         start_at = time.time() + spawn_seconds + args.login_window + 20
         move_slot_start(url, dt.datetime.fromtimestamp(start_at, dt.timezone.utc))
@@ -163,17 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         product_saves = summarise(save_rows, first_save, first_save + args.save_seconds)
         report.append(markdown(f"Answer saving flat out ({args.save_users} users, no think time)", product_saves))
     finally:
-        for server in servers:
-            server.stop()
+        product.down()
 
-    # The bare baseline, on the same gunicorn settings and the same database server.
+    # The bare baseline, on the same gunicorn settings behind the same nginx, and the same database server.
     create_table(url)
-    baseline = [Server(f"baseline{i + 1}", port, env, app=BASELINE_APP, log_dir=out_dir)
-                for i, port in enumerate(ports)]
+    baseline = stack(BASELINE_APP)
     try:
-        for server in baseline:
-            server.start()
-        hosts = [s.url for s in baseline]
+        baseline.up()
+        hosts = [baseline.front]
         base_rows = run_locust(hosts=hosts, env=dict(save_env, LOAD_BASELINE="1"), seconds=args.save_seconds + 10,
                                users={"candidates": args.save_users}, log=out_dir / f"baseline-save-{stamp}.tsv")
         first_base = min((r[0] for r in base_rows), default=0) + 5
@@ -189,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         report.append(markdown(f"Bare baseline, the same steady mix ({mix_seconds:.0f} s window)",
                                summarise(mix_rows, mix_from, mix_from + mix_seconds), mix_seconds))
     finally:
-        for server in baseline:
-            server.stop()
+        baseline.down()
         if not args.keep:
             drop_database(args.database)
 

@@ -17,6 +17,9 @@ variable                     default                          meaning
 ``CBT_AUDIT_KEY``            file ``<keys>/audit-seal.key``   seals the audit trail (64 hex digits)
 ``CBT_SECURE_COOKIES``       off (``1`` behind HTTPS)         Secure cookies and HSTS
 ``CBT_TRUSTED_PROXIES``      0                                reverse proxies setting X-Forwarded-*
+``CBT_PROXY_ADDRESSES``      ``127.0.0.1,::1``                the proxies' own addresses (or networks):
+                                                              X-Forwarded-* and X-Request-ID are taken
+                                                              only from a peer among them
 ``CBT_CLOCK_POLL_SECONDS``   15                               the candidate page's clock poll
 ``CBT_BOARD_POLL_SECONDS``   5                                the proctor board's refresh
 ``CBT_ACTOR``                (none)                           the staff account a CLI command acts as
@@ -24,7 +27,11 @@ variable                     default                          meaning
 ``CBT_WORKERS``              the core count                   gunicorn worker processes
 ``CBT_THREADS``              8                                threads per worker
 ``CBT_ACCESS_LOG``           (none)                           gunicorn's access log file
-``CBT_LOG_LEVEL``            ``warning``                      gunicorn's log level
+``CBT_LOG_LEVEL``            ``warning``                      the log level (gunicorn's and the app's;
+                                                              ``info`` adds one line per request)
+``CBT_LOG_FORMAT``           ``json``                         ``json`` (one object a line) or ``text``
+``PROMETHEUS_MULTIPROC_DIR`` (none; gunicorn makes one)       where the processes of one server keep
+                                                              their metrics (prometheus_client's own name)
 ``CBT_SESSION_IDLE_MINUTES`` 60                               a sign-in unused this long ends
 ``CBT_SESSION_HOURS``        12                               a sign-in ends this long after it began
 ``CBT_PASSWORD_HASH_SLOTS``  2                                password hashes computed at once per process
@@ -62,6 +69,9 @@ class Settings:
     threads: int
     access_log: str | None
     log_level: str
+    log_format: str
+    proxy_addresses: tuple[str, ...]
+    metrics_dir: Path | None
     session_idle_minutes: int = 60
     session_hours: int = 12
     password_hash_slots: int = 2
@@ -86,6 +96,14 @@ def _whole(environ: Mapping[str, str], name: str, default: int, low: int = 0) ->
         raise InvalidInput(f"{name}={text!r}: give a whole number", field=name) from None
     if value < low:
         raise InvalidInput(f"{name}={value}: at least {low}", field=name)
+    return value
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first is the default)."""
+    value = environ.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise InvalidInput(f"{name}={value!r}: give one of {', '.join(choices)}", field=name)
     return value
 
 
@@ -117,6 +135,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         threads=_whole(environ, "CBT_THREADS", 8, low=1),
         access_log=text("CBT_ACCESS_LOG"),
         log_level=text("CBT_LOG_LEVEL") or "warning",
+        log_format=_choice(environ, "CBT_LOG_FORMAT", ("json", "text")),
+        proxy_addresses=tuple(part.strip() for part in (text("CBT_PROXY_ADDRESSES") or "127.0.0.1,::1").split(",")
+                              if part.strip()),
+        metrics_dir=Path(metrics) if (metrics := text("PROMETHEUS_MULTIPROC_DIR")) else None,
         session_idle_minutes=_whole(environ, "CBT_SESSION_IDLE_MINUTES", 60, low=1),
         session_hours=_whole(environ, "CBT_SESSION_HOURS", 12, low=1),
         password_hash_slots=_whole(environ, "CBT_PASSWORD_HASH_SLOTS", 2, low=1),

@@ -1,6 +1,8 @@
 """Operational commands: the database, sample data, the demo, serving, the clock sweep."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 
 import click
 from sqlalchemy import select
@@ -122,4 +124,56 @@ def audit_verify() -> None:
         raise SystemExit(1)
 
 
-COMMANDS = [db_group, sample_group, demo, serve, sittings_group, audit_group]
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Back up the database to PATH (pg_dump's custom format, or a SQLite copy made online), with
+    PATH.keys.json beside it: the keys kept outside the database that a restore needs."""
+    from delivery import backups
+    from persistence import backup as database_backup
+
+    engine = create_database_engine()
+    with _sessions()() as session:  # before the dump: the keys it needs are at least these
+        entry = backups.manifest(session, kind=engine.dialect.name, now=utcnow())
+    database_backup.backup(engine, path)
+    keys = path.with_name(path.name + ".keys.json")
+    keys.write_text(json.dumps(entry, indent=1) + "\n")
+    click.echo(f"backed up {engine.url} to {path} ({path.stat().st_size:,} bytes): "
+               + ", ".join(f"{n} {what}" for what, n in entry["counts"].items()))
+    click.echo(f"A restore also needs these keys, which are not in the backup (listed in {keys}):")
+    for line in backups.describe(entry):
+        click.echo(f"  - {line}")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore(path: Path) -> None:
+    """Restore the backup at PATH into the (empty) database CBT_DATABASE_URL names, then check
+    its schema and that this machine's keys read it; exit 1 if a key is missing."""
+    from delivery import backups
+    from persistence import backup as database_backup
+    from persistence.migrate import SchemaError, check_schema
+
+    engine = create_database_engine()
+    database_backup.restore(engine, path)
+    keys = path.with_name(path.name + ".keys.json")
+    entry = json.loads(keys.read_text()) if keys.exists() else None
+    with _sessions()() as session:
+        counts = backups.counts(session)
+        click.echo(f"restored {path} into {engine.url}: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+        try:
+            check_schema(engine)
+        except SchemaError as error:
+            click.echo(f"the schema is older than this code's: {error}")
+            return
+        problems = backups.missing_keys(session, entry)
+    if entry is None:
+        click.echo(f"(no {keys.name} beside the backup: the audit key was not compared)")
+    if problems:
+        for problem in problems:
+            click.echo(f"missing key: {problem}", err=True)
+        raise SystemExit(1)
+    click.echo("the keys here read it; next: cbt audit verify, cbt rescoring check")
+
+
+COMMANDS = [db_group, sample_group, demo, serve, sittings_group, audit_group, backup, restore]

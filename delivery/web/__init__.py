@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import ipaddress
 import os
 import secrets
+from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask, request
@@ -15,7 +18,7 @@ from werkzeug.routing import IntegerConverter
 
 from delivery.answers import AnswerStore
 from delivery.throttle import ThrottlePolicy
-from delivery.web import context
+from delivery.web import context, observability
 from itembank.content import ContentKeyError
 from itembank.encryption import check_content_keys
 from itembank.keyring import KeyringError
@@ -45,10 +48,11 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     (``CBT_SECRET_KEY`` or the file ``var/secret_key``, created on first use),
     SECURE_COOKIES (``CBT_SECURE_COOKIES=1`` behind HTTPS: Secure cookies and HSTS),
     TRUSTED_PROXIES (``CBT_TRUSTED_PROXIES``, 0: how many reverse proxies in front set
-    X-Forwarded-For and X-Forwarded-Proto), CLOCK_POLL_SECONDS
+    X-Forwarded-For and X-Forwarded-Proto), PROXY_ADDRESSES (``CBT_PROXY_ADDRESSES``: the
+    addresses those headers are taken from), CLOCK_POLL_SECONDS
     (``CBT_CLOCK_POLL_SECONDS``, 15) and BOARD_POLL_SECONDS (``CBT_BOARD_POLL_SECONDS``, 5);
     LOGIN_THROTTLE (a :class:`delivery.throttle.ThrottlePolicy`) only as a setting.
-    See docs/security.md.
+    See docs/security.md and docs/deployment.md.
     """
     app = Flask(__name__)
     app.json = BoundedJSON(app)
@@ -59,6 +63,8 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
         PROGRAM=deployment.program,
         SECURE_COOKIES=deployment.secure_cookies,
         TRUSTED_PROXIES=deployment.trusted_proxies,
+        PROXY_ADDRESSES=deployment.proxy_addresses,
+        METRICS_DIR=deployment.metrics_dir,
         LOGIN_THROTTLE=ThrottlePolicy(),
         # How often the candidate's page reads the server's clock (a pause shows within this),
         # and how often the proctor's board refreshes: see docs/loadtests.md for their cost (a save
@@ -88,8 +94,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
         app.config["SESSION_COOKIE_NAME"] = "__Host-session"
     if app.config["TRUSTED_PROXIES"]:
         # The client's address (login throttling) and scheme (HSTS) as the proxies saw them.
-        count = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
+        app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["TRUSTED_PROXIES"], app.config["PROXY_ADDRESSES"])
 
     engine = app.config.get("ENGINE") or create_database_engine(app.config["DATABASE_URL"])
     try:
@@ -100,9 +105,12 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     except (SchemaError, ContentKeyError, KeyringError) as error:
         raise StartupError(str(error)) from error
     program = load_program(app.config["PROGRAM"])
+    sessions = session_factory(engine)
+    # First of the request hooks and last of the response hooks: the request id and the metrics.
+    observability.install(app, engine, sessions)
     app.extensions["cbt"] = context.Resources(
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
         program=program,
         answers=AnswerStore(engine),
         clock=app.config.get("CLOCK") or context.system_clock,
@@ -111,10 +119,11 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(_upload_limits)
     csrf.init_app(app)
 
-    from delivery.web import candidate, errors, i18n, openapi, proctor, psychometrician, public, staff
+    from delivery.web import candidate, errors, i18n, openapi, operations, proctor, psychometrician, public, staff
 
     i18n.init_app(app)
 
+    app.register_blueprint(operations.blueprint)
     app.register_blueprint(candidate.blueprint)
     app.register_blueprint(openapi.blueprint)
     app.register_blueprint(public.blueprint)
@@ -124,6 +133,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     errors.register(app)
     app.teardown_appcontext(context.close_session)
     app.after_request(_security_headers)
+    app.url_defaults(_static_version)
     app.jinja_env.globals["program"] = program
     return app
 
@@ -144,6 +154,57 @@ class BoundedJSON(DefaultJSONProvider):
             return super().loads(s, **kwargs)
         except RecursionError:
             raise ValueError("the JSON is nested too deeply") from None
+
+
+class TrustedProxies:
+    """werkzeug's ProxyFix for requests whose peer is one of our proxies (``addresses``: addresses
+    or networks); from any other peer the X-Forwarded-* and X-Request-ID headers are dropped, so
+    a client that reaches the app around the proxy cannot claim another address or scheme."""
+
+    DROPPED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT",
+               "HTTP_X_FORWARDED_PREFIX", "HTTP_X_REAL_IP", "HTTP_X_REQUEST_ID", "HTTP_FORWARDED")
+
+    def __init__(self, app, count: int, addresses):
+        self.app = app
+        self.fixed = ProxyFix(app, x_for=count, x_proto=count)
+        self.networks = [ipaddress.ip_network(address, strict=False) for address in addresses]
+
+    def trusted(self, peer: str) -> bool:
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+    def __call__(self, environ, start_response):
+        if self.trusted(environ.get("REMOTE_ADDR", "")):
+            environ[observability.TRUSTED_PEER] = True
+            return self.fixed(environ, start_response)
+        for name in self.DROPPED:
+            environ.pop(name, None)
+        return self.app(environ, start_response)
+
+
+_STATIC = Path(__file__).with_name("static")
+_static_digests: dict[str, str] = {}
+
+
+def _static_version(endpoint: str, values: dict) -> None:
+    """``/static/x.js?v=<digest of x.js>``: a new file is a new URL, so nginx may let browsers
+    keep static files for a year (docs/deployment.md)."""
+    if endpoint != "static" or "v" in values or "filename" not in values:
+        return
+    name = values["filename"]
+    if name not in _static_digests:
+        try:
+            _static_digests[name] = hashlib.sha256((_STATIC / name).read_bytes()).hexdigest()[:12]
+        except OSError:
+            return
+    values["v"] = _static_digests[name]
+
+
+# Paths that take uploads bigger than MAX_CONTENT_LENGTH, and their limit.
+UPLOAD_LIMITS = {"/bank/exchange/import/": 50 * 1024 * 1024, "/bank/items/": 2 * 1024 * 1024}
 
 
 def _upload_limits() -> None:

@@ -1,0 +1,3 @@
+from delivery.deploy import main
+
+raise SystemExit(main())
