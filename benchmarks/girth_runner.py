@@ -10,8 +10,8 @@ import argparse
 import json
 import time
 
-import numpy as np
 import girth
+import numpy as np
 
 
 def read(path):

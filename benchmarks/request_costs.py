@@ -32,9 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-from loadtests.stack import (CSRF_FIELD, CSRF_META, drop_database, move_slot_start, prepare,  # noqa: E402
-                             recreate_database)
-
+from loadtests.stack import CSRF_FIELD, CSRF_META, drop_database, move_slot_start, prepare, recreate_database  # noqa: E402
 
 
 def cpu_ms(action, count: int) -> float:

@@ -32,8 +32,17 @@ from sqlalchemy.orm.util import identity_key
 from centers.accounts import SYSTEM, Actor
 from centers.calendar import booking_window, local_today
 from centers.locks import locked, locked_one
-from centers.models import (ACTIVE_BOOKING, BOOKING, SEAT_FEATURES, Booking, BookingStatus, Candidate, Seat, Slot,
-                            SlotStatus)
+from centers.models import (
+    ACTIVE_BOOKING,
+    BOOKING,
+    SEAT_FEATURES,
+    Booking,
+    BookingStatus,
+    Candidate,
+    Seat,
+    Slot,
+    SlotStatus,
+)
 from persistence.errors import Conflict, InvalidInput, NotFound, Refused
 from persistence.settings import DEFAULT_PROGRAM
 from persistence.unit_of_work import unit_of_work

@@ -5,9 +5,8 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
-
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (Boolean, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint,
-                        text)
+from sqlalchemy import Boolean, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from centers.states import Machine, Status, StatusText, Transition, status_check, status_values

@@ -18,8 +18,17 @@ from sqlalchemy.orm import Session
 from centers import bookings
 from centers.accounts import Actor
 from centers.incidents import incidents_between
-from centers.models import (ACTIVE_BOOKING, BOOKING, Booking, BookingStatus, Candidate, Incident, Seat, Slot,
-                            StaffAccount)
+from centers.models import (
+    ACTIVE_BOOKING,
+    BOOKING,
+    Booking,
+    BookingStatus,
+    Candidate,
+    Incident,
+    Seat,
+    Slot,
+    StaffAccount,
+)
 from delivery import sittings
 from delivery.models import SITTING, Sitting, SittingStatus
 from itembank.program import ExamProgram

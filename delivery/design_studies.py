@@ -21,10 +21,10 @@ from itembank.assembly_models import DesignStudy
 from itembank.program import ExamProgram
 from itembank.synthetic import synthetic_pool
 from persistence import audit
-from scoring.rules import rule_of_program
-from scoring.batch import AnswerSheet, VersionTable, score_sheet
 from persistence.errors import InvalidInput, NotFound
 from persistence.unit_of_work import unit_of_work
+from scoring.batch import AnswerSheet, VersionTable, score_sheet
+from scoring.rules import rule_of_program
 
 DESIGNS = ("loft", "forms")
 MAX_CANDIDATES = 20_000

@@ -18,12 +18,12 @@ from delivery.models import SittingItem
 from itembank import lifecycle
 from itembank.models import ItemVersion
 from itembank.program import ExamProgram
+from persistence.unit_of_work import unit_of_work
 from scoring import campaigns
 from scoring.batch import UNANSWERED, AnswerSheet, score_sheet, version_table
 from scoring.models import RescoringCampaign, ScoreResult, ScoringRuleVersion
 from scoring.results import result_of
 from scoring.rules import rule_of_version
-from persistence.unit_of_work import unit_of_work
 
 
 def answer_sheet(session: Session, sitting_ids: list[int]) -> AnswerSheet:

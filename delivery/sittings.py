@@ -34,11 +34,11 @@ from delivery.models import CLOSED_SITTING, SITTING, Sitting, SittingItem, Sitti
 from itembank.assembly import draw_form
 from itembank.bank import contents_by_version
 from itembank.program import ExamProgram
+from persistence.errors import Conflict, InvalidInput, NotSignedIn, Refused
+from persistence.unit_of_work import unit_of_work
 from scoring.models import ScoreResult
 from scoring.results import ScoredAnswer, score_answers
 from scoring.rules import current_rule_version
-from persistence.errors import Conflict, InvalidInput, NotSignedIn, Refused
-from persistence.unit_of_work import unit_of_work
 
 SIGNED_OUT = "Your session has ended; please log in again."
 

@@ -16,8 +16,17 @@ from centers.models import Booking, Candidate, Centre, Slot
 from delivery.models import Sitting
 from itembank.program import ExamProgram
 from scoring.models import ScoreResult
-from scoring.statistics import (BREAKDOWNS, Breakdown, ScoredSittings, Summary, breakdown, breakdowns_csv,
-                                candidate_group, score_distribution, summary)
+from scoring.statistics import (
+    BREAKDOWNS,
+    Breakdown,
+    ScoredSittings,
+    Summary,
+    breakdown,
+    breakdowns_csv,
+    candidate_group,
+    score_distribution,
+    summary,
+)
 
 
 def _period(query, since: dt.date | None, until: dt.date | None, centre_id: int | None):

@@ -34,7 +34,6 @@ import hashlib
 import ipaddress
 import math
 from dataclasses import dataclass
-
 from typing import Callable, TypeVar
 
 from sqlalchemy import Integer, String, delete, select

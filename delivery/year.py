@@ -32,8 +32,8 @@ from delivery.rescoring import ReproductionReport, check_reproduction
 from itembank.bank import versions_by_id
 from itembank.content import unpack
 from itembank.program import ExamProgram
-from scoring.models import ScoreResult
 from persistence.unit_of_work import unit_of_work
+from scoring.models import ScoreResult
 
 WORKING_SHARE = 0.607
 IT_SHARE_OF_WORKING = 0.378

@@ -48,10 +48,10 @@ from engine.models import (
     test_characteristic,
     test_information,
 )
-from engine.responses import MISSING, SparseResponses
 from engine.multigroup import LikelihoodRatioDIF, MultipleGroupCalibration, calibrate_groups, likelihood_ratio_dif
-from engine.subscores import MultidimensionalEstimate, multidimensional_eap
+from engine.responses import MISSING, SparseResponses
 from engine.simulate import simulate_items, simulate_responses, simulate_sparse_design
+from engine.subscores import MultidimensionalEstimate, multidimensional_eap
 
 __all__ = [
     "MISSING",

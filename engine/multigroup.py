@@ -24,10 +24,10 @@ import numpy as np
 
 from engine.ability import normal_quadrature
 from engine.calibration import (
+    _EM,
     MODELS,
     Priors,
     _curves,
-    _EM,
     _Layout,
     _prior_terms,
     _start_values,

@@ -28,7 +28,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 import engine
-from engine.fit import MODEL_PARAMETERS
 from itembank import lifecycle
 from itembank.bank import Parameters, new_parameter_version, versions_by_id
 from itembank.content import unpack
@@ -303,12 +302,13 @@ FIT_IMPUTATIONS = 5
 def _fit(responses: np.ndarray, result, columns: np.ndarray) -> tuple[dict | None, str | None]:
     """S-X2 of the pretest columns. Forms differ per sitting, so no examinee answered every
     item: missing responses are imputed from plausible values, five times (engine.sx2)."""
-    n_estimated = np.where(result.fixed, 0, MODEL_PARAMETERS[result.model])
+    # mirt's df: each item's free parameters (less those at a bound) and the latent ones estimated.
+    n_estimated, n_latent = engine.degrees_of_freedom(result)
     anchors = np.setdiff1d(np.arange(responses.shape[1]), columns)
     seen = (responses[:, anchors] >= 0).sum(axis=0)
     test = np.concatenate([np.sort(anchors[np.argsort(-seen, kind="stable")[:FIT_ANCHORS]]), columns])
     complete = bool((responses[:, test] >= 0).all())
-    fit = engine.sx2(responses, result.items, n_estimated=n_estimated, latent_mean=result.latent_mean,
+    fit = engine.sx2(responses, result.items, n_estimated=n_estimated, n_latent=n_latent, latent_mean=result.latent_mean,
                      latent_sd=result.latent_sd, imputations=0 if complete else FIT_IMPUTATIONS,
                      rng=np.random.default_rng(20260), columns=test)
     at = len(test) - len(columns)

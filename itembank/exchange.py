@@ -37,8 +37,15 @@ from sqlalchemy.orm import Session, selectinload
 from itembank.bank import Parameters, _version, add_item, check_code, check_content_for_program
 from itembank.content import ContentError, ItemContent, to_dict, unpack
 from itembank.enemies import enemy_sets, save_enemy_set
-from itembank.models import (ITEM_STATUSES, PARAMETER_SOURCES, CalibrationItem, CalibrationRun, EnemySet, Item,
-                              ItemStatusChange)
+from itembank.models import (
+    ITEM_STATUSES,
+    PARAMETER_SOURCES,
+    CalibrationItem,
+    CalibrationRun,
+    EnemySet,
+    Item,
+    ItemStatusChange,
+)
 from itembank.program import ExamProgram
 from persistence import audit
 from persistence.errors import Conflict, DomainError, InvalidInput

@@ -27,7 +27,6 @@ from itembank.assembly import (
     target_scope,
 )
 from itembank.assembly_models import Form, FormItem
-
 from itembank.program import ExamProgram
 from persistence import audit
 from persistence.errors import Conflict, InvalidInput, NotFound

@@ -23,6 +23,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from persistence.settings import load_settings
 
 KEY_ID = re.compile(r"^[0-9a-f]{8}$")

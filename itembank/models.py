@@ -6,9 +6,8 @@ import datetime as dt
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from persistence import Base, UTCDateTime, utcnow
-
 from itembank.program import ITEM_STATUSES  # noqa: F401 (re-exported: the bank's statuses)
+from persistence import Base, UTCDateTime, utcnow
 
 # Where an item version's IRT parameters came from.
 PARAMETER_SOURCES = ("none", "synthetic", "manual", "import", "calibration")

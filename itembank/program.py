@@ -10,6 +10,7 @@ import tomllib
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
+
 from persistence.errors import InvalidInput
 from persistence.settings import load_settings
 

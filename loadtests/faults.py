@@ -43,8 +43,17 @@ import numpy as np
 import psycopg
 
 from loadtests.slowclients import SlowClients
-from loadtests.stack import (CSRF_FIELD, CSRF_META, REPO, Stack, drop_database, move_slot_start, prepare,
-                             recreate_database, restart_postgresql)
+from loadtests.stack import (
+    CSRF_FIELD,
+    CSRF_META,
+    REPO,
+    Stack,
+    drop_database,
+    move_slot_start,
+    prepare,
+    recreate_database,
+    restart_postgresql,
+)
 
 RETRYABLE_STATUS = {429, 502, 503, 504}
 # The slow-client scenario: the candidates' requests meanwhile, to the last acknowledgement.

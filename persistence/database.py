@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from persistence.files import private_file
 from persistence.settings import load_settings
 
+
 def database_url() -> str:
     """The configured database URL: ``CBT_DATABASE_URL`` or a SQLite file in the var folder."""
     return load_settings().database_url

@@ -19,9 +19,15 @@ from itembank.bank import item_by_code
 from itembank.content import unpack
 from itembank.models import ItemVersion
 from persistence import audit
-from scoring.models import (AMENDMENT_KINDS, CampaignChange, Certificate, RescoringCampaign, ScoreResult,
-                            ScoringAmendment)
 from persistence.errors import Conflict, InvalidInput, NotFound, Refused
+from scoring.models import (
+    AMENDMENT_KINDS,
+    CampaignChange,
+    Certificate,
+    RescoringCampaign,
+    ScoreResult,
+    ScoringAmendment,
+)
 
 
 @dataclass(frozen=True)

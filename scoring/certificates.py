@@ -28,10 +28,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scoring.models import Certificate, CertificateKey, ScoreResult
-from persistence.settings import load_settings
 from persistence import audit
+from persistence.settings import load_settings
 from persistence.unit_of_work import unit_of_work
+from scoring.models import Certificate, CertificateKey, ScoreResult
 
 VERSION = 1
 EPOCH = dt.date(2000, 1, 1)

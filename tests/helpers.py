@@ -7,10 +7,10 @@ import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from centers.accounts import create_staff
-from centers.bookings import book
 from sqlalchemy import select
 
+from centers.accounts import create_staff
+from centers.bookings import book
 from centers.models import Booking, Candidate, Centre, Seat, Slot
 
 

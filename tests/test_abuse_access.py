@@ -191,9 +191,9 @@ def world(app, session, program, clock):
                                                reason="access test", actor="psychometrician", now=clock.now).id
                     for _ in range(2)]
     session.commit()
-    from tests.test_calibration_workflow import simulated_set
     import engine as irt
     from itembank.bank import entry
+    from tests.test_calibration_workflow import simulated_set
     anchor_codes = session.scalars(select(Item.code).where(Item.status == "operational").order_by(Item.code)).all()[:20]
     versions = [entry(session, c).version for c in anchor_codes]
     truth = irt.ItemParameters(np.array([v.a for v in versions]), np.array([v.b for v in versions]),

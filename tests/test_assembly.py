@@ -12,8 +12,8 @@ from sqlalchemy import select
 from delivery import sittings
 from delivery.cli import main
 from delivery.models import Sitting
-from itembank import forms as form_service
 from engine.assembly import form_violations
+from itembank import forms as form_service
 from itembank.assembly import AssemblyError, blueprint_for, draw_form, load_pool
 from itembank.assembly_models import Form, ItemExposure
 from itembank.content import unpack

@@ -299,9 +299,8 @@ def test_the_migration_takes_keys_out_of_stored_runs(tmp_path):
     from alembic import command
     from sqlalchemy import text
 
-    from persistence.migrate import alembic_config
-
     from itembank.models import CalibrationItem, CalibrationRun, ItemVersion
+    from persistence.migrate import alembic_config
 
     engine = create_database_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     upgrade_database(engine)

@@ -11,9 +11,9 @@ from centers import bookings, calendar
 from centers.accounts import Actor
 from centers.bookings import add_months
 from centers.models import CalendarClosure, Slot
+from persistence.errors import DomainError
 from tests.conftest import Clock
 from tests.helpers import new_centre, registered_candidate
-from persistence.errors import DomainError
 
 OPS = Actor.operations("ops")
 

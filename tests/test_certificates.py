@@ -7,8 +7,8 @@ import re
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from delivery.cli import main as cbt
 from centers.models import Booking
+from delivery.cli import main as cbt
 from delivery.models import Sitting
 from scoring import certificates
 from scoring.models import ScoreResult

@@ -18,8 +18,16 @@ from delivery.throttle import Rule, ThrottlePolicy
 from delivery.web import create_app
 from scoring.models import ScoreResult
 from tests.centre_helpers import applicant_browsers, frozen_clock
-from tests.helpers import api, booked_candidate, csrf_token, login_candidate, login_staff, new_centre, \
-    registered_candidate, start_sitting
+from tests.helpers import (
+    api,
+    booked_candidate,
+    csrf_token,
+    login_candidate,
+    login_staff,
+    new_centre,
+    registered_candidate,
+    start_sitting,
+)
 from tests.test_booking_concurrency import race
 
 HUGE = "99999999999999999999"

@@ -5,8 +5,8 @@ import datetime as dt
 import time
 
 import numpy as np
-from scipy.stats import chi2 as stats_chi2
 import pytest
+from scipy.stats import chi2 as stats_chi2
 from sqlalchemy import select
 
 from centers.demo import ensure_demo_centre

@@ -10,8 +10,14 @@ import pytest
 
 from itembank import bank, qti
 from itembank.sample import load_sample_bank
-from tests.qti_helpers import banks  # noqa: F401 (a fixture)
-from tests.qti_helpers import ITEM_SCHEMAS, MANIFEST_SCHEMAS, add_edge_items, schema, schema_errors
+from tests.qti_helpers import (
+    ITEM_SCHEMAS,
+    MANIFEST_SCHEMAS,
+    add_edge_items,
+    banks,  # noqa: F401 (a fixture)
+    schema,
+    schema_errors,
+)
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
 WHO = {"actor": "psy-test", "actor_role": "psychometrician", "now": NOW}

@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from persistence.errors import DomainError
 from sqlalchemy import select
 
 from centers.accounts import create_staff
@@ -14,6 +13,7 @@ from delivery.sittings import scored_answers
 from itembank.content import unpack
 from itembank.models import Item, ItemVersion
 from persistence.audit import AuditEvent
+from persistence.errors import DomainError
 from scoring import campaigns
 from scoring.models import Certificate, ScoreResult
 from scoring.results import rescore, same_scores

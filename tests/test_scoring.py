@@ -9,8 +9,8 @@ from scipy import integrate
 
 import engine
 from itembank.program import PassRule, ScaleTransformation
-from scoring.rules import rule_of_program
 from scoring.batch import AnswerSheet, ScoringError, VersionTable, score_sheet
+from scoring.rules import rule_of_program
 from scoring.scale import to_scale
 
 # A tiny item set: three 3PL items, two strategy and one technology.

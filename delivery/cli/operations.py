@@ -48,8 +48,13 @@ def sample_load() -> None:
 @click.command("demo")
 def demo() -> None:
     """Make sure there are demo candidates booked for now, and print every demo login."""
-    from centers.demo import (DEMO_APPLICANT, DEMO_OTHER_PROCTOR, DEMO_PROCTOR, DEMO_PSYCHOMETRICIAN,
-                              ensure_demo_candidates)
+    from centers.demo import (
+        DEMO_APPLICANT,
+        DEMO_OTHER_PROCTOR,
+        DEMO_PROCTOR,
+        DEMO_PSYCHOMETRICIAN,
+        ensure_demo_candidates,
+    )
     from delivery.models import Sitting, SittingStatus
     from itembank.program import load_program
 

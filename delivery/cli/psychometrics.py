@@ -12,6 +12,7 @@ import click
 import numpy as np
 
 import engine
+from delivery.cli.progress import em_progress
 from engine import io
 from engine.calibration import SE_METHODS
 from engine.fit import degrees_of_freedom, m2, sx2
@@ -81,14 +82,10 @@ def calibrate_command(responses_csv, model, out_csv, fixed_csv, c_prior, a_prior
     priors = engine.Priors(_prior(a_prior, "--a-prior"), _prior(b_prior, "--b-prior"), _prior(c_prior, "--c-prior"))
     if priors == engine.Priors():
         priors = None
-
-    def progress(e_steps, loglik, change):
-        click.echo(f"EM {e_steps:4d}  log-likelihood {loglik:16.4f}  largest change {change:.2e}", err=True)
-
     try:
         result = engine.calibrate(responses, model, fixed=fixed, priors=priors, tol=tol,
                                   max_iterations=max_iterations, n_points=n_points, se_method=se_method,
-                                  callback=None if quiet else progress)
+                                  callback=None if quiet else em_progress)
     except ValueError as error:
         raise click.ClickException(f"{responses_csv}: {error}") from None
     fixed_flags = result.fixed.astype(int)

@@ -25,8 +25,8 @@ from itembank.keyring import KeyringError
 from itembank.program import load_program
 from persistence import create_database_engine, session_factory
 from persistence.files import private_directory
-from persistence.settings import Settings, load_settings
 from persistence.migrate import SchemaError, check_schema
+from persistence.settings import Settings, load_settings
 
 csrf = CSRFProtect()
 

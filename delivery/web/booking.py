@@ -19,8 +19,15 @@ from centers.models import COMPANY_TYPES, OCCUPATIONS, REGIONS, SEAT_FEATURES, B
 from centers.passwords import MIN_LENGTH, WrongPassword
 from delivery import sittings
 from delivery.throttle import LoginThrottled
-from delivery.web.auth import (current_applicant, local_path, sign_in_applicant, sign_in_token, sign_out,
-                               throttled_registration, throttled_sign_in)
+from delivery.web.auth import (
+    current_applicant,
+    local_path,
+    sign_in_applicant,
+    sign_in_token,
+    sign_out,
+    throttled_registration,
+    throttled_sign_in,
+)
 from delivery.web.candidate import blueprint
 from delivery.web.context import db, form_id, now, program, query_id
 from delivery.web.errors import too_many_attempts

@@ -12,14 +12,19 @@ from delivery.models import CLOSED_SITTING, SittingStatus
 from delivery.sittings import Paused
 from delivery.throttle import LoginThrottled
 from delivery.web import errors
-from delivery.web.auth import (candidate_credentials, renew_candidate_token, sign_in_candidate, sign_out,
-                               throttled_sign_in)
+from delivery.web.auth import (
+    candidate_credentials,
+    renew_candidate_token,
+    sign_in_candidate,
+    sign_out,
+    throttled_sign_in,
+)
 from delivery.web.context import answers, db, now, program
 from delivery.web.errors import too_many_attempts
-from scoring import certificates
-from scoring.results import result_for_sitting, score_lines
 from persistence.errors import Conflict, DomainError, InvalidInput, NotFound, NotSignedIn
 from persistence.unit_of_work import unit_of_work
+from scoring import certificates
+from scoring.results import result_for_sitting, score_lines
 
 blueprint = Blueprint("candidate", __name__)
 

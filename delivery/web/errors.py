@@ -11,14 +11,19 @@ from werkzeug.exceptions import HTTPException
 
 from delivery.answers import StorageUnavailable
 from delivery.sittings import Paused
-
 from delivery.throttle import LoginThrottled
 from itembank.assembly import AssemblyError
-
+from persistence.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    NotSignedIn,
+    Refused,
+    Unavailable,
+    status_for,
+)
 from scoring.certificates import CertificateError
-
-from persistence.errors import (Conflict, DomainError, InvalidInput, NotFound, NotSignedIn, Refused, Unavailable,
-                                status_for)
 
 log = logging.getLogger(__name__)
 

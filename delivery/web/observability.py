@@ -23,9 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
 import time
-import os
 import traceback
 from typing import Any
 

@@ -6,8 +6,16 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from centers import accounts
 from centers.passwords import MAX_LENGTH, MIN_LENGTH, WrongPassword
 from delivery.throttle import LoginThrottled
-from delivery.web.auth import (client_address, current_staff, local_path, sign_in_staff, sign_in_token, sign_out,
-                               staff_required, throttled_sign_in)
+from delivery.web.auth import (
+    client_address,
+    current_staff,
+    local_path,
+    sign_in_staff,
+    sign_in_token,
+    sign_out,
+    staff_required,
+    throttled_sign_in,
+)
 from delivery.web.context import db, now
 from delivery.web.errors import too_many_attempts
 from persistence.errors import InvalidInput, NotSignedIn

@@ -1,10 +1,10 @@
 """Ability estimation: published LSAT7 values (mirt) and simulated truth."""
 import numpy as np
 import pytest
+from lsat_data import PATTERNS
 
 import engine
 from engine import ItemParameters
-from lsat_data import PATTERNS
 
 # mirt, tests/testthat/test-01-mirtOne.R (philchalmers/mirt): LSAT7 2PL,
 # mirt(expand.table(LSAT7), 1) with SE.type = 'SEM', coef() printed as a1, d.

@@ -1,12 +1,11 @@
 """Calibration: published LSAT results (mirt, ltm) and recovery of simulated truth."""
 import numpy as np
 import pytest
-
+from lsat_data import LSAT6_FREQUENCIES, LSAT7_FREQUENCIES, PATTERNS, expand
 from scipy import optimize
 
 import engine
 from engine import FixedItems, ItemParameters, Priors, calibrate
-from lsat_data import LSAT6_FREQUENCIES, LSAT7_FREQUENCIES, PATTERNS, expand
 
 LSAT6 = expand(LSAT6_FREQUENCIES)
 LSAT7 = expand(LSAT7_FREQUENCIES)

@@ -1,10 +1,10 @@
 """S-X2 against mirt's printed values; its behaviour under a true and a wrong model."""
 import numpy as np
 import pytest
+from lsat_data import LSAT6_FREQUENCIES, LSAT7_FREQUENCIES, expand
 
 import engine
 from engine import calibrate, sx2
-from lsat_data import LSAT6_FREQUENCIES, LSAT7_FREQUENCIES, expand
 
 
 def test_lsat7_sx2_matches_mirt():

@@ -2,10 +2,10 @@
 log-likelihood and against mirt's published SEs; parameters at a bound; crossprod."""
 import numpy as np
 import pytest
+from lsat_data import LSAT7_FREQUENCIES, PATTERNS, expand
 
 import engine
 from engine import FixedItems, ItemParameters, calibrate
-from lsat_data import LSAT7_FREQUENCIES, PATTERNS, expand
 
 LSAT7 = expand(LSAT7_FREQUENCIES)
 NODES, _ = engine.normal_quadrature()

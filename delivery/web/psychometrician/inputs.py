@@ -13,8 +13,18 @@ import datetime as dt
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import (BooleanField, DateField, FieldList, HiddenField, IntegerField, RadioField, SelectField,
-                     SelectMultipleField, StringField, TextAreaField)
+from wtforms import (
+    BooleanField,
+    DateField,
+    FieldList,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget

@@ -4,10 +4,10 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-26 22:52:51.903122
 """
-from alembic import op
 import sqlalchemy as sa
-import persistence
+from alembic import op
 
+import persistence
 
 revision = '0001'
 down_revision = None

@@ -4,10 +4,10 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-26 22:57:17.169408
 """
-from alembic import op
 import sqlalchemy as sa
-import persistence
+from alembic import op
 
+import persistence
 
 revision = '0002'
 down_revision = '0001'

@@ -4,10 +4,10 @@ Revision ID: 0004
 Revises: 0200
 Create Date: 2026-11-27 00:09:07.755842
 """
-from alembic import op
 import sqlalchemy as sa
-import persistence
+from alembic import op
 
+import persistence
 
 revision = '0004'
 down_revision = '0200'

@@ -9,10 +9,10 @@ Revision ID: 0100
 Revises: 0003
 Create Date: 2026-11-26 23:09:13.911963
 """
-from alembic import op
 import sqlalchemy as sa
-import persistence
+from alembic import op
 
+import persistence
 
 revision = '0100'
 down_revision = '0003'

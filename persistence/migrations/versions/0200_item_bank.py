@@ -4,10 +4,10 @@ Revision ID: 0200
 Revises: 0100
 Create Date: 2026-11-26 23:09:13.007675
 """
-from alembic import op
 import sqlalchemy as sa
-import persistence
+from alembic import op
 
+import persistence
 
 revision = '0200'
 down_revision = '0100'

@@ -4,10 +4,10 @@ Revision ID: 0300
 Revises: 0004
 Create Date: 2026-11-27 00:16:37.701514
 """
-from alembic import op
 import sqlalchemy as sa
-import persistence
+from alembic import op
 
+import persistence
 
 revision = '0300'
 down_revision = '0004'

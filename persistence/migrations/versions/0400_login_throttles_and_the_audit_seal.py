@@ -4,10 +4,10 @@ Revision ID: 0400
 Revises: 0300
 Create Date: 2026-11-27 00:25:57.582531
 """
-from alembic import op
 import sqlalchemy as sa
-import persistence
+from alembic import op
 
+import persistence
 
 revision = '0400'
 down_revision = '0300'

@@ -21,8 +21,9 @@ Revision ID: 0900
 Revises: 0400
 Create Date: 2026-12-01 09:00:00
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 import persistence
 
 revision = '0900'

@@ -9,9 +9,8 @@ A pretest run used to keep each item's key in clear in its statistics
 item's encrypted content only: the review screen now reads it from there. This
 takes it out of the runs already stored. No schema change.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0910'
 down_revision = '0900'
