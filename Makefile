@@ -23,10 +23,10 @@ STACK_ARGS ?=
 
 .PHONY: run test fast lint translations install browser-deps clean load faults nginx stack-up stack-down stack-status
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
 # The interface's catalogues (.po in the repository) compiled for gettext.
@@ -63,7 +63,7 @@ lint: $(INSTALLED)
 	$(BIN)/mypy engine
 
 $(LOAD_INSTALLED): $(INSTALLED)
-	$(BIN)/pip install --quiet -e '.[load]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[load]'
 	touch $@
 
 # The stack's nginx is Debian's package; install it when we may (as root, with apt).
@@ -88,6 +88,10 @@ stack-down: $(INSTALLED)
 
 stack-status: $(INSTALLED)
 	$(BIN)/python -m loadtests.stack status
+
+# Record the installed stack as the constraints (after a deliberate upgrade, with the suite green).
+constraints: $(LOAD_INSTALLED)
+	$(BIN)/pip freeze --exclude-editable | grep -v '^cbt-engine' | sed '1i # The stack the suite last passed on (pip freeze); make install applies it with pip -c.' > constraints.txt
 
 clean:
 	rm -rf $(VENV) var tests/browser/node_modules .pytest_cache
