@@ -44,6 +44,7 @@ used only when no eligible one can fill a slot.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence, cast
 
 import numpy as np
 from scipy import sparse
@@ -346,7 +347,7 @@ def _subpool(pool: Pool, keep: np.ndarray) -> tuple[Pool, np.ndarray]:
     new_index = np.full(pool.size, -1, dtype=np.int64)
     new_index[keep] = np.arange(len(keep))
     groups = [new_index[g][new_index[g] >= 0] for g in pool.enemy_groups]
-    return Pool(pool.items.subset(keep), pool.field[keep], pool.category[keep], groups), new_index
+    return Pool(pool.items.subset(keep), pool.field[keep], pool.category[keep], tuple(groups)), new_index
 
 
 def _form_by_milp(pool: Pool, blueprint: Blueprint, targets: tuple[InformationTarget, ...], usable: np.ndarray,
@@ -370,7 +371,7 @@ def _form_by_milp(pool: Pool, blueprint: Blueprint, targets: tuple[InformationTa
 
 def assemble_forms(pool: Pool, blueprint: Blueprint, targets: tuple[InformationTarget, ...], n_forms: int, *,
                    tolerance: float, max_overlap: int, max_uses: np.ndarray | int | None = None,
-                   previous: list[np.ndarray] = (), rng: np.random.Generator | int | None = None,
+                   previous: Sequence[np.ndarray] = (), rng: np.random.Generator | int | None = None,
                    per_category: int | None = 30, time_limit: float = 20.0, gap: float = 0.005) -> list[np.ndarray]:
     """``n_forms`` parallel forms, each meeting the blueprint and within ``tolerance`` of every target.
 
@@ -388,8 +389,8 @@ def assemble_forms(pool: Pool, blueprint: Blueprint, targets: tuple[InformationT
     n = pool.size
     previous = [np.asarray(p, dtype=np.int64) for p in previous]
     uses = np.zeros(n, dtype=np.int64)
-    for form in previous:
-        uses[form] += 1
+    for earlier in previous:
+        uses[earlier] += 1
     cap = np.full(n, np.iinfo(np.int64).max) if max_uses is None else np.broadcast_to(
         np.asarray(max_uses, dtype=np.int64), (n,))
     if max_uses is not None:
@@ -408,7 +409,7 @@ def assemble_forms(pool: Pool, blueprint: Blueprint, targets: tuple[InformationT
         usable = uses < cap
         _check_supply(pool, blueprint, usable, why=f" for form {number} within the exposure cap"
                       if max_uses is not None else "")
-        form = None
+        form: np.ndarray | None = None
         if per_category is not None:
             key = uses + rng.random(n) + 2.0 * np.iinfo(np.int32).max * ~usable
             order = np.lexsort((key, pool.category))
@@ -425,6 +426,7 @@ def assemble_forms(pool: Pool, blueprint: Blueprint, targets: tuple[InformationT
         if form is None:
             form = _form_by_milp(pool, blueprint, targets, usable, previous + forms, max_overlap, time_limit, gap,
                                  number, explain=True)
+            assert form is not None  # with explain=True it raises AssemblyInfeasible rather than return None
         problems = form_violations(pool, blueprint, form, targets, tolerance)
         if problems:
             raise AssemblyInfeasible(f"form {number}: {'; '.join(problems)}",
@@ -509,7 +511,8 @@ def assemble_loft(prepared: LoftPool, rng: np.random.Generator, *, tolerance: fl
     last: list[str] = []
     names: tuple[str, ...] = ()
     for thinned, controlled in plans:
-        eligible = rng.random(prepared.pool.size) < eligibility if controlled else None
+        # controlled plans are kept only when eligibility is given (above)
+        eligible = rng.random(prepared.pool.size) < cast(np.ndarray, eligibility) if controlled else None
         try:
             form = _greedy_form(prepared, rng, eligible, randomesque, thinned)
         except AssemblyInfeasible as error:
@@ -666,7 +669,8 @@ def choose_least_exposed(field: np.ndarray, counts: np.ndarray, per_field: np.nd
     """
     field = np.asarray(field, dtype=np.int64)
     available = np.ones(field.shape[0], dtype=bool) if excluded is None else ~np.asarray(excluded, dtype=bool)
-    order = np.lexsort((rng.random(field.shape[0]), np.asarray(counts)))
+    # cast: numpy's stubs take random(<Any>) for the scalar overload
+    order = np.lexsort((cast(np.ndarray, rng.random(field.shape[0])), np.asarray(counts)))
     chosen = []
     for f, count in enumerate(per_field):
         taken = 0

@@ -34,7 +34,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, cast
 
 import numpy as np
 
@@ -126,20 +126,20 @@ class Calibration:
     item_messages: tuple[str, ...]
     latent_mean: float = 0.0
     latent_sd: float = 1.0
-    fixed: np.ndarray = field(default=None)
+    fixed: np.ndarray | None = field(default=None)
     se_method: str = "observed"
     latent_se: tuple[float, float] = (0.0, 0.0)
     information_condition: float = float("nan")
-    at_bound: np.ndarray = field(default=None)
+    at_bound: np.ndarray | None = field(default=None)
     warnings: tuple[str, ...] = ()
     latent_estimated: bool = False
-    not_estimable: np.ndarray = field(default=None)
+    not_estimable: np.ndarray | None = field(default=None)
     examinees_without_responses: int = 0
 
     def bound_report(self) -> list[tuple[int, str]]:
         """(item column, description) of every estimated parameter at a bound of its range."""
         names = ("a", "d (intercept)", "c", "upper asymptote")
-        out = []
+        out: list[tuple[int, str]] = []
         if self.at_bound is None:
             return out
         for j, column in zip(*np.nonzero(self.at_bound)):
@@ -320,7 +320,7 @@ class _EM:
         self.fixed_loglik = fixed_loglik  # float64 (n, Q) per block, or None
         self.fixed_loglik32 = None if fixed_loglik is None else [f.astype(self.dtype) for f in fixed_loglik]
         self.e_steps = 0
-        self.pool = None
+        self.pool: ThreadPoolExecutor | None = None
 
     def log_weights(self, latent):
         mean, sd = latent
@@ -977,7 +977,7 @@ def _information(em: _EM, work, latent, layout: _Layout, method: str) -> _Inform
     with_latent = layout.estimate_latent
     n_full = n_free * k + (2 if with_latent else 0)
     n_examinees = em.data.n_examinees
-    complete = not em.data.sparse and bool(np.all(em.data.source >= 0))
+    complete = not em.data.sparse and bool(np.all(cast(np.ndarray, em.data.source) >= 0))
     products = n_examinees * n_nodes * n_free**2 * (1 if complete else 4)
     full = layout.size <= _FULL_COVARIANCE_LIMIT
     if full and observed and products > _FULL_OBSERVED_PRODUCTS:
@@ -1049,9 +1049,11 @@ def _information(em: _EM, work, latent, layout: _Layout, method: str) -> _Inform
     info[item_index[:, :, None], item_index[:, None, :]] += prior_curv
     if observed:
         aq, bq = a_tab.transpose(1, 0, 2), b_tab.transpose(1, 0, 2)  # (Q, n_free, k)
+        assert c11 is not None  # allocated above when full and observed
         if complete:
             c10 = np.broadcast_to(r.T[:, :, None], c11.shape)
             c00 = np.broadcast_to(mass[:, None, None], c11.shape)
+        assert c10 is not None and c00 is not None  # allocated above unless complete, then broadcast
         outer = (np.einsum("qja,qlb,qjl->jalb", aq, aq, c11) - np.einsum("qja,qlb,qjl->jalb", aq, bq, c10)
                  - np.einsum("qja,qlb,qlj->jalb", bq, aq, c10) + np.einsum("qja,qlb,qjl->jalb", bq, bq, c00))
         outer = outer.reshape(n_free * k, n_free * k)
@@ -1060,6 +1062,7 @@ def _information(em: _EM, work, latent, layout: _Layout, method: str) -> _Inform
         info[: n_free * k, : n_free * k] -= outer
         info[item_index[:, :, None], item_index[:, None, :]] -= hessian_items
         if with_latent:
+            assert lat_score is not None and lat_hess is not None  # computed above when with_latent
             cross = np.einsum("qb,jq,jqa->jab", lat_score, r, a_tab) - np.einsum("qb,jq,jqa->jab", lat_score, n, b_tab)
             info[: n_free * k, n_free * k:] -= cross.reshape(n_free * k, 2)
             info[n_free * k:, : n_free * k] -= cross.reshape(n_free * k, 2).T

@@ -16,6 +16,7 @@ minus the item's estimated parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -332,8 +333,8 @@ def m2(responses, calibration, *, n_points: int = 61, bound: float = 6.0) -> Lim
             low, high = (middle, high) if chndtr(statistic, df, middle) > level else (low, middle)
         return 0.5 * (low + high)
 
-    interval = tuple(float(np.sqrt(noncentrality(level) / (df * (n - 1)))) if df > 0 else float("nan")
-                     for level in (0.95, 0.05))
+    interval = cast(tuple[float, float], tuple(float(np.sqrt(noncentrality(level) / (df * (n - 1)))) if df > 0
+                                               else float("nan") for level in (0.95, 0.05)))
     # SRMSR: residual correlations of the item pairs.
     pj = model_margins[:n_items]
     model_corr = (model_margins[n_items:] - pj[pairs[:, 0]] * pj[pairs[:, 1]]) / np.sqrt(

@@ -60,7 +60,7 @@ def _read_header(path, line: str, first: str) -> list[str]:
     header = next(csv.reader([line]))
     if not header or header[0].strip().lower() != first:
         _fail(path, 1, f"the header must start with '{first}', found {header[0] if header else 'nothing'!r}", 1)
-    seen = {}
+    seen: dict[str, int] = {}
     for column, name in enumerate(header[1:], start=2):
         name = name.strip()  # ' i1' and 'i1' are one item
         if not name:
@@ -183,12 +183,13 @@ def read_parameters(path) -> ParameterTable:
         if not 0 <= numbers[2] < 1 and not math.isnan(numbers[2]):
             _fail(path, row, f"c must lie in [0, 1), found {numbers[2]}", 4, "c")
         se = []
-        for column in se_columns:
-            cell = cells[column].strip() if column is not None else ""
+        for se_column in se_columns:
+            cell = cells[se_column].strip() if se_column is not None else ""
             try:
                 se.append(float(cell) if cell else float("nan"))
             except ValueError:
-                _fail(path, row, f"{cell!r} is not a number", column + 1, header[column])
+                assert se_column is not None  # an absent column gives "", which parses
+                _fail(path, row, f"{cell!r} is not a number", se_column + 1, header[se_column])
         ids.append(ident)
         values.append(numbers)
         errors.append(se)
@@ -205,13 +206,14 @@ def read_parameters(path) -> ParameterTable:
         flags.append(flag != "0")
     if not ids:
         raise CSVFormatError(f"{path}: row 2: no items")
-    values = np.array(values)
-    se = None
+    value_table = np.array(values)
+    se_table = None
     if any(column is not None for column in se_columns):
-        errors = np.array(errors)
-        se = ItemParameters(errors[:, 0], errors[:, 1], errors[:, 2])
-    upper = np.array(uppers) if upper_column is not None else None
-    return ParameterTable(ids, ItemParameters(values[:, 0], values[:, 1], values[:, 2], upper), se, np.array(flags))
+        error_table = np.array(errors)
+        se_table = ItemParameters(error_table[:, 0], error_table[:, 1], error_table[:, 2])
+    upper_array = np.array(uppers) if upper_column is not None else None
+    return ParameterTable(ids, ItemParameters(value_table[:, 0], value_table[:, 1], value_table[:, 2], upper_array),
+                          se_table, np.array(flags))
 
 
 def write_parameters(path, item_ids, items: ItemParameters, se: ItemParameters | None = None,

@@ -16,7 +16,7 @@ chunk of examinees at a time:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, cast
 
 import numpy as np
 
@@ -218,22 +218,24 @@ class ResponseData:
         for start in range(0, total, chunk_size):
             stop = min(start + chunk_size, total)
             if self.sparse:
-                yield _SparseBlock(self.source, start, stop, dtype)
+                yield _SparseBlock(cast(SparseResponses, self.source), start, stop, dtype)
             else:
-                yield _DenseBlock(self.source[start:stop], dtype)
+                yield _DenseBlock(cast(np.ndarray, self.source)[start:stop], dtype)
 
     def select_items(self, columns: np.ndarray) -> "ResponseData":
         if self.sparse:
-            return ResponseData(self.source.select_items(columns))
-        return ResponseData(np.ascontiguousarray(self.source[:, columns]))
+            return ResponseData(cast(SparseResponses, self.source).select_items(columns))
+        return ResponseData(np.ascontiguousarray(cast(np.ndarray, self.source)[:, columns]))
 
     def number_correct(self) -> tuple[np.ndarray, np.ndarray]:
         """(number correct, number presented) per examinee, each (n_examinees,)."""
         if self.sparse:
-            rows = np.repeat(np.arange(self.n_examinees), np.diff(self.source.indptr))
-            return (np.bincount(rows, weights=self.source.correct, minlength=self.n_examinees),
-                    np.diff(self.source.indptr).astype(float))
-        return (self.source == 1).sum(axis=1).astype(float), (self.source >= 0).sum(axis=1).astype(float)
+            csr = cast(SparseResponses, self.source)
+            rows = np.repeat(np.arange(self.n_examinees), np.diff(csr.indptr))
+            return (np.bincount(rows, weights=csr.correct, minlength=self.n_examinees),
+                    np.diff(csr.indptr).astype(float))
+        dense = cast(np.ndarray, self.source)
+        return (dense == 1).sum(axis=1).astype(float), (dense >= 0).sum(axis=1).astype(float)
 
     def item_score_correlation(self) -> np.ndarray:
         """(n_items,) correlation of each item with the proportion-correct score, over
@@ -241,12 +243,14 @@ class ResponseData:
         n_correct, n_presented = self.number_correct()
         score = n_correct / np.maximum(n_presented, 1.0)
         if self.sparse:
-            rows = np.repeat(np.arange(self.n_examinees), np.diff(self.source.indptr))
-            x, s, j = self.source.correct.astype(np.float64), score[rows], self.source.item
+            csr = cast(SparseResponses, self.source)
+            rows = np.repeat(np.arange(self.n_examinees), np.diff(csr.indptr))
+            x, s, j = csr.correct.astype(np.float64), score[rows], csr.item
             sums = [np.bincount(j, weights=w, minlength=self.n_items) for w in (np.ones_like(x), x, s, s * s, x * s)]
         else:
-            correct = (self.source == 1).astype(np.float64)
-            presented = (self.source >= 0).astype(np.float64)
+            dense = cast(np.ndarray, self.source)
+            correct = (dense == 1).astype(np.float64)
+            presented = (dense >= 0).astype(np.float64)
             sums = [presented.sum(axis=0), correct.sum(axis=0), score @ presented, score**2 @ presented,
                     score @ correct]
         n, sx, ss, sss, sxs = sums
@@ -258,9 +262,11 @@ class ResponseData:
     def item_counts(self) -> tuple[np.ndarray, np.ndarray]:
         """(number correct, number presented) per item, each (n_items,)."""
         if self.sparse:
-            return (np.bincount(self.source.item, weights=self.source.correct, minlength=self.n_items),
-                    np.bincount(self.source.item, minlength=self.n_items).astype(float))
-        return (self.source == 1).sum(axis=0).astype(float), (self.source >= 0).sum(axis=0).astype(float)
+            csr = cast(SparseResponses, self.source)
+            return (np.bincount(csr.item, weights=csr.correct, minlength=self.n_items),
+                    np.bincount(csr.item, minlength=self.n_items).astype(float))
+        dense = cast(np.ndarray, self.source)
+        return (dense == 1).sum(axis=0).astype(float), (dense >= 0).sum(axis=0).astype(float)
 
 
 def as_response_data(responses, n_items: int | None = None) -> ResponseData:
