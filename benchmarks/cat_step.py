@@ -21,7 +21,9 @@ catsim is not a project dependency: ``.venv/bin/pip install catsim`` to include 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import io
 import os
 import time
 
@@ -108,7 +110,8 @@ def catsim_steps(pool, thetas, length, rng) -> list[float] | None:
         from catsim.selection import MaxInfoSelector
     except ImportError:
         return None
-    bank = ItemBank(np.c_[pool.items.a, pool.items.b, pool.items.c, np.ones(pool.size)])
+    with contextlib.redirect_stdout(io.StringIO()):  # catsim prints an empty line when it builds a bank
+        bank = ItemBank(np.c_[pool.items.a, pool.items.b, pool.items.c, np.ones(pool.size)])
     selector, estimator = MaxInfoSelector(), NumericalSearchEstimator()
     times = []
     for theta in thetas:

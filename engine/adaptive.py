@@ -33,6 +33,17 @@ exact reductions keep it to about a hundred variables, a millisecond or two:
   any other item could be exchanged for one of those r, keeping every row and not
   losing information.
 
+The LP relaxation is solved first: without enemy rows the matrix (a field row over
+disjoint category rows) is totally unimodular, so the LP's optimal vertex is the MILP's
+optimum; a fractional vertex goes to the MILP. HiGHS's fixed cost per call dominates at
+this size, so sittings running side by side (:func:`next_items`, :func:`update_many`,
+used by the simulations) share one block-diagonal LP and one estimator call.
+
+A sitting is :func:`start`, then for each item :func:`next_item`, the answer,
+:func:`update` and :func:`should_stop` (with :func:`close_field` when a block is
+complete), every state an immutable :class:`CatState` passed in and returned;
+:func:`run_sitting` is that loop, :func:`sitting_violations` checks its result.
+
 Length. ``fixed``: each field block has its blueprint count (or a share of
 ``max_length``). Variable lengths (``se``, ``ci``, ``sprt``): a block has between a
 minimum and a maximum number of items; the shadow test is as long as the block's
@@ -45,8 +56,8 @@ sum of its minimums). A block ends (:func:`should_stop`):
 * ``se``: when SE(theta_hat) <= se_target / sqrt(s_f), s_f the share of the maximum
   length in the blocks so far (so the test ends with the total's SE at its target);
 * ``ci``: when the confidence interval theta_hat +- z SE excludes the cut, for the
-  total's cut and the field's own (Kingsbury & Weiss, 1983), or the total is already a
-  clear fail;
+  total's cut and the field's own (Kingsbury & Weiss, 1983), or one of them is already a
+  clear fail (the pass rule needs every one);
 * ``sprt``: when Wald's sequential probability ratio test of theta = cut - delta against
   cut + delta decides, for the same cuts (Reckase, 1983; Spray & Reckase, 1994):
   log LR = sum_j [x_j log(P_j(cut+d) / P_j(cut-d)) + (1 - x_j) log(Q_j(cut+d) / Q_j(cut-d))],
@@ -151,10 +162,10 @@ class CatSettings:
     randomesque: the item is drawn among this many best of the shadow test;
     exposure_target: no item in more than this share of sittings; exposure_margin: the
     control aims at (1 - margin) x target, so that the observed rates, which scatter
-    around the aim, stay under the target; exposure_classes: ability edges of the
-    classes exposure is controlled in (() for one class); exposure_fading: the weight w
-    of the counts at each sitting of the class (1: no fading); time_limit: seconds per
-    shadow test.
+    around the aim, stay under the target; exposure_classes: ability edges of classes in
+    which exposure is also controlled, on top of the overall control (() for none);
+    exposure_fading: the weight w of the past counts at each sitting they count (1: no
+    fading); time_limit: seconds per HiGHS call.
     """
 
     stopping: str = "fixed"
