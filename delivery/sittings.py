@@ -190,6 +190,12 @@ def candidate_finish(session: Session, program: ExamProgram, sitting_id: int, to
         return Finished(sitting.status, new_token(sitting))
 
 
+def has_ended(session: Session, sitting_id: int) -> bool:
+    """Whether the sitting has ended: a write from an old copy of its cookie is then told so (409),
+    as the seat's own page racing its finish would be, rather than signed out; it reads nothing."""
+    return session.scalar(select(Sitting.status).where(Sitting.id == sitting_id)) in CLOSED_SITTING
+
+
 def candidate_sign_out(session: Session, sitting_id: int, token: str) -> None:
     """The candidate leaves the seat: the token (every copy of the cookie) stops working."""
     with unit_of_work(session):

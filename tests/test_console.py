@@ -104,7 +104,8 @@ def test_a_proctor_runs_a_sitting_from_check_in_to_the_end(app, session, program
 
     # End for misconduct: no more answers, no score; the seat is signed out (every copy of its cookie).
     assert act(proctor, booked.booking_id, "end", reason="Phone in use").status_code == 302
-    assert api(new_seat, "PUT", "/api/sitting/answers/4", {"option": 0}).status_code == 401
+    assert api(new_seat, "GET", "/api/sitting").status_code == 401
+    assert api(new_seat, "PUT", "/api/sitting/answers/4", {"option": 0}).status_code == 409
     assert sitting_of(session, booked.booking_id).status == "ended"
     assert login_candidate(new_seat, booked).headers["Location"].endswith("/result")
     assert api(new_seat, "PUT", "/api/sitting/answers/4", {"option": 0}).status_code == 409

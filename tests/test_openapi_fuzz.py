@@ -78,6 +78,12 @@ def sittings_in_progress(app, session, program, clock):
             "booked": booked_mine}
 
 
+def copy_of_before_the_end(app, cookies: dict):
+    copy = app.test_client()
+    copy.set_cookie("session", cookies["session"])
+    return copy
+
+
 def _credentials(case, headers: dict, cookies: dict) -> dict:
     """The real session cookie and CSRF header in place of the generated ones; where a
     malformed case leaves one out on purpose, it stays out (and the request must fail)."""
@@ -156,17 +162,16 @@ def test_fuzzed_finish_ends_the_sitting_once_and_consistently(app, session, prog
     mine = session.get(Sitting, sittings_in_progress["mine"])
     assert mine.status == "finished" and mine.deadline_at is None
     assert len(session.scalars(select(ScoreResult).where(ScoreResult.sitting_id == mine.id)).all()) == 1
-    # After the end, every write is refused and changes nothing: the copies of the cookie from
-    # before the end are signed out; signed in again (to see the score), the sitting refuses them.
-    before = _snapshot(session, mine.id)
+    # After the end, every write is refused and changes nothing, from the copies of the cookie taken
+    # before the end (signed out: they read nothing) as from a new login (to see the score).
     writes = [("PUT", "/api/sitting/answers/4", {"option": 1}), ("PUT", "/api/sitting/marks/4", {"marked": True}),
               ("PUT", "/api/sitting/position", {"position": 9})]
-    for method, path, body in writes:
-        assert api(client, method, path, body).status_code == 401
-    assert _snapshot(session, mine.id) == before
-    login_candidate(client, sittings_in_progress["booked"])
-    before = _snapshot(session, mine.id)
-    for method, path, body in writes:
-        assert api(client, method, path, body).status_code == 409
-    assert _snapshot(session, mine.id) == before
+    for sign_in_again in (False, True):
+        if sign_in_again:
+            login_candidate(client, sittings_in_progress["booked"])
+        before = _snapshot(session, mine.id)
+        for method, path, body in writes:
+            assert api(client, method, path, body).status_code == 409
+        assert _snapshot(session, mine.id) == before
+    assert api(copy_of_before_the_end(app, cookies), "GET", "/api/sitting").status_code == 401
     assert _snapshot(session, sittings_in_progress["other"]) == other_before

@@ -207,7 +207,13 @@ def _json_body() -> dict:
 
 def _refused(position: int):
     """Explain why a hot-path write changed nothing."""
-    sitting = _current_sitting()
+    try:
+        sitting = _current_sitting()
+    except NotSignedIn:
+        sitting_id, _token = candidate_credentials()
+        if sittings.has_ended(db(), sitting_id):
+            raise Conflict("This sitting has ended; answers can no longer be changed.") from None
+        raise
     if sitting.status in CLOSED_SITTING:
         raise Conflict("This sitting has ended; answers can no longer be changed.")
     if sitting.status == SittingStatus.PAUSED:

@@ -116,10 +116,13 @@ def test_a_proctor_runs_a_sitting_from_the_console(page, browser, live_server, s
     new_seat.get_by_role("button", name="Question 1, answered").click()
     expect(new_seat.locator("#question-options input").nth(1)).to_be_checked()
 
-    # End the sitting: the candidate's screen closes on a page without a score.
+    # End the sitting: the seat is signed out at once (every copy of its cookie); logged in again with
+    # the slip, the candidate sees the sitting ended without a score.
     open_panel(proctor, live_server, booked)
     proctor.locator("#end-reason").fill("Phone in use")
     proctor.get_by_role("button", name="End the sitting").click()
+    expect(new_seat.get_by_role("heading", name="Candidate login")).to_be_visible(timeout=8000)
+    candidate_logs_in(new_seat, live_server, booked)
     expect(new_seat.get_by_role("heading", name="Your score")).to_be_visible(timeout=8000)
     expect(new_seat.locator("main")).to_contain_text("ended without a score")
     expect(row).to_contain_text("ended")
