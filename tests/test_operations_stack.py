@@ -173,3 +173,23 @@ def with_no_instance_answering_nginx_says_503_in_json_with_the_request_id(stack)
     answer = json.loads(body)
     assert answer["status"] == 503 and answer["request_id"] == headers["X-Request-ID"]
     assert "try again" in answer["error"]
+
+
+def test_the_production_site_nginx_accepts(tmp_path):
+    """The recipe's site (docs/deployment.md) as an operator renders it: nginx -t takes it."""
+    import subprocess
+
+    from delivery.deploy import render_main, render_site, self_signed_certificate
+
+    certificate, key = self_signed_certificate(tmp_path / "tls", ("cbt.example.jp",))
+    site = render_site(upstreams=["10.0.0.21:8001", "10.0.0.22:8001"], certificate=certificate, key=key,
+                       server_name="cbt.example.jp", access_log=str(tmp_path / "cbt.json"))
+    assert "return 308 https://$host$request_uri;" in site and "@@" not in site
+    assert "server 10.0.0.22:8001 max_fails=1 fail_timeout=5s;" in site
+    for sub in ("conf", "logs", "temp"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "conf" / "cbt-site.conf").write_text(site)
+    (tmp_path / "conf" / "nginx.conf").write_text(render_main(prefix=tmp_path))
+    checked = subprocess.run([nginx_binary(), "-t", "-p", str(tmp_path), "-c", str(tmp_path / "conf" / "nginx.conf"),
+                              "-e", str(tmp_path / "logs" / "error.log")], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr

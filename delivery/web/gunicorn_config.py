@@ -53,7 +53,7 @@ _made_metrics_dir = _deployment.metrics_dir is None
 _metrics_dir = Path(tempfile.mkdtemp(prefix="cbt-metrics-")) if _made_metrics_dir else _deployment.metrics_dir
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
-from delivery.web.observability import gunicorn_logging_config  # noqa: E402 (after the metrics folder is set)
+from delivery.web.observability import gunicorn_logging_config  # noqa: E402 (after the variable is set)
 
 logconfig_dict = gunicorn_logging_config(_deployment.log_level, _deployment.log_format, _deployment.access_log)
 
