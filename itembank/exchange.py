@@ -142,6 +142,13 @@ class FigureDocument(_Part):
     alt: str
 
 
+class StimulusDocument(_Part):
+    model_config = ConfigDict(extra="forbid")
+    identifier: str
+    title: str
+    text: str
+
+
 class ContentDocument(_Part):
     stem: str
     options: list[str] = Field(min_length=2)
@@ -149,12 +156,23 @@ class ContentDocument(_Part):
     rationale: str | None = ""
     table: TableDocument | None = None
     figure: FigureDocument | None = None
+    # What QTI brings (itembank.qti): kept through the native format too.
+    stimulus: StimulusDocument | None = None
+    instructions: str = ""
+    title: str = ""
+    language: str = ""
+    choice_ids: list[str] = []
+    shuffle: bool = True
+    fixed: list[int] = []
 
     def content(self) -> ItemContent:
         """The item content (ContentError says what the content itself gets wrong)."""
         return ItemContent(stem=self.stem, options=tuple(self.options), key=self.key,
                            rationale=self.rationale or "", table=self.table.model_dump() if self.table else None,
-                           figure=self.figure.model_dump() if self.figure else None)
+                           figure=self.figure.model_dump() if self.figure else None,
+                           stimulus=self.stimulus.model_dump() if self.stimulus else None,
+                           instructions=self.instructions, title=self.title, language=self.language,
+                           choice_ids=tuple(self.choice_ids), shuffle=self.shuffle, fixed=tuple(self.fixed))
 
 
 class ParametersDocument(_Part):

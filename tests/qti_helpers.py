@@ -103,7 +103,7 @@ PASSAGE = {"identifier": "passage-cloud", "title": "A small firm moves to the cl
 def edge_items() -> list[dict]:
     """Items that use everything the bank can hold, in the forms that once did not round-trip."""
     return [
-        {"code": "12 Edge/1", "category": 23, "content": ItemContent(
+        {"code": "12.Edge-1", "category": 23, "content": ItemContent(
             stem="次のプログラムの出力はどれか。\n  for i in range(3):\n      print(i)\n\u3000全角の字下げ",
             options=("x  y", "x y", "0 1 2", "なし"), key=2, rationale="Line one.\n  indented line two",
             table={"header": ["入力", "出力"], "rows": []}, title="出力の問題", language="ja",
@@ -111,7 +111,7 @@ def edge_items() -> list[dict]:
             instructions="Read the passage first.")},
         {"code": "1234567890123456789012345678901", "category": 1, "content": ItemContent(
             stem="A code that starts with a digit.", options=("A", "B", "C", "D"), key=0, shuffle=False)},
-        {"code": "a b", "category": 22, "content": ItemContent(
+        {"code": "a.b", "category": 22, "content": ItemContent(
             stem="Which figure?\n\nThe one above.", options=("one", "two", "three", "four"), key=1,
             figure={"media_type": "image/svg+xml", "data": SVG, "alt": "A blue rectangle"}, stimulus=PASSAGE)},
         {"code": "a_b", "category": 22, "content": ItemContent(
