@@ -19,6 +19,7 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import make_url
 
 from persistence.errors import Conflict, InvalidInput, Unavailable
+from persistence.settings import load_settings
 
 POSTGRES_MAGIC = b"PGDMP"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -42,7 +43,7 @@ def _libpq(engine: Engine) -> tuple[str, dict[str, str]]:
     """The database's URI for the PostgreSQL tools, and the environment that carries its password
     (never on their command line, where ``ps`` would show it)."""
     url = make_url(engine.url.render_as_string(hide_password=False))
-    env = dict(os.environ)  # the tools' own PG* settings (PGSSLMODE...) still apply
+    env = dict(load_settings().child_environment)  # the tools' own PG* settings (PGSSLMODE...) still apply
     if url.password:
         env["PGPASSWORD"] = url.password
     return url.set(drivername="postgresql", password=None).render_as_string(hide_password=False), env

@@ -70,6 +70,8 @@ class Settings:
     access_log: str | None
     log_level: str
     log_format: str
+    # What child processes (pg_dump, pg_restore) are given: this process's environment as read here.
+    child_environment: Mapping[str, str]
     proxy_addresses: tuple[str, ...]
     metrics_dir: Path | None
     session_idle_minutes: int = 60
@@ -135,6 +137,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         threads=_whole(environ, "CBT_THREADS", 8, low=1),
         access_log=text("CBT_ACCESS_LOG"),
         log_level=text("CBT_LOG_LEVEL") or "warning",
+        child_environment=dict(environ),
         log_format=_choice(environ, "CBT_LOG_FORMAT", ("json", "text")),
         proxy_addresses=tuple(part.strip() for part in (text("CBT_PROXY_ADDRESSES") or "127.0.0.1,::1").split(",")
                               if part.strip()),
@@ -143,3 +146,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         session_hours=_whole(environ, "CBT_SESSION_HOURS", 12, low=1),
         password_hash_slots=_whole(environ, "CBT_PASSWORD_HASH_SLOTS", 2, low=1),
     )
+
+
+def export_metrics_dir(path: Path) -> None:
+    """Name ``path`` to prometheus_client, which reads ``PROMETHEUS_MULTIPROC_DIR`` itself when first
+    imported: the one write to the environment, made by gunicorn's master before the workers fork."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)

@@ -12,12 +12,11 @@ temporary folder per server unless set; emptied at start, a dead worker's gauges
 so that ``/metrics`` on any worker reports the whole instance. Logs: one JSON object a
 line on stderr (``CBT_LOG_FORMAT=text`` for plain lines), with the request id.
 """
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from persistence.settings import load_settings
+from persistence.settings import export_metrics_dir, load_settings
 
 _deployment = load_settings()
 bind = _deployment.bind
@@ -51,7 +50,7 @@ logconfig_dict = None  # set below, once the module that holds the formatter may
 # which in a worker happens after the fork: set it here, in the master, before that.
 _made_metrics_dir = _deployment.metrics_dir is None
 _metrics_dir = Path(tempfile.mkdtemp(prefix="cbt-metrics-")) if _made_metrics_dir else _deployment.metrics_dir
-os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+export_metrics_dir(_metrics_dir)
 
 from delivery.web.observability import gunicorn_logging_config  # noqa: E402 (after the variable is set)
 
