@@ -105,8 +105,7 @@ class LoginThrottled(Refused):
 
     def __init__(self, retry_after: int):
         minutes = max(1, math.ceil(retry_after / 60))
-        super().__init__(f"Too many failed attempts. Please wait {minutes} minute{'s' if minutes > 1 else ''} "
-                         "and try again.")
+        super().__init__("Too many failed attempts. Please wait {minutes} min and try again.", minutes=minutes)
         self.retry_after = retry_after
 
 

@@ -31,13 +31,21 @@ from __future__ import annotations
 class DomainError(Exception):
     """A request a service cannot carry out as given; ``str(error)`` is the user's message.
 
+    The message is written as a template with named places, and the values as keywords:
+    ``Conflict("The slot {slot} is full.", slot=code)``. The template is a gettext message
+    (``delivery/web/babel.cfg`` extracts every literal given to these classes), so the web
+    edge can show it in the reader's language: translate the template, then fill it in
+    (``delivery.web.i18n.user_message``). An f-string would be English only.
+
     ``field`` names the input at fault where there is one (a form field, a CSV
     column, a JSON path), so that a form can show the message beside it.
     """
 
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, *, field: str | None = None, **params: object):
+        self.template = message
+        self.params = params
+        self.message = message.format(**params) if params else message
+        super().__init__(self.message)
         self.field = field
 
 
@@ -64,8 +72,9 @@ class Conflict(DomainError):
 class Unavailable(DomainError):
     """A part the request needs is out of reach; the request may succeed later."""
 
-    def __init__(self, message: str, *, field: str | None = None, retry_after: int | None = None):
-        super().__init__(message, field=field)
+    def __init__(self, message: str, *, field: str | None = None, retry_after: int | None = None,
+                 **params: object):
+        super().__init__(message, field=field, **params)
         self.retry_after = retry_after
 
 

@@ -15,6 +15,7 @@ import shutil
 import uuid
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -151,11 +152,23 @@ def clock():
     return Clock(FROZEN_NOW)
 
 
+class EnglishReader(FlaskClient):
+    """A test client that has chosen English with the language switch: most tests read the
+    English messages. A test of the Japanese pages forgets the choice
+    (``client.delete_cookie("cbt_language")``) or chooses ``ja``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.set_cookie("cbt_language", "en")
+
+
 @pytest.fixture
 def app(engine, clock):
     from delivery.web import create_app
 
-    return create_app({"ENGINE": engine, "SECRET_KEY": "test-secret", "TESTING": True, "CLOCK": clock})
+    app = create_app({"ENGINE": engine, "SECRET_KEY": "test-secret", "TESTING": True, "CLOCK": clock})
+    app.test_client_class = EnglishReader
+    return app
 
 
 @pytest.fixture

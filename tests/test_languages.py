@@ -29,6 +29,7 @@ def test_every_user_facing_message_has_its_japanese_translation(tmp_path):
 
 def test_pages_are_japanese_by_default_and_english_when_chosen(app):
     client = app.test_client()
+    client.delete_cookie("cbt_language")
     page = client.get("/staff/login").get_data(as_text=True)
     assert '<html lang="ja"' in page and "本文へスキップ" in page
     chosen = client.post("/language", data={"csrf_token": csrf_token(client, "/staff/login"), "language": "en",

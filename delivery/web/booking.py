@@ -31,6 +31,7 @@ from delivery.web.auth import (
 from delivery.web.candidate import blueprint
 from delivery.web.context import db, form_id, now, program, query_id
 from delivery.web.errors import too_many_attempts
+from delivery.web.i18n import user_message
 from persistence.errors import DomainError, InvalidInput, NotSignedIn
 
 DAYS_SHOWN = 7
@@ -53,7 +54,7 @@ def _slot_words(slot: Slot) -> str:
 
 def _told(error: DomainError, go):
     """A refused form: its reason shown on the page the candidate is sent back to."""
-    flash(str(error))
+    flash(user_message(error))
     return go
 
 
@@ -127,7 +128,7 @@ def booking_password():
     except LoginThrottled as refused:
         return too_many_attempts(render_template("candidate/password.html", error=str(refused), **page), refused)
     except InvalidInput as error:
-        return render_template("candidate/password.html", error=str(error), **page), 422
+        return render_template("candidate/password.html", error=user_message(error), **page), 422
     sign_in_applicant(token)
     flash("Your password is changed; every other browser signed in to your bookings is signed out.")
     return redirect(url_for("candidate.booking_home"))

@@ -21,6 +21,7 @@ from delivery.web.auth import (
 )
 from delivery.web.context import answers, db, now, program
 from delivery.web.errors import too_many_attempts
+from delivery.web.i18n import user_message
 from persistence.errors import Conflict, DomainError, InvalidInput, NotFound, NotSignedIn
 from persistence.unit_of_work import unit_of_work
 from scoring import certificates
@@ -75,7 +76,7 @@ def login():
         return too_many_attempts(render_template("candidate/login.html", error=str(refused), admission_code=code),
                                  refused)
     except DomainError as error:
-        return render_template("candidate/login.html", error=str(error), admission_code=code), errors.http_status(error)
+        return render_template("candidate/login.html", error=user_message(error), admission_code=code), errors.http_status(error)
     sign_in_candidate(sitting.id, token)
     return redirect(_page_for(sitting))
 

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from delivery.answers import StorageUnavailable
 from delivery.sittings import Paused
 from delivery.throttle import LoginThrottled
+from delivery.web.i18n import user_message
 from itembank.assembly import AssemblyError
 from persistence.errors import (
     Conflict,
@@ -90,7 +91,7 @@ def too_many_attempts(body, refused: LoginThrottled) -> Response:
 def register(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(error):
-        response = error_response(http_status(error), str(error))
+        response = error_response(http_status(error), user_message(error))
         if getattr(error, "retry_after", None):
             response.headers["Retry-After"] = str(error.retry_after)
         return response
@@ -107,7 +108,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(LoginThrottled)
     def throttled(error):
-        return too_many_attempts(error_response(429, str(error)), error)
+        return too_many_attempts(error_response(429, user_message(error)), error)
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):

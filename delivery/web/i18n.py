@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from flask import Blueprint, Flask, current_app, g, redirect, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, gettext
+
+from persistence.errors import DomainError
 
 LANGUAGES = {"ja": "日本語", "en": "English"}
 DEFAULT_LANGUAGE = "ja"
@@ -48,6 +50,20 @@ def select_language() -> str:
     if booked in LANGUAGES:
         return booked
     return program_default_language()
+
+
+def user_message(error: DomainError) -> str:
+    """A service's refusal in the reader's language: its template translated, then filled in.
+
+    A template the catalogue lacks reads in English; a translation whose places do not
+    match the template's is a catalogue fault, and the English is shown instead."""
+    translated = gettext(error.template)
+    if not error.params:
+        return translated
+    try:
+        return translated.format(**error.params)
+    except (KeyError, IndexError, ValueError):
+        return error.message
 
 
 def current_language() -> str:

@@ -18,6 +18,7 @@ from delivery.web.auth import (
 )
 from delivery.web.context import db, now
 from delivery.web.errors import too_many_attempts
+from delivery.web.i18n import user_message
 from persistence.errors import InvalidInput, NotSignedIn
 
 blueprint = Blueprint("staff", __name__, url_prefix="/staff")
@@ -67,7 +68,7 @@ def password():
     except LoginThrottled as refused:
         return too_many_attempts(render_template("staff/password.html", error=str(refused), **page), refused)
     except InvalidInput as error:
-        return render_template("staff/password.html", error=str(error), **page), 422
+        return render_template("staff/password.html", error=user_message(error), **page), 422
     sign_in_staff(g.staff, token)
     flash("Your password is changed; every other sign-in of your account has ended.")
     return redirect(url_for(HOME[g.staff.role]))

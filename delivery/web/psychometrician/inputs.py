@@ -29,6 +29,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from delivery.web.i18n import user_message
 from itembank.bank import check_code
 from itembank.content import FIGURE_TYPES, ContentError, ItemContent
 from itembank.models import ITEM_STATUSES
@@ -47,9 +48,9 @@ class Form(FlaskForm):
         """Show a service's refusal beside the field it names, else above the form."""
         field = self._fields.get(error.field) if error.field else None
         if field is not None and not isinstance(field, FieldList):
-            field.errors = [*field.errors, error.message]
+            field.errors = [*field.errors, user_message(error)]
         else:
-            self.form_errors.append(error.message)
+            self.form_errors.append(user_message(error))
 
     def first_error(self) -> str:
         """The first problem, as 'field: message' with the field's name in the request (for a
