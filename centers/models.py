@@ -150,6 +150,8 @@ class Candidate(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
+    # The name's reading in katakana (フリガナ): identity checks read it aloud.
+    name_kana: Mapped[str | None] = mapped_column(String(128))
     date_of_birth: Mapped[dt.date] = mapped_column(Date)
     # Registered candidates sign in to their bookings with e-mail and password.
     email: Mapped[str | None] = mapped_column(String(256), unique=True)
@@ -191,6 +193,8 @@ class Booking(Base):
     # The exam program booked (its code), for the rule of one booking per program at a time.
     program_code: Mapped[str] = mapped_column(String(32), default=DEFAULT_PROGRAM, server_default=DEFAULT_PROGRAM)
     status: Mapped[BookingStatus] = mapped_column(StatusText(BookingStatus), default=BookingStatus.BOOKED)
+    # The language the candidate chose ("ja", "en"); the sitting is shown in it. None: the program's default.
+    language: Mapped[str | None] = mapped_column(String(8))
     # Accommodations.
     time_multiplier: Mapped[float] = mapped_column(Float, default=1.0)
     large_text: Mapped[bool] = mapped_column(Boolean, default=False)
