@@ -39,6 +39,11 @@ WHERE id = :sitting_id AND login_token_hash = :token_hash AND status = '{IN_PROG
 READ_CLOCK = """SELECT status, deadline_at, remaining_seconds FROM sittings
 WHERE id = :sitting_id AND login_token_hash = :token_hash"""
 
+# The questions are shown from the start until the end: not while the candidate waits for the slot.
+READ_QUESTIONS = f"""SELECT q.etag, q.body FROM sitting_questions q JOIN sittings s ON s.id = q.sitting_id
+WHERE s.id = :sitting_id AND s.login_token_hash = :token_hash
+  AND s.status IN ('{IN_PROGRESS}', '{SittingStatus.PAUSED.value}')"""
+
 
 class StorageUnavailable(Unavailable):
     """The database did not take the statement; the client may retry."""
@@ -70,7 +75,8 @@ class AnswerStore:
         self._sql = {
             name: sql if named else re.sub(r":(\w+)", r"%(\1)s", sql)
             for name, sql in {
-                "answer": SAVE_ANSWER, "mark": SAVE_MARK, "position": SAVE_POSITION, "clock": READ_CLOCK
+                "answer": SAVE_ANSWER, "mark": SAVE_MARK, "position": SAVE_POSITION, "clock": READ_CLOCK,
+                "questions": READ_QUESTIONS,
             }.items()
         }
 
@@ -136,3 +142,9 @@ class AnswerStore:
         if row is None:
             return None
         return Clock(row[0], self._time_out(row[1]), row[2])
+
+    def read_questions(self, sitting_id: int, token_hash: str) -> tuple[str, bytes] | None:
+        """The ETag and sealed body of a running sitting's prepared questions (``delivery.prepared``);
+        None if the token is not current, the sitting is not running, or none are prepared."""
+        row = self._run("questions", {"sitting_id": sitting_id, "token_hash": token_hash}, fetch=True)
+        return None if row is None else (row[0], bytes(row[1]))

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from centers.bookings import normalise_admission_code
-from delivery import sittings
+from delivery import prepared, sittings
 from delivery.models import CLOSED_SITTING, SittingStatus
 from delivery.sittings import Paused
 from delivery.throttle import LoginThrottled
@@ -303,6 +304,34 @@ def clock():
         remaining_seconds=sittings.remaining_seconds(sitting, current),
         result_url=url_for("candidate.result") if sitting.status in CLOSED_SITTING else None,
     )
+
+
+@blueprint.get("/api/sitting/questions")
+def questions():
+    """The running sitting's questions as prepared at login: one row read, sent as stored (gzip);
+    304 when the page has them already. The answers, marks and clock come from /api/sitting."""
+    sitting_id, token = candidate_credentials()
+    found = answers().read_questions(sitting_id, sittings.token_hash(token))
+    body = prepared.opened(sitting_id, found[1]) if found else None
+    if body is None:
+        sitting = _current_sitting()
+        if sitting.status not in (SittingStatus.IN_PROGRESS, SittingStatus.PAUSED):
+            raise Conflict("The questions are shown once the sitting has started.")
+        stored = sittings.prepared_questions(db(), program(), sitting)
+        found, body = (stored.etag, stored.body), prepared.opened(sitting_id, stored.body)
+    etag = found[0]
+    if etag in request.if_none_match:
+        response = Response(status=304)
+    elif "gzip" in request.accept_encodings:
+        response = Response(body, mimetype="application/json")
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = Response(gzip.decompress(body), mimetype="application/json")
+    response.set_etag(etag)
+    response.headers["Vary"] = "Accept-Encoding"
+    # Private to this seat's sign-in; asked again on every load (a new sign-in, a new answer).
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @blueprint.post("/api/sitting/finish")
