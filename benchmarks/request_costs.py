@@ -76,6 +76,8 @@ def main() -> None:
         move_slot_start(url, dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
         costs["start: POST /start, the sitting page"] = cpu_ms(start, n)
         costs["GET /api/sitting (the 100 questions)"] = cpu_ms(lambda i: seats[i % n].get("/api/sitting"), n)
+        costs["GET /api/sitting/questions (prepared at login)"] = cpu_ms(
+            lambda i: seats[i % n].get("/api/sitting/questions", headers={"Accept-Encoding": "gzip"}), n)
         costs["baseline: GET /api/sitting/clock"] = cpu_ms(lambda i: seats[i % n].get("/api/sitting/clock"), 5 * n)
         costs["PUT /api/sitting/answers/<n>"] = cpu_ms(lambda i: seats[i % n].put(
             f"/api/sitting/answers/{i % 100 + 1}", json={"option": i % 4}, headers=headers[i % n]), 5 * n)
