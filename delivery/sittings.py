@@ -243,10 +243,16 @@ def remaining_seconds(sitting: Sitting, now: dt.datetime) -> float:
 
 def time_at_start(program: ExamProgram, sitting: Sitting, slot_start: dt.datetime, now: dt.datetime) -> float:
     """The time the candidate gets on starting now: a late start is deducted if the program says so."""
+    return seconds_at_start(program, sitting.remaining_seconds, slot_start, now)
+
+
+def seconds_at_start(program: ExamProgram, waiting_seconds: float | None, slot_start: dt.datetime,
+                     now: dt.datetime) -> float:
+    """:func:`time_at_start` from the waiting sitting's time (``Sitting.remaining_seconds``)."""
     lateness = max(0.0, (now - slot_start).total_seconds())
     if program.admission.late_arrival == "deduct":
-        return max(0.0, (sitting.remaining_seconds or 0.0) - lateness)
-    return sitting.remaining_seconds or 0.0
+        return max(0.0, (waiting_seconds or 0.0) - lateness)
+    return waiting_seconds or 0.0
 
 
 def start(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> None:

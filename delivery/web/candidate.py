@@ -23,6 +23,7 @@ from delivery.web.auth import (
 from delivery.web.context import answers, db, now, program
 from delivery.web.errors import too_many_attempts
 from delivery.web.i18n import user_message
+from delivery.web.observability import metrics
 from persistence.errors import Conflict, DomainError, InvalidInput, NotFound, NotSignedIn
 from persistence.unit_of_work import unit_of_work
 from scoring import certificates
@@ -118,7 +119,13 @@ def start():
     if request.form.get("agree") != "yes":
         _current_sitting()  # signed in at all?
         return redirect(url_for("candidate.instructions", must_agree=1))
-    sittings.candidate_start(db(), program(), sitting_id, token, now())
+    moment = now()
+    if answers().start(sitting_id, sittings.token_hash(token), moment,
+                       lambda waiting, slot_start: sittings.seconds_at_start(program(), waiting, slot_start, moment)):
+        metrics().sittings_started.inc()  # the ORM's count of status changes does not see this statement
+    else:
+        # Started already, too early, or no time left: the service does what is right or says why.
+        sittings.candidate_start(db(), program(), sitting_id, token, moment)
     return redirect(url_for("candidate.sitting_page"))
 
 
