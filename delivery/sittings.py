@@ -426,7 +426,7 @@ def check_reason(action: str, reason: str) -> str:
     if action in REASON_REQUIRED and not reason:
         raise InvalidInput("Say why (the reason is kept in the audit trail).", field="reason")
     if len(reason) > REASON_LENGTH:
-        raise InvalidInput(f"Say why in at most {REASON_LENGTH} characters.", field="reason")
+        raise InvalidInput("Say why in at most {limit} characters.", field="reason", limit=REASON_LENGTH)
     return reason
 
 
@@ -441,7 +441,7 @@ def _console_action(session: Session, program: ExamProgram, booking_id: int, act
         said = check_reason(action, reason)
         sitting = _locked_sitting_of_booking(session, booking.id)
         if sitting is None:
-            raise Conflict(f"{booking.candidate.name} has not logged in at a seat yet.")
+            raise Conflict("{name} has not logged in at a seat yet.", name=booking.candidate.name)
         before = _clock(sitting, now)
         details = apply(booking, sitting) or {}
         session.flush()
@@ -519,8 +519,8 @@ def add_time(session: Session, program: ExamProgram, booking_id: int, minutes: i
         SITTING.refuse_unless(sitting.status, "add_time")
         left = minutes_left_to_add(program, sitting)
         if minutes > left:
-            raise InvalidInput(f"At most {max_added_minutes(program)} minutes can be added to a sitting in all; "
-                               f"{left} are left.", field="minutes")
+            raise InvalidInput("At most {most} minutes can be added to a sitting in all; {left} are left.",
+                               field="minutes", most=max_added_minutes(program), left=left)
         if sitting.status == SittingStatus.IN_PROGRESS:
             sitting.deadline_at = sitting.deadline_at + dt.timedelta(minutes=minutes)
         else:
