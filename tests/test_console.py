@@ -279,11 +279,17 @@ def test_actions_come_back_to_the_panel_and_refusals_are_shown_there(app, sessio
     assert 'id="panel-error"' in page and "before the slot&#39;s start time" in page
     assert "Start the sitting" in page and "← Back to the live board" in page
 
+    # The panel's facts alone, which the panel polls: the state the actions below were made for.
+    facts = proctor.get(f"{panel}/live").get_data(as_text=True)
+    assert 'id="panel-status" class="status status-waiting" data-status="waiting">logged in<' in facts
+    assert "<form" not in facts and "スズキ ハナコ" in facts
+    assert f'data-poll-url="{panel}/live"' in page and 'data-status="waiting"' in page
+
     clock.advance(minutes=5)
     started = act(proctor, booked.booking_id, "start")
     assert started.status_code == 302 and started.headers["Location"] == panel
     page = proctor.get(panel).get_data(as_text=True)
-    assert "sitting has started" in page and 'id="panel-status" class="status status-in_progress">in progress<' in page
+    assert "sitting has started" in page and 'id="panel-status" class="status status-in_progress" data-status="in_progress">in progress<' in page
 
     missing_reason = act(proctor, booked.booking_id, "pause")
     assert missing_reason.status_code == 422 and "Say why" in missing_reason.get_data(as_text=True)

@@ -133,25 +133,37 @@ def board_live():
 
 # ---- one candidate -----------------------------------------------------------------
 
-def _panel(booking_id: int, error: Exception | None = None) -> str:
+def _panel_context(booking_id: int, error: Exception | None = None) -> dict:
     current = now()
     shown = console.panel(db(), program(), booking_id, _actor(), current)
     booking = shown.booking
-    return render_template(
-        "proctor/booking.html", booking=booking, sitting=shown.sitting, status=shown.status, actions=shown.actions,
+    return dict(
+        booking=booking, sitting=shown.sitting, status=shown.status, actions=shown.actions,
         time_left=shown.time_left, slot_started=current >= booking.slot.starts_at,
         seats=shown.seats, move_seats=[s for s in shown.seats if s.id != booking.seat_id],
         slot_label=slot_label(booking.slot), minutes_left_to_add=shown.minutes_left_to_add,
         awaiting_login=shown.status == BookingStatus.CHECKED_IN,
+        poll_seconds=current_app.config["BOARD_POLL_SECONDS"],
         error=user_message(error) if error is not None else None, error_field=getattr(error, "field", None),
         **_words(),
     )
+
+
+def _panel(booking_id: int, error: Exception | None = None) -> str:
+    return render_template("proctor/booking.html", **_panel_context(booking_id, error))
 
 
 @blueprint.get(f"/bookings/<{ID}:booking_id>")
 @staff_required("proctor")
 def booking_panel(booking_id: int):
     return _panel(booking_id)
+
+
+@blueprint.get(f"/bookings/<{ID}:booking_id>/live")
+@staff_required("proctor")
+def booking_live(booking_id: int):
+    """The panel's facts alone (state, question, time left), which the panel polls like the board."""
+    return render_template("proctor/_panel_facts.html", **_panel_context(booking_id))
 
 
 def _ours(booking_id: int) -> bool:

@@ -93,10 +93,13 @@ def test_a_proctor_runs_a_sitting_from_the_console(page, browser, live_server, s
     assert proctor.url == panel_url
 
     # The candidate logs in at the seat; the proctor starts the sitting from the same panel.
+    # The panel follows the candidate's login by itself, and offers the actions that now apply.
+    expect(proctor.locator("#panel-status")).to_have_text("checked in")
     candidate_logs_in(candidate, live_server, booked)
     expect(candidate.locator("#start-button")).to_be_attached()
-    proctor.reload()
-    expect(proctor.locator("#panel-status")).to_have_text("logged in")
+    expect(proctor.locator("#panel-status")).to_have_text("logged in", timeout=5000)
+    expect(proctor.locator("#panel-changed")).to_be_visible()
+    proctor.get_by_role("link", name="Show the actions for it").click()
     proctor.get_by_role("button", name="Start the sitting").click()
     expect(proctor.locator("#panel-status")).to_have_text("in progress")
     question = candidate.locator("#question-title")
