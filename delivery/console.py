@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, literal, null, select, union_all
+from sqlalchemy import and_, case, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from centers import bookings
@@ -112,8 +112,10 @@ class BoardRow:
 
 
 def _last_saved():
-    return (select(func.max(SittingItem.answered_at)).where(SittingItem.sitting_id == Sitting.id)
-            .correlate(Sitting).scalar_subquery())
+    """The sitting's latest answer, read for a sitting in progress only (the other rows skip the look-up)."""
+    latest = (select(func.max(SittingItem.answered_at)).where(SittingItem.sitting_id == Sitting.id)
+              .correlate(Sitting).scalar_subquery())
+    return case((Sitting.status == SittingStatus.IN_PROGRESS, latest), else_=null())
 
 
 _COLUMNS = (Booking.id, Candidate.name, Candidate.name_kana, Candidate.date_of_birth, Booking.admission_code,

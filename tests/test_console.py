@@ -339,6 +339,8 @@ def test_a_late_candidate_is_not_a_no_show_within_the_grace_period(app, session,
     login_staff(proctor, booked.proctor, booked.password)
 
     clock.advance(minutes=5)
+    panel = proctor.get(f"/proctor/bookings/{booked.booking_id}").get_data(as_text=True)
+    assert "counts a no-show from 10:00 unless" in panel  # the slot started at 09:30
     page = proctor.get("/proctor/report").get_data(as_text=True)
     assert 'id="total-no-shows">0<' in page and 'id="total-expected">1<' in page
     assert "no-show 30 minutes after the slot" in page

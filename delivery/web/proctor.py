@@ -143,6 +143,8 @@ def _panel_context(booking_id: int, error: Exception | None = None) -> dict:
         seats=shown.seats, move_seats=[s for s in shown.seats if s.id != booking.seat_id],
         slot_label=slot_label(booking.slot), minutes_left_to_add=shown.minutes_left_to_add,
         awaiting_login=shown.status == BookingStatus.CHECKED_IN,
+        no_show_from=sittings.local_time(program(), booking.slot.starts_at + dt.timedelta(
+            minutes=program().admission.no_show_grace_minutes)),
         poll_seconds=current_app.config["BOARD_POLL_SECONDS"],
         error=user_message(error) if error is not None else None, error_field=getattr(error, "field", None),
         **_words(),
