@@ -106,10 +106,6 @@ class BoardRow:
     def row_id(self) -> str:
         return f"booking-{self.booking_id}" if self.booking_id else f"seat-{self.seat_id}"
 
-    @property
-    def extra_time(self) -> bool:
-        return bool(self.time_multiplier) and self.time_multiplier != 1.0
-
 
 def _last_saved():
     """The sitting's latest answer, read for a sitting in progress only (the other rows skip the look-up)."""
