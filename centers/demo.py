@@ -64,7 +64,7 @@ def _seat_layout(rooms: int, seats: int) -> list[tuple[str, list[tuple[str, str]
 def load_centres(session: Session, entries: list[dict]) -> int:
     """Add the centres not yet present, with their rooms and seats; returns how many were added.
 
-    A centre already present keeps its seats; its name, prefecture and region are brought up to date.
+    A centre already present keeps its seats; its names, prefecture and region are brought up to date.
     """
     existing = {c.code: c for c in session.scalars(select(Centre).where(Centre.code.in_([e["code"] for e in entries])))}
     added = 0
@@ -75,6 +75,7 @@ def load_centres(session: Session, entries: list[dict]) -> int:
             session.add(centre)
             added += 1
         centre.name, centre.prefecture, centre.region = entry["name"], entry["prefecture"], entry["region"]
+        centre.name_en = entry.get("name_en")
         centre.city, centre.open_weekdays, centre.active = entry["city"], entry["open_weekdays"], True
         if centre.id is None:
             for room_name, seats in _seat_layout(entry["rooms"], entry["seats"]):

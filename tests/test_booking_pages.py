@@ -137,8 +137,9 @@ def test_the_admission_code_from_the_slip_logs_in_at_the_seat_after_check_in(cli
     centre = centre_with_calendar(session, program, clock)
     today = calendar.local_today(program, clock.now)
     _, form = register(client)
-    slot = slot_on(session, centre, today + dt.timedelta(days=2))
-    client.post("/booking/book", data={"csrf_token": csrf_token(client, "/booking/"), "slot_id": slot.id})
+    slot = slot_on(session, centre, today + dt.timedelta(days=2))  # inside the change deadline: confirmed
+    client.post("/booking/book", data={"csrf_token": csrf_token(client, "/booking/"), "slot_id": slot.id,
+                                       "confirmed": "yes"})
     booking = session.scalar(select(Booking).where(Booking.slot_id == slot.id))
     seat = client.application.test_client()
     response = login_candidate(seat, Booked(centre.id, booking.id, booking.admission_code,
