@@ -260,9 +260,15 @@ def check_centre(actor: Actor, centre_id: int, subject: str) -> None:
         raise ForeignCentre(subject, centre_id)
 
 
+def _no_such_booking(actor: Actor) -> None:
+    if actor.role == "candidate":
+        raise NotFound("You have no such booking.")
+    raise NotFound("There is no such booking.")
+
+
 def _owned(booking: Booking | None, actor: Actor) -> Booking:
     if booking is None or (actor.role == "candidate" and booking.candidate_id != actor.candidate_id):
-        raise NotFound("There is no such booking." if actor.role != "candidate" else "You have no such booking.")
+        _no_such_booking(actor)
     check_centre(actor, booking.slot.centre_id, f"booking:{booking.id}")
     return booking
 
@@ -286,7 +292,7 @@ def locked_booking(session: Session, booking_id: int, actor: Actor, *, slot_ids:
     """Lock the booking, then its slot and ``slot_ids`` (by id), and check the actor may act on it."""
     booking = locked_one(session, Booking, booking_id)
     if booking is None:
-        raise NotFound("You have no such booking." if actor.role == "candidate" else "There is no such booking.")
+        _no_such_booking(actor)
     locked(session, Slot, [booking.slot_id, *slot_ids])
     return _owned(booking, actor)
 

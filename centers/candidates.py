@@ -21,14 +21,10 @@ EMAIL_LENGTH = 256
 PASSWORD_LENGTH = MAX_LENGTH
 
 
-class Problem(InvalidInput):
-    """What is wrong with one field of the registration form (a template and its values)."""
-
-
 class RegistrationError(InvalidInput):
     """A registration form with mistakes; ``problems`` maps each field to what is wrong with it."""
 
-    def __init__(self, problems: dict[str, Problem]):
+    def __init__(self, problems: dict[str, InvalidInput]):
         super().__init__("; ".join(p.message for p in problems.values()), field=next(iter(problems)))
         self.problems = problems
 
@@ -47,38 +43,38 @@ def register(session: Session, *, name: str, date_of_birth: dt.date | None, emai
     reading the proctor cannot otherwise know at the identity check; a name in Latin letters
     is read as written, and its reading may be left empty.
 
-    Each problem is a :class:`Problem`: a message template and its values, so the page can show
+    Each problem is an :class:`InvalidInput`: a message template and its values, so the page can show
     it in the reader's language."""
-    problems: dict[str, Problem] = {}
+    problems: dict[str, InvalidInput] = {}
     name, email = " ".join(name.split()), normalise_email(email)
     name_kana = typed_input.kana(name_kana)
     if not name:
-        problems["name"] = Problem("Enter your name as on your photo ID.")
+        problems["name"] = InvalidInput("Enter your name as on your photo ID.")
     elif len(name) > NAME_LENGTH:
-        problems["name"] = Problem("Enter at most {limit} characters.", limit=NAME_LENGTH)
+        problems["name"] = InvalidInput("Enter at most {limit} characters.", limit=NAME_LENGTH)
     if not name_kana:
         if name and typed_input.in_japanese_script(name):
-            problems["name_kana"] = Problem("Enter the reading of your name in katakana (フリガナ).")
+            problems["name_kana"] = InvalidInput("Enter the reading of your name in katakana (フリガナ).")
     elif len(name_kana) > NAME_LENGTH:
-        problems["name_kana"] = Problem("Enter at most {limit} characters.", limit=NAME_LENGTH)
+        problems["name_kana"] = InvalidInput("Enter at most {limit} characters.", limit=NAME_LENGTH)
     elif not typed_input.is_katakana(name_kana):
-        problems["name_kana"] = Problem("Write the reading in full-width katakana, like ヤマダ ハナコ.")
+        problems["name_kana"] = InvalidInput("Write the reading in full-width katakana, like ヤマダ ハナコ.")
     if date_of_birth is None:
-        problems["date_of_birth"] = Problem("Enter your date of birth, like 2000/04/01.")
+        problems["date_of_birth"] = InvalidInput("Enter your date of birth, like 2000/04/01.")
     elif not dt.date(1900, 1, 1) <= date_of_birth <= today - dt.timedelta(days=365 * 6):
-        problems["date_of_birth"] = Problem("Enter a real date of birth.")
+        problems["date_of_birth"] = InvalidInput("Enter a real date of birth.")
     if len(email) > EMAIL_LENGTH or not _EMAIL.match(email):
-        problems["email"] = Problem("Enter an e-mail address like name@example.com.")
+        problems["email"] = InvalidInput("Enter an e-mail address like name@example.com.")
     elif session.scalar(select(func.count(Candidate.id)).where(Candidate.email == email)):
-        problems["email"] = Problem("This e-mail address is already registered; sign in instead.")
+        problems["email"] = InvalidInput("This e-mail address is already registered; sign in instead.")
     if len(password) < MIN_LENGTH:
-        problems["password"] = Problem("Choose a password of at least {limit} characters.", limit=MIN_LENGTH)
+        problems["password"] = InvalidInput("Choose a password of at least {limit} characters.", limit=MIN_LENGTH)
     elif len(password) > PASSWORD_LENGTH:
-        problems["password"] = Problem("Choose a password of at most {limit} characters.", limit=PASSWORD_LENGTH)
+        problems["password"] = InvalidInput("Choose a password of at most {limit} characters.", limit=PASSWORD_LENGTH)
     if occupation not in OCCUPATIONS:
-        problems["occupation"] = Problem("Choose whether you are working or a student.")
+        problems["occupation"] = InvalidInput("Choose whether you are working or a student.")
     if occupation == "working" and company_type not in COMPANY_TYPES:
-        problems["company_type"] = Problem("Choose whether your company is an IT company.")
+        problems["company_type"] = InvalidInput("Choose whether your company is an IT company.")
     if problems:
         raise RegistrationError(problems)
     candidate = Candidate(name=name, name_kana=name_kana or None, date_of_birth=date_of_birth, email=email,

@@ -27,7 +27,7 @@ DEMO_PROCTOR = ("proctor", "proctor-demo-pass")
 # A proctor of another centre, to see that each console shows its own centre only.
 DEMO_OTHER_PROCTOR = ("proctor-osaka", "proctor-demo-pass", "OSK-UME")
 DEMO_PSYCHOMETRICIAN = ("psychometrician", "psychometrician-demo-pass")
-# A registered candidate with no booking yet, for the booking pages.
+# A registered candidate, with no booking at first, for the booking pages.
 DEMO_APPLICANT = ("candidate@example.com", "candidate-demo-pass")
 DEMO_DATE_OF_BIRTH = dt.date(2000, 4, 1)
 # A demo booking is offered while its slot started less than this long ago.
@@ -159,6 +159,14 @@ def _demo_candidates(session: Session, timezone: str, now: dt.datetime, sitting_
         DemoLogin(b.candidate.name, b.admission_code, b.candidate.date_of_birth, b.status == BookingStatus.CHECKED_IN)
         for b in (checked_in[0], booked[0])
     ]
+
+
+def demo_applicant_booking(session: Session, program: ExamProgram, now: dt.datetime) -> Booking | None:
+    """The demo applicant's booking still to come (the one the booking pages show), if they have made one."""
+    from centers.bookings import upcoming_booking
+
+    applicant = session.scalar(select(Candidate.id).where(Candidate.email == DEMO_APPLICANT[0]))
+    return upcoming_booking(session, applicant, program, now) if applicant is not None else None
 
 
 def _candidate(session: Session, number: int) -> Candidate:
