@@ -97,10 +97,12 @@ def error_response(status: int, message: str, *, look_up: bool = True) -> Respon
 
 # What the candidate (or anyone) reads when the database does not take a request: the
 # request changed nothing, so it can simply be sent again once the fault is cleared.
-DATABASE_UNREACHABLE = lazy_gettext("The server could not reach its database; nothing was lost. "
-                                    "Please try again; if this keeps happening, tell the proctor.")
-STORAGE_FULL = lazy_gettext("The server cannot store anything right now (its storage is full); nothing was saved "
-                            "and nothing saved before is lost. Please tell the proctor, then try again.")
+# N_ marks a message for the catalogue (babel's keyword); it is translated where it is shown.
+N_ = str
+DATABASE_UNREACHABLE = N_("The server could not reach its database; nothing was lost. "
+                          "Please try again; if this keeps happening, tell the proctor.")
+STORAGE_FULL = N_("The server cannot store anything right now (its storage is full); nothing was saved "
+                  "and nothing saved before is lost. Please tell the proctor, then try again.")
 
 
 def storage_full(error: BaseException) -> bool:
@@ -168,11 +170,11 @@ def register(app: Flask) -> None:
         if storage_full(error):
             # Not cleared by waiting a second: someone has to free space first.
             log.error("database storage full on %s %s: %s", request.method, request.path, reason)
-            response = error_response(503, str(STORAGE_FULL), look_up=False)
+            response = error_response(503, _(STORAGE_FULL), look_up=False)
             response.headers["Retry-After"] = "30"
         else:
             log.warning("database unavailable on %s %s: %s", request.method, request.path, reason)
-            response = error_response(503, str(DATABASE_UNREACHABLE), look_up=False)
+            response = error_response(503, _(DATABASE_UNREACHABLE), look_up=False)
             response.headers["Retry-After"] = "1"
         return response
 
