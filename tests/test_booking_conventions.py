@@ -314,7 +314,8 @@ def test_a_slip_without_accommodations_says_none_were_asked_for(client, session,
 
 def test_a_refused_proctor_action_keeps_the_proctor_in_the_console(client, session, program, clock):
     booked = booked_candidate(session, program, clock.now + dt.timedelta(hours=2), checked_in=False)
-    login_staff(client, booked.proctor, booked.password)
+    full_width = "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in booked.proctor)
+    assert login_staff(client, full_width, booked.password).status_code == 302  # typed with an IME on
     refused = client.post(f"/proctor/bookings/{booked.booking_id}/no-show",
                           data={"csrf_token": csrf_token(client, "/proctor/")})
     page = refused.get_data(as_text=True)

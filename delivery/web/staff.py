@@ -20,6 +20,7 @@ from delivery.web.auth import (
 from delivery.web.context import db, now
 from delivery.web.errors import too_many_attempts
 from delivery.web.i18n import user_message
+from persistence import typed_input
 from persistence.errors import InvalidInput, NotSignedIn
 
 blueprint = Blueprint("staff", __name__, url_prefix="/staff")
@@ -35,7 +36,7 @@ def login_form():
 
 @blueprint.post("/login")
 def login():
-    username = request.form.get("username", "").strip()[:USERNAME_LENGTH]
+    username = typed_input.plain(request.form.get("username"))[:USERNAME_LENGTH]  # ｐｒｏｃｔｏｒ is proctor
     password = request.form.get("password", "")
     try:
         account, token = throttled_sign_in("staff", username, lambda: accounts.sign_in(
