@@ -1,7 +1,7 @@
 """centre names in English beside the Japanese
 
 Revision ID: 0930_centre_names
-Revises: 0920
+Revises: 0925
 Create Date: 2026-12-01 14:00:00
 
 A centre's ``name`` is its Japanese name (札幌テストセンター); ``name_en`` the name English
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0930_centre_names'
-down_revision = '0920'
+down_revision = '0925'
 branch_labels = None
 depends_on = None
 
