@@ -11,6 +11,8 @@ import base64
 import dataclasses
 import datetime as dt
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -29,8 +31,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from delivery.design_studies import check_candidates
 from delivery.web.i18n import user_message
-from itembank.bank import check_code
+from itembank.bank import SORT_KEYS, check_code
 from itembank.content import FIGURE_TYPES, ContentError, ItemContent
 from itembank.models import ITEM_STATUSES
 from itembank.program import ExamProgram
@@ -126,10 +129,22 @@ class BankFilter(Form):
     status = SelectField(validators=[Optional()], validate_choice=False)
     category = Whole(validators=[Optional()], message="a category is a number")
     q = StringField(filters=[lambda v: (v or "").strip()])
+    sort = SelectField(validators=[Optional()], validate_choice=False)
+    order = SelectField(validators=[Optional()], validate_choice=False)
+    page = Whole(validators=[Optional(), NumberRange(min=1, message=_l("a page is a number from 1"))],
+                 message=_l("a page is a number from 1"))
 
     def __init__(self, program: ExamProgram, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.program = program
+
+    def validate_sort(self, field) -> None:
+        if field.data and field.data not in SORT_KEYS:
+            raise ValidationError(_("unknown sort; one of %(keys)s", keys=", ".join(SORT_KEYS)))
+
+    def validate_order(self, field) -> None:
+        if field.data and field.data not in ("asc", "desc"):
+            raise ValidationError(_("the order is asc or desc"))
 
     def validate_field(self, field) -> None:
         if field.data and field.data not in self.program.field_codes:
@@ -313,9 +328,10 @@ class StudyForm(Form):
         self.limit = limit
 
     def validate_candidates(self, field) -> None:
-        if field.data is not None and field.data > self.limit:
-            raise ValidationError(f"At most {self.limit:,} candidates here; run larger studies with "
-                                  "`cbt simulate`.")
+        try:  # the service's own check, so the page and the service state one limit
+            check_candidates(field.data, self.limit)
+        except InvalidInput as error:
+            raise ValidationError(user_message(error)) from None
 
 
 # Rescoring ------------------------------------------------------------------------------------
