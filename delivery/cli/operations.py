@@ -55,13 +55,20 @@ def demo() -> None:
         DEMO_PSYCHOMETRICIAN,
         ensure_demo_candidates,
     )
+    from delivery.demo_stretch import ensure_demo_stretch
     from delivery.models import Sitting, SittingStatus
     from itembank.program import load_program
 
     program = load_program()
-    with _sessions()() as session:
+    engine = create_database_engine()
+    with session_factory(engine)() as session:
+        stretch = ensure_demo_stretch(session, engine, program, utcnow())
         started = set(session.scalars(select(Sitting.booking_id).where(Sitting.status != SittingStatus.WAITING)))
         logins = ensure_demo_candidates(session, program.timezone, utcnow(), sitting_started=started)
+    if stretch.sittings:
+        click.echo(f"demo data: {stretch.sittings} simulated sittings finished on {stretch.day.isoformat()} "
+                   "(for a pretest calibration run: /bank/calibration); draft items "
+                   f"{', '.join(stretch.drafts)} and reviewed items {', '.join(stretch.reviewed)} to edit")
     click.echo("\nDemo logins")
     click.echo("-----------")
     for login in logins:
