@@ -118,3 +118,15 @@ def test_the_pages_read_japanese_by_default(client, session):
         assert '<html lang="ja"' in page, path
         for word in words:
             assert word in page, (path, word)
+
+
+def test_the_item_statistics_are_paged_with_their_filters_kept(client, session):
+    login_staff(client, "psychometrician", "psychometrician-demo-pass")
+    operational = session.scalar(select(func.count(Item.id)).where(Item.status == "operational"))
+    first = client.get("/bank/statistics?status=operational").get_data(as_text=True)
+    assert len(_codes(first)) == PAGE_SIZE and f"Items 1–{PAGE_SIZE} of {operational}" in first
+    assert 'href="/bank/statistics?page=2&amp;status=operational"' in first
+    pages = -(-operational // PAGE_SIZE)
+    last = client.get(f"/bank/statistics?status=operational&page={pages}").get_data(as_text=True)
+    assert len(_codes(last)) == operational - (pages - 1) * PAGE_SIZE
+    assert client.get(f"/bank/statistics?page={pages + 2}").status_code == 404

@@ -17,7 +17,7 @@ from delivery import pretest
 from delivery.web.auth import staff_required
 from delivery.web.context import db, program
 from delivery.web.psychometrician import bank, calibration, exchange, forms, operations, scores, studies
-from delivery.web.psychometrician.common import ROLE, read_filter, status_name
+from delivery.web.psychometrician.common import PAGE_SIZE, ROLE, read_filter, status_name
 from delivery.web.psychometrician.inputs import BankFilter
 from itembank import bank as bank_service
 from itembank.content import FIGURE_MAX_BYTES
@@ -28,9 +28,6 @@ blueprint = Blueprint("psychometrician", __name__, url_prefix="/bank")
 
 # Request bodies larger than the app's MAX_CONTENT_LENGTH that the area takes, by path prefix:
 # imports up to the largest file an import reads; the item form a figure and the text around it.
-# Items on one page of the bank's list.
-PAGE_SIZE = 50
-
 UPLOAD_LIMITS = {"/bank/exchange/import/": IMPORT_MAX_BYTES, "/bank/items/": 4 * FIGURE_MAX_BYTES}
 
 
@@ -71,6 +68,7 @@ def bank_list():
         page=number,
         pages=pages,
         here=here,
+        endpoint="psychometrician.bank_list",
         columns=columns,
         sort=sort,
         order=order,

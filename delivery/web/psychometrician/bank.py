@@ -8,7 +8,7 @@ from delivery import pretest
 from delivery.web.context import db, now, program
 from delivery.web.errors import http_status
 from delivery.web.i18n import user_message
-from delivery.web.psychometrician.common import actor, read_filter, status_name
+from delivery.web.psychometrician.common import PAGE_SIZE, actor, read_filter, status_name
 from delivery.web.psychometrician.inputs import EnemySetForm, ItemForm, MoveForm, StatisticsFilter
 from itembank import bank, calibration, enemies, exchange, lifecycle
 from itembank.models import ITEM_STATUSES
@@ -169,6 +169,13 @@ def statistics():
                      "point_biserial": stats.statistics.get("point_biserial") if stats is not None else None,
                      "run_id": stats.run_id if stats is not None else None})
     rows.sort(key=lambda r: -(r["shown"]))
-    return render_template("psychometrician/statistics.html", rows=rows, sittings=total,
-                           since=request.args.get("since", ""), status=request.args.get("status", ""),
-                           statuses=ITEM_STATUSES)
+    number, size = filters.page.data or 1, PAGE_SIZE
+    pages = max(1, -(-len(rows) // size))
+    if number > pages:
+        abort(404, description=_("There is no page %(page)s: the list has %(pages)s.", page=number, pages=pages))
+    here = {key: value for key in ("since", "status") if (value := request.args.get(key, ""))}
+    return render_template("psychometrician/statistics.html", rows=rows[(number - 1) * size:number * size],
+                           sittings=total, since=request.args.get("since", ""), status=request.args.get("status", ""),
+                           statuses=ITEM_STATUSES, page=number, pages=pages, here=here, total=len(rows),
+                           first=(number - 1) * size + 1 if rows else 0, last=min(number * size, len(rows)),
+                           endpoint="psychometrician.bank.statistics")

@@ -7,6 +7,8 @@ from flask_babel import gettext as _
 from delivery.web.psychometrician.inputs import Form
 
 ROLE = "psychometrician"
+# Rows on one page of the area's long lists (the bank, the item statistics).
+PAGE_SIZE = 50
 
 
 def actor() -> dict:

@@ -158,6 +158,8 @@ class BankFilter(Form):
 class StatisticsFilter(Form):
     since = Day("Sittings started since")
     status = SelectField(validators=[Optional()], validate_choice=False)
+    page = Whole(validators=[Optional(), NumberRange(min=1, message=_l("a page is a number from 1"))],
+                 message=_l("a page is a number from 1"))
 
     def validate_status(self, field) -> None:
         if field.data and field.data not in ITEM_STATUSES:
