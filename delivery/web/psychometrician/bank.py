@@ -26,7 +26,7 @@ def _item_page(found: bank.BankEntry, *, old: bool = False, move: MoveForm | Non
     refusal = None
     if move is not None:  # a step refused: its message beside the step's form (or above, if not a step)
         messages = [*move.form_errors, *move.to.errors, *move.reason.errors]
-        refusal = {"to": move.to.data, "reason": move.reason.data or "", "message": "; ".join(messages),
+        refusal = {"to": move.to.data, "reason": move.reason.data or "", "message": "; ".join(map(str, messages)),
                    "on_step": move.to.data in {step.to_status for step, _ in steps}}
     # Why the content cannot be edited (the service's own refusal), for the page to say beside the actions.
     not_editable = bank.edit_refusal(item)
