@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from centers.bookings import book
@@ -34,6 +34,7 @@ from itembank.bank import versions_by_id
 from itembank.content import unpack
 from itembank.models import Item
 from itembank.program import ExamProgram
+from persistence import create_database_engine
 from persistence.unit_of_work import unit_of_work
 
 ACTOR, ROLE = "demo data", "psychometrician"
@@ -51,6 +52,17 @@ class DemoStretch:
     reviewed: list[str]
     drafts: list[str]
     day: dt.date
+
+
+def quick_engine():
+    """The database engine for making the stretch: on SQLite without the fsync per commit (FULL, for a power
+    cut in a real sitting), which would make some 12,000 answer commits of demo data take a minute."""
+    engine = create_database_engine()
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _no_fsync(dbapi_connection, _record):
+            dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+    return engine
 
 
 def stretch_sittings(program: ExamProgram) -> int:

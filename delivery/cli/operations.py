@@ -55,14 +55,15 @@ def demo() -> None:
         DEMO_PSYCHOMETRICIAN,
         ensure_demo_candidates,
     )
-    from delivery.demo_stretch import ensure_demo_stretch
+    from delivery.demo_stretch import ensure_demo_stretch, quick_engine
     from delivery.models import Sitting, SittingStatus
     from itembank.program import load_program
 
     program = load_program()
-    engine = create_database_engine()
+    engine = quick_engine()
     with session_factory(engine)() as session:
         stretch = ensure_demo_stretch(session, engine, program, utcnow())
+    with _sessions()() as session:
         started = set(session.scalars(select(Sitting.booking_id).where(Sitting.status != SittingStatus.WAITING)))
         logins = ensure_demo_candidates(session, program.timezone, utcnow(), sitting_started=started)
     if stretch.sittings:
