@@ -56,16 +56,24 @@ def demo() -> None:
         demo_applicant_booking,
         ensure_demo_candidates,
     )
+    from delivery.demo_stretch import ensure_demo_stretch, quick_engine
     from delivery.models import Sitting, SittingStatus
     from itembank.program import load_program
 
     program = load_program()
+    engine = quick_engine()
+    with session_factory(engine)() as session:
+        stretch = ensure_demo_stretch(session, engine, program, utcnow())
     with _sessions()() as session:
         started = set(session.scalars(select(Sitting.booking_id).where(Sitting.status != SittingStatus.WAITING)))
         logins = ensure_demo_candidates(session, program.timezone, utcnow(), sitting_started=started)
         booked = demo_applicant_booking(session, program, utcnow())
         applicant_booking = None if booked is None else (
             booked.slot.date, booked.slot.kind, booked.slot.centre.code, booked.admission_code)
+    if stretch.sittings:
+        click.echo(f"demo data: {stretch.sittings} simulated sittings finished on {stretch.day.isoformat()} "
+                   "(for a pretest calibration run: /bank/calibration); draft items "
+                   f"{', '.join(stretch.drafts)} and reviewed items {', '.join(stretch.reviewed)} to edit")
     click.echo("\nDemo logins")
     click.echo("-----------")
     for login in logins:
