@@ -35,7 +35,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from itembank.bank import Parameters, _version, add_item, check_code, check_content_for_program
-from itembank.content import ContentError, ItemContent, to_dict, unpack
+from itembank.content import ContentError, ItemContent, LanguageVersion, to_dict, unpack
 from itembank.enemies import enemy_sets, save_enemy_set
 from itembank.models import (
     ITEM_STATUSES,
@@ -149,6 +149,33 @@ class StimulusDocument(_Part):
     text: str
 
 
+class LanguageStimulusDocument(_Part):
+    model_config = ConfigDict(extra="forbid")
+    title: str
+    text: str
+
+
+class LanguageVersionDocument(_Part):
+    """The item's text in another language (the key and the figure's image are the item's)."""
+
+    language: str
+    stem: str
+    options: list[str] = Field(min_length=2)
+    rationale: str | None = ""
+    table: TableDocument | None = None
+    figure_alt: str = ""
+    stimulus: LanguageStimulusDocument | None = None
+    instructions: str = ""
+    title: str = ""
+
+    def version(self) -> LanguageVersion:
+        return LanguageVersion(language=self.language, stem=self.stem, options=tuple(self.options),
+                               rationale=self.rationale or "", table=self.table.model_dump() if self.table else None,
+                               figure_alt=self.figure_alt,
+                               stimulus=self.stimulus.model_dump() if self.stimulus else None,
+                               instructions=self.instructions, title=self.title)
+
+
 class ContentDocument(_Part):
     stem: str
     options: list[str] = Field(min_length=2)
@@ -164,6 +191,8 @@ class ContentDocument(_Part):
     choice_ids: list[str] = []
     shuffle: bool = True
     fixed: list[int] = []
+    # The text in other languages than ``language``.
+    translations: list[LanguageVersionDocument] = []
 
     def content(self) -> ItemContent:
         """The item content (ContentError says what the content itself gets wrong)."""
@@ -172,7 +201,8 @@ class ContentDocument(_Part):
                            figure=self.figure.model_dump() if self.figure else None,
                            stimulus=self.stimulus.model_dump() if self.stimulus else None,
                            instructions=self.instructions, title=self.title, language=self.language,
-                           choice_ids=tuple(self.choice_ids), shuffle=self.shuffle, fixed=tuple(self.fixed))
+                           choice_ids=tuple(self.choice_ids), shuffle=self.shuffle, fixed=tuple(self.fixed),
+                           translations=tuple(t.version() for t in self.translations))
 
 
 class ParametersDocument(_Part):

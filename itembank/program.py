@@ -6,8 +6,10 @@ never constants in code. ``load_program()`` reads the one named by
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from functools import cache
 from pathlib import Path
 
@@ -177,6 +179,30 @@ class ExamProgram:
     lifecycle: tuple[LifecycleStep, ...] = ()
     calibration: CalibrationSettings | None = None
     assembly: AssemblySettings | None = None
+    # The languages the exam is given in, its default first: a booking without a language of its
+    # own, and an item without a version in the candidate's, are shown in the default.
+    languages: tuple[str, ...] = ("ja",)
+    # The option labels of each language other than the default's (``option_labels``); a language
+    # without labels of its own uses the default's.
+    other_labels: dict[str, tuple[str, ...]] = dataclass_field(default_factory=dict)
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+    def labels_for(self, language: str | None) -> tuple[str, ...]:
+        """The option labels a reader of ``language`` sees (the default language's for None or another)."""
+        if not language or language == self.default_language:
+            return self.option_labels
+        return self.other_labels.get(language, self.option_labels)
+
+    def option_index(self, label: str) -> int | None:
+        """The position of the option ``label`` names in any of the program's languages (ア and A
+        both name the first); None if it names none, or different options in two languages."""
+        cleaned = label.strip()
+        found = {labels.index(cleaned) for labels in (self.option_labels, *self.other_labels.values())
+                 if cleaned in labels}
+        return found.pop() if len(found) == 1 else None
 
     @property
     def items_per_sitting(self) -> int:
@@ -223,6 +249,47 @@ def _require(table: dict, key: str, kind: type, where: str):
     return value
 
 
+LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+
+
+def _languages(data: dict, source: str) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """The program's languages (default first) and the option labels of each.
+
+    ``option_labels`` is a list (the same labels in every language, as program files wrote it
+    before there were languages) or a table of lists by language."""
+    raw = data.get("languages", ["ja", "en"])
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, str) and LANGUAGE_TAG.match(x) for x in raw) \
+            or len(set(raw)) != len(raw):
+        raise ProgramError("{source}: languages must be distinct language tags, the default first",
+                           source=source)
+    languages = tuple(raw)
+    given = data.get("option_labels")
+    if given is None:
+        raise ProgramError("{where}: missing '{key}'", where=source, key="option_labels")
+    if isinstance(given, list):
+        given = {languages[0]: given}
+    if not isinstance(given, dict):
+        raise ProgramError("{source}: option_labels must be a list of labels or a table of lists by language",
+                           source=source)
+    labels: dict[str, tuple[str, ...]] = {}
+    for language, values in given.items():
+        if language not in languages:
+            raise ProgramError("{source}: option_labels names {language}, which is not one of the program's "
+                               "languages ({languages})", source=source, language=language,
+                               languages=", ".join(languages))
+        if not isinstance(values, list) or len(values) < 2 or not all(isinstance(v, str) and v.strip()
+                                                                     for v in values) or len(set(values)) != len(values):
+            raise ProgramError("{source}: the option labels of {language} must be at least two distinct labels",
+                               source=source, language=language)
+        labels[language] = tuple(values)
+    if languages[0] not in labels:
+        raise ProgramError("{source}: option_labels needs the labels of the default language {language}",
+                           source=source, language=languages[0])
+    if len({len(v) for v in labels.values()}) != 1:
+        raise ProgramError("{source}: every language needs as many option labels as the others", source=source)
+    return languages, labels
+
+
 def parse_program(data: dict, source: str = "program") -> ExamProgram:
     """Build and check an :class:`ExamProgram` from the parsed TOML ``data``."""
     fields, categories, majors = [], [], []
@@ -261,12 +328,15 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
     admission = data.get("admission", {})
     booking = data.get("booking", {})
     where_booking = f"{source}: [booking]"
+    languages, labels = _languages(data, source)
     program = ExamProgram(
         code=_require(data, "code", str, source),
         name=_require(data, "name", str, source),
         timezone=_require(data, "timezone", str, source),
         duration_minutes=_require(data, "duration_minutes", int, source),
-        option_labels=tuple(_require(data, "option_labels", list, source)),
+        option_labels=labels[languages[0]],
+        languages=languages,
+        other_labels={language: labels[language] for language in languages[1:] if language in labels},
         admission=AdmissionRules(
             late_arrival=_require(admission, "late_arrival", str, f"{source}: [admission]"),
             check_in_required=_require(admission, "check_in_required", bool, f"{source}: [admission]"),

@@ -54,7 +54,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from itembank.bank import BankEntry, browse, check_content_for_program
-from itembank.content import FIGURE_TYPES, IDENTIFIER, ContentError, ItemContent
+from itembank.content import FIGURE_TYPES, IDENTIFIER, ContentError, ItemContent, LanguageVersion
 from itembank.exchange import ImportReport, ItemOutcome, Rejected, check_mode, create_draft
 from itembank.models import Item
 from itembank.program import ExamProgram
@@ -867,6 +867,23 @@ def _derived_code(identifier: str, taken: set[str]) -> str:
         number += 1
 
 
+def choice_labels(program: ExamProgram) -> tuple[str, ...]:
+    """The labels whose names the choice identifiers take: the first language's that make QTI
+    identifiers (choice_A rather than choice_1 for ア), so that they are the same in every language."""
+    return next((labels for labels in (program.option_labels, *program.other_labels.values())
+                 if all(NCNAME.match(f"choice_{label}") for label in labels)), program.option_labels)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name-2``, ``name-3``... the first not in ``taken`` (without case); taken then."""
+    candidate, number = name, 1
+    while candidate.casefold() in taken:
+        number += 1
+        candidate = f"{name}-{number}"
+    taken.add(candidate.casefold())
+    return candidate
+
+
 def default_choice_ids(labels: tuple[str, ...]) -> tuple[str, ...]:
     """The choice identifiers written for content that holds none: choice_A, choice_B, ..."""
     return tuple(f"choice_{label}" if NCNAME.match(f"choice_{label}") else f"choice_{i + 1}"
@@ -897,13 +914,14 @@ def import_package(session: Session, program: ExamProgram, data: bytes, *, actor
     for resource in manifest.items:
         try:
             parsed = parse_item(package.read(resource.href), resource.href, package.read,
-                                len(program.option_labels), default_choice_ids(program.option_labels))
+                                len(program.option_labels), default_choice_ids(choice_labels(program)))
             if parsed.version != resource.version:
                 raise QTIError(f"the manifest says QTI {resource.version} but the item is QTI {parsed.version}")
         except (QTIError, ContentError) as error:
             report.rejected.append(Rejected(resource.href, str(error)))
             continue
         parsed_items.append((resource, parsed))
+    parsed_items = _merge_languages(parsed_items, report)
 
     # Codes: this engine's own (from the manifest), else the identifier; derived, from the package
     # alone (so that a second import meets the same codes), where too long or shared.
@@ -946,6 +964,9 @@ def import_package(session: Session, program: ExamProgram, data: bytes, *, actor
                 raise QTIError(f"category {number} is not in the syllabus") from None
             content = parsed.content
             kept = ("stem", "options", "key") + parsed.kept
+            if any(t.title == code for t in content.translations):
+                content = dataclasses.replace(content, translations=tuple(
+                    dataclasses.replace(t, title="") if t.title == code else t for t in content.translations))
             if content.title == code:
                 content = dataclasses.replace(content, title="")
             elif content.title:
@@ -969,6 +990,54 @@ def import_package(session: Session, program: ExamProgram, data: bytes, *, actor
                  details={"format": "qti", "package": name, "accepted": report.accepted,
                           "rejected": len(report.rejected)}, at=now)
     return report
+
+
+def _merge_languages(parsed_items: list[tuple[ItemResource, ParsedItem]], report: ImportReport
+                     ) -> list[tuple[ItemResource, ParsedItem]]:
+    """One item of each set of documents that are one item in several languages: the same code
+    (this engine's manifest code, else the identifier), each with its own xml:lang. The first is
+    the item's own language, the others its language versions; a version that is not the same
+    item (another key, other choices, another figure) is refused."""
+    groups: dict[str, list[int]] = {}
+    for index, (resource, parsed) in enumerate(parsed_items):
+        groups.setdefault(resource.code or parsed.identifier, []).append(index)
+    merged: dict[int, tuple[ItemResource, ParsedItem]] = {}
+    for indices in groups.values():
+        languages = [parsed_items[i][1].content.language.casefold() for i in indices]
+        if len(indices) == 1 or not all(languages) or len(set(languages)) != len(languages):
+            merged.update({i: parsed_items[i] for i in indices})
+            continue
+        resource, parsed = parsed_items[indices[0]]
+        content, kept = parsed.content, list(parsed.kept)
+        for index in indices[1:]:
+            other_resource, other = parsed_items[index]
+            try:
+                content = content.with_translation(_language_version(content, other.content, resource.href))
+            except (QTIError, ContentError) as error:
+                report.rejected.append(Rejected(other_resource.href, str(error)))
+                continue
+            kept.append(f"language version {other.content.language} ({other_resource.href})")
+        merged[indices[0]] = (resource, dataclasses.replace(parsed, content=content, kept=tuple(kept)))
+    return [merged[i] for i in sorted(merged)]
+
+
+def _language_version(own: ItemContent, other: ItemContent, own_href: str) -> LanguageVersion:
+    """``other`` (the same item in another language) as a language version of ``own``."""
+    same = {"key": own.key == other.key, "choice identifiers": own.choice_ids == other.choice_ids,
+            "shuffling": (own.shuffle, own.fixed) == (other.shuffle, other.fixed),
+            "figure": (own.figure or {}).get("data") == (other.figure or {}).get("data")}
+    differing = [name for name, equal in same.items() if not equal]
+    if differing:
+        raise QTIError("the {language} version is not the same item as {href} ({what} differ)",
+                       language=other.language, href=own_href, what=", ".join(differing))
+    if other.stimulus is not None and own.stimulus is None:
+        raise QTIError("the {language} version has a passage that {href} does not have",
+                       language=other.language, href=own_href)
+    return LanguageVersion(
+        language=other.language, stem=other.stem, options=other.options, rationale=other.rationale,
+        table=other.table, figure_alt=other.figure["alt"] if other.figure else "",
+        stimulus={"title": other.stimulus["title"], "text": other.stimulus["text"]} if other.stimulus else None,
+        instructions=other.instructions, title=other.title)
 
 
 # Export ---------------------------------------------------------------------------------------
@@ -1028,8 +1097,10 @@ def write_text(parent: Element, text: str, block: str | None = "p") -> None:
 
 
 def item_document(entry: BankEntry, version: str, labels: tuple[str, ...], figure_href: str | None,
-                  identifier: str | None = None, stimulus_href: str | None = None) -> bytes:
-    """One item as a QTI ``version`` document."""
+                  identifier: str | None = None, stimulus_href: str | None = None,
+                  content: ItemContent | None = None) -> bytes:
+    """One item as a QTI ``version`` document: in its own language, or as ``content`` shows it
+    (one of its language versions, :meth:`ItemContent.in_language`)."""
     namespace = VERSIONS[version].namespace
     v3 = version == "3.0"
 
@@ -1041,7 +1112,7 @@ def item_document(entry: BankEntry, version: str, labels: tuple[str, ...], figur
     def attr(qti2: str) -> str:
         return re.sub(r"(?<!^)([A-Z])", lambda m: "-" + m.group(1).lower(), qti2) if v3 else qti2
 
-    content = entry.content
+    content = content or entry.content
     ident = identifier or export_identifiers([entry.item.code])[entry.item.code]
     attributes = {"xmlns": namespace}
     if stimulus_href and not v3:
@@ -1158,6 +1229,10 @@ def export_package(session: Session, program: ExamProgram, *, version: str, acto
     members: list[tuple[str, bytes]] = []
     resources = Element("resources")
     written_stimuli: set[str] = set()
+    labels = choice_labels(program)
+    # File and resource names in use: a language version's must not be another item's.
+    taken = {ident.casefold() for ident in identifiers.values()} | {
+        stimulus_id.casefold() for stimulus_id, _ in stimulus_files.values()}
     for entry in entries:
         ident = identifiers[entry.item.code]
         href = f"items/{ident}.xml"
@@ -1181,8 +1256,7 @@ def export_package(session: Session, program: ExamProgram, *, version: str, acto
                     "type": STIMULUS_TYPE if version == "3.0" else "webcontent",
                     "href": f"items/{stimulus_href}"})
                 SubElement(resource, "file", {"href": f"items/{stimulus_href}"})
-        members.append((href, item_document(entry, version, program.option_labels, figure_href, ident,
-                                            stimulus_href)))
+        members.append((href, item_document(entry, version, labels, figure_href, ident, stimulus_href)))
         resource = Element("resource", {"identifier": f"item-{ident}", "type": qti.item_type, "href": href})
         _lom_metadata(resource, program, entry.item.code, entry.item.category)
         for file in files:
@@ -1190,6 +1264,31 @@ def export_package(session: Session, program: ExamProgram, *, version: str, acto
         if stimulus_id:
             SubElement(resource, "dependency", {"identifierref": f"stimulus-{stimulus_id}"})
         resources.append(resource)
+        # Each other language: an item document of its own (xml:lang), the same code in the manifest,
+        # the same figure file; a passage of its own where the version has one.
+        for translation in entry.content.translations:
+            shown = entry.content.in_language(translation.language)
+            suffix = _unique(f"{ident}--{translation.language}", taken)
+            t_href, t_files = f"items/{suffix}.xml", [f"items/{suffix}.xml", *files[1:]]
+            t_stimulus_href, t_dependency = stimulus_href, stimulus_id
+            if translation.stimulus is not None and stimulus_id:
+                t_stimulus_href = f"stimuli/{suffix}.xml"
+                t_dependency = f"{suffix}"
+                members.append((f"items/{t_stimulus_href}", stimulus_document(shown.stimulus, version,
+                                                                              translation.language)))
+                stimulus_resource = SubElement(resources, "resource", {
+                    "identifier": f"stimulus-{suffix}", "type": STIMULUS_TYPE if version == "3.0" else "webcontent",
+                    "href": f"items/{t_stimulus_href}"})
+                SubElement(stimulus_resource, "file", {"href": f"items/{t_stimulus_href}"})
+            members.append((t_href, item_document(entry, version, labels, figure_href, ident, t_stimulus_href,
+                                                  content=shown)))
+            resource = Element("resource", {"identifier": f"item-{suffix}", "type": qti.item_type, "href": t_href})
+            _lom_metadata(resource, program, entry.item.code, entry.item.category)
+            for file in t_files:
+                SubElement(resource, "file", {"href": file})
+            if t_dependency:
+                SubElement(resource, "dependency", {"identifierref": f"stimulus-{t_dependency}"})
+            resources.append(resource)
     digest = hashlib.sha256()
     for member, data in members:
         digest.update(member.encode() + b"\0" + data)

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from delivery import pretest
 from delivery.web.context import db, now, program
 from delivery.web.errors import http_status
+from delivery.web.i18n import current_language
 from delivery.web.psychometrician.common import actor
 from delivery.web.psychometrician.inputs import DecisionForm, RunForm
 from itembank import bank, calibration, plots
@@ -75,7 +76,7 @@ def _review_page(run_id: int, code: str, form: DecisionForm | None = None, statu
     run, entry = _run_item(run_id, code)
     found = bank.entry(db(), code)
     stats = entry.statistics or {}
-    labels = program().option_labels
+    labels = program().labels_for(current_language())
     distractors = []
     if stats.get("distractors"):
         d = stats["distractors"]

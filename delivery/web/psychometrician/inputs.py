@@ -29,7 +29,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from delivery.web.i18n import user_message
+from delivery.web.i18n import current_language, user_message
 from itembank.bank import check_code
 from itembank.content import FIGURE_TYPES, ContentError, ItemContent
 from itembank.models import ITEM_STATUSES
@@ -177,7 +177,7 @@ class ItemForm(Form):
 
     def __init__(self, program: ExamProgram, *args, new: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
-        labels = program.option_labels
+        labels = program.labels_for(current_language())
         while len(self.options.entries) < len(labels):
             self.options.append_entry()
         del self.options.entries[len(labels):]
@@ -335,7 +335,7 @@ class ProposeForm(Form):
 
     def __init__(self, program: ExamProgram, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.labels = program.option_labels
+        self.labels = program.labels_for(current_language())  # the reader's: ア or A
         self.key.choices = [SelectChoice(label) for label in self.labels]
 
     def validate_key(self, field) -> None:
