@@ -243,8 +243,11 @@ class ItemContent:
 
     def with_translation(self, version: LanguageVersion) -> ItemContent:
         """This content with ``version`` added, or put in place of the one in its language."""
-        others = tuple(t for t in self.translations if t.language.casefold() != version.language.casefold())
-        return dataclasses.replace(self, translations=(*others, version))
+        wanted = version.language.casefold()
+        if self.translation(version.language) is None:
+            return dataclasses.replace(self, translations=(*self.translations, version))
+        return dataclasses.replace(self, translations=tuple(
+            version if t.language.casefold() == wanted else t for t in self.translations))
 
     def without_language(self, language: str) -> ItemContent:
         """This content without its version in ``language`` (never its own language)."""
