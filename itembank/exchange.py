@@ -99,8 +99,8 @@ class ImportReport:
 
 def check_mode(mode: str) -> str:
     if mode not in IMPORT_MODES:
-        raise InvalidInput(f"unknown import mode {mode!r}: 'all' (all or nothing) or 'valid' (the good items land)",
-                           field="mode")
+        raise InvalidInput("unknown import mode {mode!r}: 'all' (all or nothing) or 'valid' (the good items land)",
+                           field="mode", mode=mode)
     return mode
 
 
@@ -374,18 +374,18 @@ def parse_content(raw: Any, where: str = "content") -> ItemContent:
     try:
         document = ContentDocument.model_validate(raw)
     except ValidationError as error:
-        raise InvalidInput(f"{where}: {_first_error(error)}") from None
+        raise InvalidInput("{where}: {first_error}", where=where, first_error=_first_error(error)) from None
     try:
         return document.content()
     except ContentError as error:
-        raise ContentError(f"{where}: {error}") from None
+        raise ContentError("{where}: {error}", where=where, error=error) from None
 
 
 def _content(version: VersionDocument, where: str) -> ItemContent:
     try:
         return version.content.content()
     except ContentError as error:
-        raise ContentError(f"{where}.content: {error}") from None
+        raise ContentError("{where}.content: {error}", where=where, error=error) from None
 
 
 # Export ---------------------------------------------------------------------------------------
@@ -519,8 +519,8 @@ def import_bank(session: Session, program: ExamProgram, document: dict | str | b
                 try:
                     program.field_of_category(item.category)
                 except KeyError:
-                    raise InvalidInput(f"items[{index}].category: {item.category} is not in the syllabus of "
-                                       f"{program.code}") from None
+                    raise InvalidInput("items[{index}].category: {category} is not in the syllabus of {code}",
+                                       index=index, category=item.category, code=program.code) from None
                 newest = len(item.versions) - 1
                 content = _content(item.versions[newest], f"items[{index}].versions[{newest}]")
                 check_content_for_program(program, code, content)
@@ -575,10 +575,10 @@ def _restored_item(item: ItemDocument, index: int, program: ExamProgram, runs: s
     try:
         field_code = program.field_of_category(item.category)
     except KeyError:
-        raise InvalidInput(f"items[{index}].category: {item.category} is not in the syllabus of "
-                           f"{program.code}") from None
+        raise InvalidInput("items[{index}].category: {category} is not in the syllabus of {code}", index=index,
+                           category=item.category, code=program.code) from None
     if item.status not in ITEM_STATUSES:
-        raise InvalidInput(f"items[{index}].status: unknown status {item.status!r}")
+        raise InvalidInput("items[{index}].status: unknown status {status!r}", index=index, status=item.status)
     restored = Item(code=code, category=item.category, field=field_code, status=item.status,
                     author=item.author or "system", created_at=item.created_at)
     numbers = []
@@ -593,15 +593,15 @@ def _restored_item(item: ItemDocument, index: int, program: ExamProgram, runs: s
                 parameters = Parameters(p.a, p.b, p.c, p.source, p.se_a, p.se_b, p.se_c,
                                         p.calibration_run if p.calibration_run in runs else None, p.n_responses)
             except InvalidInput as error:
-                raise InvalidInput(f"{where}.parameters: {error}") from None
+                raise InvalidInput("{where}.parameters: {error}", where=where, error=error) from None
         version = _version(v.version or number, content, parameters, v.created_by or "system",
                            v.created_at or dt.datetime.now(dt.timezone.utc), v.note or "")
         restored.versions.append(version)
         numbers.append(version.version)
     if numbers != sorted(set(numbers)):
-        raise InvalidInput(f"items[{index}].versions: version numbers must be distinct and in order")
+        raise InvalidInput("items[{index}].versions: version numbers must be distinct and in order", index=index)
     if restored.status == "operational" and not restored.versions[-1].has_parameters:
-        raise InvalidInput(f"items[{index}]: an operational item needs IRT parameters")
+        raise InvalidInput("items[{index}]: an operational item needs IRT parameters", index=index)
     for h in item.history:
         restored.history.append(ItemStatusChange(
             from_status=h.from_status, to_status=h.to_status, actor=h.actor or "system",
@@ -629,8 +629,8 @@ def _restore_runs(session: Session, raw_runs: list[RunDocument], items: dict[str
                 continue
             versions = {v.version: v.id for v in item.versions}
             if e.version not in versions:
-                raise InvalidInput(f"calibration_runs[{index}].items[{position}].version: item {e.code} has no "
-                                   f"version {e.version}")
+                raise InvalidInput("calibration_runs[{index}].items[{position}].version: item {code} has no version {version}",
+                                   index=index, position=position, code=e.code, version=e.version)
             run.items.append(CalibrationItem(
                 item_id=item.id, item_version_id=versions[e.version], new_version_id=versions.get(e.new_version),
                 decided_at=e.decided_at, **{name: getattr(e, name) for name in RUN_ITEM_FIELDS}))
@@ -660,8 +660,8 @@ def restore_bank(session: Session, program: ExamProgram, document: dict | str | 
     with unit_of_work(session):
         held = session.scalar(select(func.count(Item.id))) or 0
         if held:
-            raise Conflict(f"the bank holds {held} item(s): a restore goes into an empty bank only "
-                           "(import the file instead to add its items as drafts)")
+            raise Conflict("the bank holds {held} item(s): a restore goes into an empty bank only (import the file "
+                           "instead to add its items as drafts)", held=held)
         runs = {r.id for r in parsed.calibration_runs}  # references are resolved after the runs are recreated
         restored: list[Item] = []
         seen: set[str] = set()
