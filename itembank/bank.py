@@ -38,7 +38,8 @@ class Parameters:
 
     def __post_init__(self) -> None:
         if not (self.a > 0 and -10 < self.b < 10 and 0 <= self.c < 1):
-            raise InvalidInput(f"implausible parameters a={self.a}, b={self.b}, c={self.c}: need a > 0, |b| < 10, 0 <= c < 1")
+            raise InvalidInput("implausible parameters a={a}, b={b}, c={c}: need a > 0, |b| < 10, 0 <= c < 1",
+                               a=self.a, b=self.b, c=self.c)
 
 
 CODE_MAX_LENGTH = 32
@@ -57,23 +58,23 @@ def check_code(code: object) -> str:
         raise InvalidInput("an item code is needed (1 to 32 characters)", field="code")
     code = code.strip()
     if len(code) > CODE_MAX_LENGTH:
-        raise InvalidInput(f"item code {code[:40]!r} is {len(code)} characters long; at most {CODE_MAX_LENGTH}",
-                           field="code")
+        raise InvalidInput("item code {code!r} is {count} characters long; at most {limit}", field="code",
+                           code=code[:40], count=len(code), limit=CODE_MAX_LENGTH)
     if "/" in code:
-        raise InvalidInput(f"item code {code!r} contains '/': a code names the item's page, use letters, "
-                           "digits and '-' or '.'", field="code")
+        raise InvalidInput("item code {code!r} contains '/': a code names the item's page, use letters, digits and "
+                           "'-' or '.'", field="code", code=code)
     if code.startswith(CODE_FORBIDDEN_START):
-        raise InvalidInput(f"item code {code!r} starts with {code[0]!r}: a spreadsheet would take it for a "
-                           "formula; start it with a letter or digit", field="code")
+        raise InvalidInput("item code {code!r} starts with {first!r}: a spreadsheet would take it for a formula; "
+                           "start it with a letter or digit", field="code", code=code, first=code[0])
     if any(not character.isprintable() or character.isspace() for character in code):
-        raise InvalidInput(f"item code {code!r} contains a space or a control character", field="code")
+        raise InvalidInput("item code {code!r} contains a space or a control character", field="code", code=code)
     return code
 
 
 def check_options_for_program(program: ExamProgram, code: str, content: ItemContent) -> None:
     if len(content.options) != len(program.option_labels):
-        raise InvalidInput(f"item {code}: the program needs {len(program.option_labels)} options, "
-                           f"found {len(content.options)}", field="options")
+        raise InvalidInput("item {code}: the program needs {needed} options, found {count}", field="options",
+                           code=code, needed=len(program.option_labels), count=len(content.options))
 
 
 def check_content_for_program(program: ExamProgram, code: str, content: ItemContent) -> None:
@@ -100,19 +101,20 @@ def add_item(
     :func:`itembank.exchange.create_draft`, the restore and the sample bank). The field follows
     from the category."""
     if status not in ITEM_STATUSES:
-        raise InvalidInput(f"unknown status {status!r}; one of {', '.join(ITEM_STATUSES)}")
+        raise InvalidInput("unknown status {status!r}; one of {item_statuses}", status=status,
+                           item_statuses=', '.join(ITEM_STATUSES))
     code = check_code(code)
     try:
         field = program.field_of_category(category)
     except KeyError:
-        raise InvalidInput(f"item {code}: category {category} is not in the syllabus") from None
+        raise InvalidInput("item {code}: category {category} is not in the syllabus", code=code, category=category) from None
     check_content_for_program(program, code, content)
     if parameters is not None and not isinstance(parameters, Parameters):
         parameters = Parameters(*parameters, source=parameter_source)
     if status in ("operational",) and parameters is None:
-        raise InvalidInput(f"item {code}: an operational item needs IRT parameters")
+        raise InvalidInput("item {code}: an operational item needs IRT parameters", code=code)
     if session.scalar(select(Item.id).where(Item.code == code)) is not None:
-        raise Conflict(f"item {code} is already in the bank")
+        raise Conflict("item {code} is already in the bank", code=code)
     at = at or dt.datetime.now(dt.timezone.utc)
     item = Item(code=code, field=field, category=category, status=status, author=author, created_at=at)
     item.versions.append(_version(1, content, parameters, author, at, note))
@@ -152,12 +154,12 @@ def edit_content(session: Session, program: ExamProgram, code: str, content: Ite
     with unit_of_work(session):
         item = item_by_code(session, code, lock=True)
         if item.status not in EDITABLE:
-            raise Conflict(f"item {code} is {item.status}: only draft or reviewed items can be edited "
-                           "(move it back to review first)")
+            raise Conflict("item {code} is {status}: only draft or reviewed items can be edited (move it back to "
+                           "review first)", code=code, status=item.status)
         check_options_for_program(program, code, content)
         current = item.current_version
         if unpack(current.content) == content:
-            raise Conflict(f"item {code}: nothing changed")
+            raise Conflict("item {code}: nothing changed", code=code)
         version = _version(current.version + 1, content, None, actor, now, reason or "content edit")
         item.versions.append(version)
         if item.status == "reviewed":
@@ -187,7 +189,7 @@ def item_by_code(session: Session, code: str, *, lock: bool = False) -> Item:
         query = query.with_for_update()
     item = session.scalar(query)
     if item is None:
-        raise NotFound(f"no item {code}")
+        raise NotFound("no item {code}", code=code)
     return item
 
 

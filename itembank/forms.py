@@ -46,7 +46,7 @@ def form_by_code(session: Session, code: str, *, lock: bool = False) -> Form:
         query = query.with_for_update()
     form = session.scalar(query)
     if form is None:
-        raise NotFound(f"no form {code}")
+        raise NotFound("no form {code}", code=code)
     return form
 
 
@@ -209,10 +209,10 @@ def publish(session: Session, program: ExamProgram, code: str, *, actor: str, ac
     with unit_of_work(session):
         form = form_by_code(session, code, lock=True)
         if form.status != "draft":
-            raise Conflict(f"form {code} is {form.status}; only a draft can be published")
+            raise Conflict("form {code} is {status}; only a draft can be published", code=code, status=form.status)
         problems = review(session, program, form).problems
         if problems:
-            raise Conflict(f"form {code} cannot be published: {'; '.join(problems)}")
+            raise Conflict("form {code} cannot be published: {problems}", code=code, problems='; '.join(problems))
         form.status, form.published_at, form.published_by = "published", now, actor
         session.flush()
         audit.record(session, actor=actor, actor_role=actor_role, action="forms.publish", subject=f"form:{code}",
@@ -227,7 +227,7 @@ def retire(session: Session, code: str, *, actor: str, actor_role: str, now: dt.
     with unit_of_work(session):
         form = form_by_code(session, code, lock=True)
         if form.status == "retired":
-            raise Conflict(f"form {code} is already retired")
+            raise Conflict("form {code} is already retired", code=code)
         previous = form.status
         form.status, form.retired_at, form.retired_by = "retired", now, actor
         session.flush()

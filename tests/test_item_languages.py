@@ -293,3 +293,19 @@ def test_a_psychometrician_adds_edits_and_removes_a_language_version(client, ses
     client.delete_cookie("cbt_language")
     page = client.get(f"/bank/items/{code}").get_data(as_text=True)
     assert "受験者に表示される問題" in page and '<span class="label">ア</span>' in page
+    refused = client.post(f"/bank/items/{code}/edit?language=en", data={
+        "csrf_token": csrf_token(client), "stem": "What does a router do?",
+        "options-0": "Same", "options-1": "Same", "options-2": "Modulates", "options-3": "Encrypts"})
+    assert refused.status_code == 422 and "同じ選択肢が2つあります" in refused.get_data(as_text=True)
+
+
+def test_a_refusal_inside_a_refusal_reads_in_the_readers_language(app):
+    from delivery.web.i18n import user_message
+
+    with pytest.raises(ContentError) as refused:
+        exchange.parse_content({"stem": "x", "options": ["a", "a"], "key": 0}, "upload.json")
+    assert str(refused.value) == "upload.json: two options are the same"
+    with app.test_request_context("/"):
+        assert user_message(refused.value) == "upload.json:同じ選択肢が2つあります"
+    with app.test_request_context("/", headers={"Cookie": "cbt_language=en"}):
+        assert user_message(refused.value) == "upload.json: two options are the same"
