@@ -175,13 +175,7 @@ class ItemContent:
                                field="language")
         # A version's table or passage that is the item's own is stored as None ("the item's"), so
         # that content compares equal however it was given (an import gives every version in full).
-        object.__setattr__(self, "translations", tuple(
-            dataclasses.replace(version, **{
-                **({"table": None} if version.table is not None and version.table == self.table else {}),
-                **({"stimulus": None} if version.stimulus is not None and self.stimulus is not None
-                   and version.stimulus == {"title": self.stimulus["title"], "text": self.stimulus["text"]}
-                   else {})})
-            for version in self.translations))
+        object.__setattr__(self, "translations", tuple(self._normalised(v) for v in self.translations))
         seen = [self.language]
         for version in self.translations:
             if any(version.language.casefold() == other.casefold() for other in seen):
@@ -202,6 +196,15 @@ class ItemContent:
                 raise ContentError("the {language} version has a stimulus the item does not have",
                                    language=version.language)
 
+    def _normalised(self, version: LanguageVersion) -> LanguageVersion:
+        same = {}
+        if version.table is not None and version.table == self.table:
+            same["table"] = None
+        if version.stimulus is not None and self.stimulus is not None and version.stimulus == {
+                "title": self.stimulus["title"], "text": self.stimulus["text"]}:
+            same["stimulus"] = None
+        return dataclasses.replace(version, **same) if same else version
+
     @property
     def languages(self) -> tuple[str, ...]:
         """The languages the item's text is in, its own first ("" when its own is not stated)."""
@@ -215,7 +218,16 @@ class ItemContent:
         """The item as one language shows it (no other versions), or None if it lacks ``language``.
 
         The key, choice identifiers, shuffling and the figure's image are the item's; the text
-        is the version's, the table and stimulus the item's own where the version has none."""
+        is the version's, the table and stimulus the item's own where the version has none.
+        Views are kept with the content (which never changes): a sitting asks for them on every
+        read of its page."""
+        views = self.__dict__.setdefault("_views", {})
+        wanted = language.casefold()
+        if wanted not in views:
+            views[wanted] = self._in_language(language)
+        return views[wanted]
+
+    def _in_language(self, language: str) -> ItemContent | None:
         if language.casefold() == self.language.casefold():
             return self._view(translations=())
         version = self.translation(language)
@@ -233,13 +245,19 @@ class ItemContent:
 
     def shown_in(self, *languages: str | None) -> ItemContent:
         """The item in the first of ``languages`` it has ("ja" takes "ja-JP" too), else in its own."""
+        views = self.__dict__.setdefault("_views", {})
+        if languages not in views:
+            views[languages] = self._shown_in(languages)
+        return views[languages]
+
+    def _shown_in(self, languages: tuple[str | None, ...]) -> ItemContent:
         for wanted in languages:
             if not wanted:
                 continue
             for tag in self.languages:
                 if tag and same_language(tag, wanted):
                     return self.in_language(tag)
-        return self._view(translations=())
+        return self.in_language(self.language)
 
     def with_translation(self, version: LanguageVersion) -> ItemContent:
         """This content with ``version`` added, or put in place of the one in its language."""
