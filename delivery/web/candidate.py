@@ -170,11 +170,12 @@ def report():
 # The JSON API behind the sitting page.
 
 def _state(sitting) -> dict:
-    labels = program().option_labels
     fields = {f.code: f.name for f in program().fields}
     running = sitting.status in (SittingStatus.IN_PROGRESS, SittingStatus.PAUSED)
-    items = sittings.presented_items(db(), sitting) if running else []
+    shown = sittings.presentation(db(), program(), sitting, with_items=running)
+    labels, items = shown.option_labels, shown.items
     return {
+        "language": shown.language,
         "status": str(sitting.status),
         "remaining_seconds": sittings.remaining_seconds(sitting, now()),
         "sitting_key": sitting.id,
