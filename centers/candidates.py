@@ -11,6 +11,7 @@ from centers import sign_ins
 from centers.models import COMPANY_TYPES, OCCUPATIONS, Candidate
 from centers.passwords import MAX_LENGTH, MIN_LENGTH, WrongPassword, hash_password, password_matches
 from persistence.errors import InvalidInput, NotSignedIn
+from persistence.personal import lookup_hash
 from persistence.unit_of_work import unit_of_work
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -32,6 +33,12 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def by_email(email: str):
+    """The condition that finds the candidate with this e-mail address: addresses are encrypted,
+    so the look-up goes through their keyed hash."""
+    return Candidate.email_hash == lookup_hash(normalise_email(email))
+
+
 def register(session: Session, *, name: str, date_of_birth: dt.date | None, email: str, password: str,
              occupation: str, company_type: str | None, today: dt.date) -> Candidate:
     """A new candidate, with every problem of the form reported at once (in the caller's unit of work)."""
@@ -47,7 +54,7 @@ def register(session: Session, *, name: str, date_of_birth: dt.date | None, emai
         problems["date_of_birth"] = "Enter a real date of birth."
     if len(email) > EMAIL_LENGTH or not _EMAIL.match(email):
         problems["email"] = "Enter an e-mail address like name@example.com."
-    elif session.scalar(select(func.count(Candidate.id)).where(Candidate.email == email)):
+    elif session.scalar(select(func.count(Candidate.id)).where(by_email(email))):
         problems["email"] = "This e-mail address is already registered; sign in instead."
     if len(password) < MIN_LENGTH:
         problems["password"] = f"Choose a password of at least {MIN_LENGTH} characters."
@@ -79,7 +86,7 @@ def register_and_sign_in(session: Session, *, name: str, date_of_birth: dt.date 
 
 def authenticate(session: Session, email: str, password: str) -> Candidate | None:
     """The registered candidate with this e-mail and password, or None."""
-    candidate = session.scalar(select(Candidate).where(Candidate.email == normalise_email(email)))
+    candidate = session.scalar(select(Candidate).where(by_email(email)))
     stored = candidate.password_hash if candidate is not None else None
     return candidate if password_matches(stored, password) else None
 

@@ -82,6 +82,10 @@ class AdmissionRules:
     late_arrival: str  # "deduct": time lost since the slot's start is deducted; "full": no deduction
     check_in_required: bool
     venue_opens_minutes_before: int
+    # The most minutes proctors may add to one sitting in all (time lost to a PC failure, say).
+    max_added_minutes: int = 60
+    # A candidate logs in only at a PC a proctor of the booking's centre enrolled as one of its seats.
+    seat_enrolment_required: bool = True
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,10 @@ def _require(table: dict, key: str, kind: type, where: str):
     return value
 
 
+def _optional(table: dict, key: str, kind: type, default, where: str):
+    return _require(table, key, kind, where) if key in table else default
+
+
 def parse_program(data: dict, source: str = "program") -> ExamProgram:
     """Build and check an :class:`ExamProgram` from the parsed TOML ``data``."""
     fields, categories, majors = [], [], []
@@ -271,6 +279,9 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
             late_arrival=_require(admission, "late_arrival", str, f"{source}: [admission]"),
             check_in_required=_require(admission, "check_in_required", bool, f"{source}: [admission]"),
             venue_opens_minutes_before=_require(admission, "venue_opens_minutes_before", int, f"{source}: [admission]"),
+            max_added_minutes=_optional(admission, "max_added_minutes", int, 60, f"{source}: [admission]"),
+            seat_enrolment_required=_optional(admission, "seat_enrolment_required", bool, True,
+                                              f"{source}: [admission]"),
         ),
         scoring=ScoringSettings(
             model=_require(scoring, "model", str, f"{source}: [scoring]"),
@@ -311,6 +322,8 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
     program = replace(program, assembly=_assembly(data.get("assembly", {}), program, f"{source}: [assembly]"))
     if program.admission.late_arrival not in ("deduct", "full"):
         raise ProgramError(f"{source}: [admission] late_arrival must be 'deduct' or 'full'")
+    if not 0 <= program.admission.max_added_minutes <= 24 * 60:
+        raise ProgramError(f"{source}: [admission] max_added_minutes must be from 0 to 1440")
     if program.scale.slope <= 0 or program.scale.minimum >= program.scale.maximum:
         raise ProgramError(f"{source}: [scale] needs slope > 0 and minimum < maximum")
     if program.scoring.method not in SCORING_METHODS:

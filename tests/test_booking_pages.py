@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from centers import calendar
+from centers.candidates import by_email
 from centers.models import Booking, Candidate, Slot
 from persistence.audit import AuditEvent
 from tests.centre_helpers import frozen_clock
@@ -52,7 +53,7 @@ def test_registration_reports_every_mistake_and_keeps_what_was_typed(client, ses
 
     done, form = register(client, occupation="working", company_type="non-it")
     assert done.status_code == 302 and done.headers["Location"].startswith("/booking/find")
-    candidate = session.scalar(select(Candidate).where(Candidate.email == form["email"]))
+    candidate = session.scalar(select(Candidate).where(by_email(form["email"])))
     assert (candidate.occupation, candidate.company_type) == ("working", "non-it")
     again, _ = register(client.application.test_client(), email=form["email"].upper())
     assert again.status_code == 422 and "already registered" in again.get_data(as_text=True)

@@ -237,7 +237,9 @@ def test_added_minutes_are_whole_and_capped_by_the_program(app, session, program
 
     for wrong in ("1.5", "0", "-5", "lots", "１０", HUGE):
         assert add(wrong).status_code == 422, wrong
-    cap = program.duration_minutes
+    # The cap is the program file's [admission] max_added_minutes, not the sitting's length.
+    cap = program.admission.max_added_minutes
+    assert cap == 60 < program.duration_minutes
     assert add(str(cap - 20)).status_code == 302
     over = add("21")
     assert over.status_code == 422 and "20 are left" in over.get_data(as_text=True)
