@@ -179,3 +179,24 @@ def _demo_slot(session: Session, centre: Centre, timezone: str, now: dt.datetime
                     starts_at=start, capacity=len(centre.seats), booked=0, status=SlotStatus.OPEN)
         session.add(slot)
     return slot
+
+
+def demo_seat_link(session: Session, now: dt.datetime) -> tuple[str, str]:
+    """A one-time link that enrols a browser as a seat of the demo centre, issued by the demo proctor
+    (audited like any enrolment): the link's code and the seat's label. A seat with no PC yet is
+    chosen, so a browser enrolled before keeps working."""
+    from centers import seats
+    from centers.accounts import Actor
+    from centers.models import SeatEnrolment
+
+    with unit_of_work(session):
+        centre = ensure_demo_centre(session)
+    held = set(session.scalars(select(SeatEnrolment.seat_id).where(SeatEnrolment.centre_id == centre.id,
+                                                                    SeatEnrolment.revoked_at.is_(None),
+                                                                    SeatEnrolment.token_hash.is_not(None))))
+    active = [s for s in centre.seats if s.active]
+    seat = next((s for s in active if s.id not in held), active[0])
+    proctor = session.scalar(select(StaffAccount).where(StaffAccount.username == DEMO_PROCTOR[0]))
+    code, enrolled = seats.issue_enrolment_link(session, seat.id, actor=Actor.staff(proctor),
+                                                reason="the demo's seat PC", now=now)
+    return code, enrolled.seat_label

@@ -53,6 +53,7 @@ def demo() -> None:
         DEMO_OTHER_PROCTOR,
         DEMO_PROCTOR,
         DEMO_PSYCHOMETRICIAN,
+        demo_seat_link,
         ensure_demo_candidates,
     )
     from delivery.models import Sitting, SittingStatus
@@ -62,6 +63,7 @@ def demo() -> None:
     with _sessions()() as session:
         started = set(session.scalars(select(Sitting.booking_id).where(Sitting.status != SittingStatus.WAITING)))
         logins = ensure_demo_candidates(session, program.timezone, utcnow(), sitting_started=started)
+        seat_link = demo_seat_link(session, utcnow()) if program.admission.seat_enrolment_required else None
     click.echo("\nDemo logins")
     click.echo("-----------")
     for login in logins:
@@ -74,6 +76,13 @@ def demo() -> None:
     click.echo(f"  applicant       e-mail {DEMO_APPLICANT[0]}, password {DEMO_APPLICANT[1]}  "
                "(registered, no booking yet: /booking/)")
     click.echo(f"  psychometrician username {DEMO_PSYCHOMETRICIAN[0]}, password {DEMO_PSYCHOMETRICIAN[1]}")
+    if seat_link:
+        from delivery.cli.seats import enrolment_url
+
+        code, seat = seat_link
+        click.echo(f"  seat PC         open {enrolment_url(code)} once in the browser you sit the demo in: it")
+        click.echo(f"                  enrols it as seat {seat} of the demo centre (candidates log in only at an")
+        click.echo("                  enrolled seat of their centre; the link works once, for 24 hours)")
     click.echo("The demo slot starts now; a late start is deducted from the 120 minutes, as at a real centre.\n")
 
 
