@@ -107,19 +107,27 @@ def downgrade() -> None:
                            postgresql_using="key::integer" if postgres else None)
 
     key = personal_key()
-    candidates = sa.table("candidates", sa.column("id"), *(sa.column(c) for c in PERSONAL))
+    # The date goes to a new column: SQLite would cast the text to a number on the way back to DATE.
+    with op.batch_alter_table("candidates") as table:
+        table.add_column(sa.Column("date_of_birth_plain", sa.Date(), nullable=True))
+    candidates = sa.table("candidates", sa.column("id"), *(sa.column(c) for c in PERSONAL),
+                          sa.column("date_of_birth_plain", sa.Date()))
     for row in bind.execute(sa.select(candidates.c.id, *(candidates.c[c] for c in PERSONAL))).all():
         plain = {c: (open_sealed(v, key) if v is not None else None) for c, v in zip(PERSONAL, row[1:])}
+        born = plain.pop("date_of_birth")
+        plain["date_of_birth_plain"] = dt.date.fromisoformat(born) if born else None
         bind.execute(candidates.update().where(candidates.c.id == row[0]).values(**plain))
     with op.batch_alter_table("candidates") as table:
         table.drop_constraint("uq_candidates_email_hash", type_="unique")
         table.drop_column("email_hash")
-        for column, kind in (("name", sa.String(128)), ("name_kana", sa.String(128)), ("date_of_birth", sa.Date()),
-                             ("email", sa.String(256))):
-            table.alter_column(column, type_=kind, existing_nullable=column in ("name_kana", "email"),
-                               postgresql_using=f"{column}::{'date' if column == 'date_of_birth' else 'varchar'}"
-                               if postgres else None)
+        table.drop_column("date_of_birth")
+        for column, kind in (("name", sa.String(128)), ("name_kana", sa.String(128)), ("email", sa.String(256))):
+            table.alter_column(column, type_=kind, existing_nullable=column != "name",
+                               postgresql_using=f"{column}::varchar" if postgres else None)
         table.create_unique_constraint("uq_candidates_email", ["email"])
+    with op.batch_alter_table("candidates") as table:
+        table.alter_column("date_of_birth_plain", new_column_name="date_of_birth", existing_type=sa.Date(),
+                           nullable=False)
     op.drop_index(op.f("ix_seat_enrolments_seat_id"), table_name="seat_enrolments")
     op.drop_index(op.f("ix_seat_enrolments_centre_id"), table_name="seat_enrolments")
     op.drop_table("seat_enrolments")
