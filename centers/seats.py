@@ -183,7 +183,8 @@ def revoke(session: Session, seat_id: int, *, actor: Actor, reason: str, now: dt
         bookings.check_centre(actor, seat.centre_id, f"seat:{seat.id}")
         said = _reason(reason)
         if not said:
-            raise InvalidInput("Say why (the reason is kept in the audit trail).", field="reason")
+            raise InvalidInput("Say why the seat's enrolment ends (the reason is kept in the audit trail).",
+                               field="reason")
         ended = _revoke_where(session, now, actor.name, SeatEnrolment.seat_id == seat.id)
         actor.record(session, "seat.revoke", f"seat:{seat.id}", now=now, centre_id=seat.centre_id, reason=said,
                      details={"seat": seat.label, "centre": seat.centre.code, "revoked": ended})

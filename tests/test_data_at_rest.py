@@ -4,7 +4,6 @@ sealed, the public address from configuration, the session's lifetime from the s
 added-time cap from the program file."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import uuid
@@ -21,7 +20,7 @@ from delivery.web import create_app
 from itembank import exchange
 from itembank.content import ItemContent
 from itembank.program import ProgramError, load_program, parse_program, program_path
-from persistence import create_database_engine, upgrade_database
+from persistence import upgrade_database
 from persistence.audit import AuditEvent
 from persistence.errors import InvalidInput
 from persistence.migrate import alembic_config

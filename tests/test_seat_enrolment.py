@@ -198,3 +198,16 @@ def test_a_program_may_leave_the_seat_login_unbound(app, session, program, unbou
     app.extensions["cbt"] = dataclasses.replace(app.extensions["cbt"], program=unbound_program)
     booked = booked_candidate(session, program, clock.now)
     assert seat_login(app.test_client(), booked).status_code == 302
+
+
+def test_the_refusal_and_the_enrolment_page_read_japanese_by_default(app, session, program, clock):
+    booked = booked_candidate(session, program, clock.now)
+    anywhere = app.test_client()
+    anywhere.delete_cookie("cbt_language")
+    refused = seat_login(anywhere, booked).get_data(as_text=True)
+    assert "座席として登録されていません" in refused and "試験監督者にお声がけください" in refused
+    proctor = app.test_client()
+    proctor.delete_cookie("cbt_language")
+    login_staff(proctor, booked.proctor, booked.password)
+    page = proctor.get("/proctor/seat").get_data(as_text=True)
+    assert "このPCを座席として登録" in page and "座席PC" in page
