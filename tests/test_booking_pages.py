@@ -133,7 +133,7 @@ def test_a_full_slot_and_another_candidate_s_booking_are_refused(client, app, se
 
 
 def test_the_admission_code_from_the_slip_logs_in_at_the_seat_after_check_in(client, session, program, clock):
-    from tests.helpers import Booked
+    from tests.helpers import Booked, enrolled_pc
 
     centre = centre_with_calendar(session, program, clock)
     today = calendar.local_today(program, clock.now)
@@ -143,5 +143,6 @@ def test_the_admission_code_from_the_slip_logs_in_at_the_seat_after_check_in(cli
     booking = session.scalar(select(Booking).where(Booking.slot_id == slot.id))
     seat = client.application.test_client()
     response = login_candidate(seat, Booked(centre.id, booking.id, booking.admission_code,
-                                            dt.date.fromisoformat(form["date_of_birth"]), "nobody"))
+                                            dt.date.fromisoformat(form["date_of_birth"]), "nobody",
+                                            seat_token=enrolled_pc(session, centre.seats[0].id, clock.now)))
     assert response.status_code == 403 and "not today" in response.get_data(as_text=True)
