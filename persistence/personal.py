@@ -28,6 +28,7 @@ import os
 import secrets
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,7 +36,7 @@ from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
 
 from persistence.files import private_directory
-from persistence.settings import load_settings
+from persistence.settings import key_settings
 
 FORMAT = "p1"
 KEY_FILE = "personal-data.key"
@@ -74,16 +75,15 @@ _keys: dict[str, PersonalKey] = {}
 
 def personal_key() -> PersonalKey:
     """The key the settings name (``CBT_PERSONAL_DATA_KEY``, or the key file, made on first use)."""
-    settings = load_settings()
-    if settings.personal_data_key:
-        source, text = "CBT_PERSONAL_DATA_KEY", settings.personal_data_key
-        if source + text not in _keys:
-            _keys[source + text] = key_from_hex(text, source)
-        return _keys[source + text]
-    path = settings.key_dir / KEY_FILE
-    source = str(path.resolve()) if path.exists() else str(path)
-    if source in _keys:
-        return _keys[source]
+    configured, key_dir = key_settings()
+    if configured:
+        if configured not in _keys:
+            _keys[configured] = key_from_hex(configured, "CBT_PERSONAL_DATA_KEY")
+        return _keys[configured]
+    cached = _keys.get(key_dir)
+    if cached is not None:
+        return cached
+    path = Path(key_dir) / KEY_FILE
     with _lock:
         if not path.exists():
             private_directory(path.parent)
@@ -95,7 +95,7 @@ def personal_key() -> PersonalKey:
                 with os.fdopen(fd, "w") as handle:
                     handle.write(secrets.token_hex(32))
         key = key_from_hex(path.read_text(), str(path))
-        _keys[str(path.resolve())] = key
+        _keys[key_dir] = key
         return key
 
 

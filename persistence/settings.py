@@ -156,6 +156,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+def key_settings(environ: Mapping[str, str] | None = None) -> tuple[str | None, str]:
+    """``CBT_PERSONAL_DATA_KEY`` and the key directory alone, as :func:`load_settings` reads them:
+    the personal-data columns ask for them at every value, where the whole settings cost too much."""
+    environ = os.environ if environ is None else environ
+    key_dir = environ.get("CBT_KEY_DIR") or os.path.join(environ.get("CBT_VAR_DIR") or "var", "keys")
+    return environ.get("CBT_PERSONAL_DATA_KEY") or None, key_dir
+
+
 def _public_url(value: str) -> str:
     """The site's public address: an http(s) URL with a host, kept without a trailing slash."""
     value = value.strip().rstrip("/")

@@ -30,7 +30,8 @@ class Booked:
 
 def enrolled_pc(session, seat_id: int, now: dt.datetime) -> str:
     """The credential of a PC enrolled as this seat, as a proctor's enrolment leaves it (made
-    directly, like the rest of a test's set-up: no audit event). One PC per seat and test."""
+    directly, like the rest of a test's set-up: no audit event). One PC per seat and test; in the
+    caller's transaction (commit it before a request reads it)."""
     pcs = session.info.setdefault("seat_pcs", {})
     if seat_id not in pcs:
         seat = session.get(Seat, seat_id)

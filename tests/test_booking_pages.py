@@ -142,7 +142,9 @@ def test_the_admission_code_from_the_slip_logs_in_at_the_seat_after_check_in(cli
     client.post("/booking/book", data={"csrf_token": csrf_token(client, "/booking/"), "slot_id": slot.id})
     booking = session.scalar(select(Booking).where(Booking.slot_id == slot.id))
     seat = client.application.test_client()
+    seat_pc = enrolled_pc(session, centre.seats[0].id, clock.now)
+    session.commit()
     response = login_candidate(seat, Booked(centre.id, booking.id, booking.admission_code,
                                             dt.date.fromisoformat(form["date_of_birth"]), "nobody",
-                                            seat_token=enrolled_pc(session, centre.seats[0].id, clock.now)))
+                                            seat_token=seat_pc))
     assert response.status_code == 403 and "not today" in response.get_data(as_text=True)
