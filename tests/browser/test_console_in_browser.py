@@ -12,13 +12,14 @@ from sqlalchemy import select
 from centers.models import Booking
 from delivery.models import Sitting
 from persistence.audit import AuditEvent
-from tests.browser.conftest import serious_accessibility_violations
+from tests.browser.conftest import at_seat_pc, serious_accessibility_violations
 from tests.helpers import booked_candidate
 
 pytestmark = pytest.mark.browser
 
 
 def candidate_logs_in(page, live_server, booked):
+    at_seat_pc(page, live_server, booked)
     page.goto(live_server + "/")
     page.get_by_label("Admission code").fill(booked.admission_code)
     page.get_by_label("Date of birth").fill(booked.date_of_birth.isoformat())
