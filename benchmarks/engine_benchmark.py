@@ -1,7 +1,11 @@
 """Engine speed and recovery benchmark; prints each figure beside its baseline and target.
 
     .venv/bin/python benchmarks/engine_benchmark.py [--girth-timeout SECONDS] [--skip-girth]
-        [--only engine|girth2pl|girth3pl] [--repeat 3] [--replications 5]
+        [--only engine|girth2pl|girth3pl|calibrate] [--repeat 3] [--replications 5]
+
+``--only calibrate``: the `cbt calibrate` runs of 20,000 x 100 alone (2PL and 3PL, one
+data set each, observed-information SEs against ``--se crossprod`` interleaved, no
+girth), with the load average before and after.
 
 Data, simulated once per figure and given to both programs: a ~ lognormal(0, .25),
 b ~ N(0, 1), c ~ U(.1, .25) (3PL only), theta ~ N(0, 1).
@@ -227,11 +231,14 @@ def main():
     parser.add_argument("--skip-girth", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--replications", type=int, default=5, help="2PL data sets for the RMSE comparison")
-    parser.add_argument("--only", choices=["engine", "girth2pl", "girth3pl"], help="run one part only")
+    parser.add_argument("--only", choices=["engine", "girth2pl", "girth3pl", "calibrate"], help="run one part only")
     args = parser.parse_args()
+    if args.only == "calibrate":
+        args.skip_girth, args.replications = True, 1
     if not GIRTH_PYTHON.exists() and not args.skip_girth:
         sys.exit(f"no girth environment at {GIRTH_PYTHON}; see docs/benchmarks.md or pass --skip-girth")
-    print(f"engine benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs", flush=True)
+    print(f"engine benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
+          f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
     table = Table()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -240,12 +247,13 @@ def main():
             million_eap(table, args)
             large_calibrations(table, args)
             sparse_design(table, folder, args)
-        if args.only in (None, "girth2pl"):
+        if args.only in (None, "girth2pl", "calibrate"):
             compare_girth_calibration(table, folder, "2pl", args)
-        if args.only in (None, "girth3pl"):
+        if args.only in (None, "girth3pl", "calibrate"):
             responses, ours_csv = compare_girth_calibration(table, folder, "3pl", args)
             if not args.skip_girth:
                 compare_girth_eap(table, folder, responses, ours_csv, args)
+    print(f"load average at the end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print()
     print(table.markdown())
 

@@ -51,7 +51,7 @@ from engine.models import (
 from engine.multigroup import LikelihoodRatioDIF, MultipleGroupCalibration, calibrate_groups, likelihood_ratio_dif
 from engine.responses import MISSING, SparseResponses
 from engine.simulate import simulate_items, simulate_responses, simulate_sparse_design
-from engine.subscores import MultidimensionalEstimate, multidimensional_eap
+from engine.subscores import MultidimensionalEstimate, augmented_subscores, field_correlation, multidimensional_eap
 
 __all__ = [
     "MISSING",
@@ -75,6 +75,8 @@ __all__ = [
     "likelihood_ratio_dif",
     "MultidimensionalEstimate",
     "multidimensional_eap",
+    "augmented_subscores",
+    "field_correlation",
     "classical_statistics",
     "distractor_analysis",
     "link",

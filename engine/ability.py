@@ -130,41 +130,67 @@ def _mode_estimates(responses, items, subsets, kind, prior_mean, prior_sd, bound
     theta_out = np.empty((data.n_examinees, n_subsets))
     se_out = np.empty((data.n_examinees, n_subsets))
     precision = 1.0 / prior_sd**2
+    a_all, b_all, c_all = items.a, items.b, items.c
 
-    def equation(theta, correct, presented):
-        z = items.a * (theta[:, None] - items.b)
-        s = 1.0 / (1.0 + np.exp(-z))
-        p = np.clip(items.c + (upper - items.c) * s, EPSILON, 1 - EPSILON)
-        dp = items.a * (upper - items.c) * s * (1.0 - s)
+    def row_sum(cells):
+        # A sequential sum over each row's own items, in their column order: a row's
+        # estimate is then the same to the last digit whatever else is in the batch (a
+        # pairwise sum over all the batch's columns would round differently).
+        return np.cumsum(cells, axis=1)[:, -1] if cells.shape[1] else np.zeros(cells.shape[0])
+
+    def equation(theta, index, correct, presented):
+        a, b, c, u = a_all[index], b_all[index], c_all[index], upper[index]
+        s = 1.0 / (1.0 + np.exp(-a * (theta[:, None] - b)))
+        p = np.clip(c + (u - c) * s, EPSILON, 1 - EPSILON)
+        dp = a * (u - c) * s * (1.0 - s)
         pq = p * (1.0 - p)
-        info = (presented * dp**2 / pq).sum(axis=1)
-        f = (presented * (correct - p) * dp / pq).sum(axis=1)
+        info = row_sum(presented * dp**2 / pq)
+        f = row_sum(presented * (correct - p) * dp / pq)
         if kind == "map":
             f -= (theta - prior_mean) * precision
             info = info + precision
         elif kind == "wle":
-            d2p = dp * items.a * (1.0 - 2.0 * s)
-            f += (presented * dp * d2p / pq).sum(axis=1) / (2.0 * np.maximum(info, 1e-300))
+            d2p = dp * a * (1.0 - 2.0 * s)
+            f += row_sum(presented * dp * d2p / pq) / (2.0 * np.maximum(info, 1e-300))
         return f, info
 
     start = 0
     for block in data.blocks(chunk_size):
-        correct, presented = block.indicators()
-        # One row per (examinee, subset) pair.
-        correct = np.repeat(correct, n_subsets, axis=0)
-        presented = (presented[:, None, :] * masks[None]).reshape(-1, items.n_items)
-        n_rows = correct.shape[0]
+        # One row per (examinee, subset) pair, holding that pair's presented items only
+        # (in column order, padded at the end with cells that count for nothing).
+        examinee, item, answer = block.triplets()
+        n_rows = block.n * n_subsets
+        pair_rows, pair_items, pair_answers = [], [], []
+        for k in range(n_subsets):  # a handful of subsets (the total and the fields)
+            keep = masks[k][item]
+            pair_rows.append(examinee[keep] * n_subsets + k)
+            pair_items.append(item[keep])
+            pair_answers.append(answer[keep])
+        row_of = np.concatenate(pair_rows)
+        item_of = np.concatenate(pair_items)
+        answer_of = np.concatenate(pair_answers).astype(float)
+        order = np.lexsort((item_of, row_of))
+        row_of, item_of, answer_of = row_of[order], item_of[order], answer_of[order]
+        counts = np.bincount(row_of, minlength=n_rows)
+        width = int(counts.max()) if counts.size else 0
+        position = np.arange(row_of.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        index = np.zeros((n_rows, width), dtype=np.int64)
+        correct = np.zeros((n_rows, width))
+        presented = np.zeros((n_rows, width))
+        index[row_of, position] = item_of
+        correct[row_of, position] = answer_of
+        presented[row_of, position] = 1.0
         lo = np.full(n_rows, -bound)
         hi = np.full(n_rows, bound)
-        f_lo, _ = equation(lo, correct, presented)
-        f_hi, _ = equation(hi, correct, presented)
+        f_lo, _ = equation(lo, index, correct, presented)
+        f_hi, _ = equation(hi, index, correct, presented)
         theta = np.where(f_lo <= 0, -bound, np.where(f_hi >= 0, bound, 0.0))
         active = np.flatnonzero((f_lo > 0) & (f_hi < 0))
         for _ in range(max_iterations):
             if active.size == 0:
                 break
             t = theta[active]
-            f, info = equation(t, correct[active], presented[active])
+            f, info = equation(t, index[active], correct[active], presented[active])
             lo[active] = np.where(f > 0, t, lo[active])
             hi[active] = np.where(f > 0, hi[active], t)
             step = f / np.maximum(info, 1e-300)
@@ -174,10 +200,10 @@ def _mode_estimates(responses, items, subsets, kind, prior_mean, prior_sd, bound
             theta[active] = proposal
             done = (np.abs(proposal - t) < tol) | (hi[active] - lo[active] < tol)
             active = active[~done]
-        _, info = equation(theta, correct, presented)
+        _, info = equation(theta, index, correct, presented)
         with np.errstate(divide="ignore"):  # a row with no items: se set below
             se = 1.0 / np.sqrt(info)
-        empty = presented.sum(axis=1) == 0
+        empty = counts == 0
         if kind == "map":
             theta[empty], se[empty] = prior_mean, prior_sd
         else:

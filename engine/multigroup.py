@@ -10,6 +10,18 @@ over: the E-step adds group g's log prior weights to its examinees' log-likeliho
 the M-step is the same item-wise Fisher scoring on the expected counts, and each
 group's mean and SD are the moments of its posterior node masses.
 
+Standard errors: the observed information, the negative Hessian of the marginal
+log-likelihood, by Louis' identity as for one group (``engine.calibration``),
+
+    I_obs = sum_i g_i g_i^T - sum_i E_i[s_i s_i^T] - E[H_complete] + prior curvature,
+
+where the complete-data score s_i(x_q) of examinee i in group g at node q has the
+virtual items' parts (x_ij - P_jq) / (P_jq (1 - P_jq)) dP_jq / d(log a, d[, logit c])
+for the items i was presented, and d log pi_gq / d(mean_g, log sd_g) for its own
+group's latent parameters (groups 1 .. G-1; zero for the others); g_i = E_i[s_i].
+The sums run over chunks of examinees as one matrix product per chunk
+(n Q P^2 work for P parameters). Parameters at a bound are held fixed, as for one group.
+
 Likelihood-ratio DIF (Thissen, Steinberg & Wainer, 1993; mirt's ``DIF`` with
 ``scheme = 'add'``): for each studied item, the model with that item free in every
 group against the model with all items invariant,
@@ -27,9 +39,15 @@ from engine.calibration import (
     _EM,
     MODELS,
     Priors,
+    _bound_mask,
+    _complete_data_hessian,
     _curves,
+    _free_map,
+    _invert_information,
+    _latent_scores,
     _Layout,
     _prior_terms,
+    _se_to_abc,
     _start_values,
     _to_items,
 )
@@ -40,7 +58,17 @@ from engine.responses import ResponseData, check_responses
 @dataclass(frozen=True)
 class MultipleGroupCalibration:
     """items: one ItemParameters per group (invariant items repeat); latent_mean,
-    latent_sd: (G,) with group 0 at 0 and 1; free_items: (n_items,) bool."""
+    latent_sd: (G,) with group 0 at 0 and 1; free_items: (n_items,) bool.
+
+    se: one ItemParameters of standard errors per group (delta method from the working
+    parameters; NaN for a parameter held at a bound); latent_mean_se, latent_sd_se:
+    (G,), NaN for the reference group (fixed). covariance: (P, P) the inverse observed
+    information of the working parameters in this order: (log a, d[, logit c[, logit
+    u]]) of each invariant item in column order, then of each free item in column order
+    for group 0, then group 1, ...; then (mean_g, log sd_g) for g = 1 .. G-1 (the
+    Rasch model's one slope: its log a after the items' intercepts, as for one group).
+    information_condition: its condition number at a unit diagonal; positive_definite.
+    """
 
     model: str
     items: tuple[ItemParameters, ...]
@@ -51,6 +79,12 @@ class MultipleGroupCalibration:
     iterations: int
     converged: bool
     free_items: np.ndarray
+    se: tuple[ItemParameters, ...] | None = None
+    latent_mean_se: np.ndarray | None = None
+    latent_sd_se: np.ndarray | None = None
+    covariance: np.ndarray | None = None
+    information_condition: float = float("nan")
+    positive_definite: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,16 +109,75 @@ def _virtual_columns(responses: np.ndarray, groups: np.ndarray, free: np.ndarray
     return np.concatenate(parts, axis=1), np.array(item_of), np.array(group_of)
 
 
+def _observed_information(work, mean, sd, model, nodes, correct, presented, groups, priors, layout,
+                          chunk_size: int = 256):
+    """Observed information of (virtual items' working parameters, (mean_g, log sd_g) for g >= 1),
+    by Louis' identity (see the module docstring), and the mask of parameters held at a bound."""
+    n_virtual, k = work.shape
+    n_groups = mean.size
+    n_items_full = n_virtual * k
+    size = n_items_full + 2 * (n_groups - 1)
+    p, dp = _curves(work, nodes, model)
+    a_tab = dp / (p * (1 - p))[:, :, None]  # (J, Q, k)
+    b_tab = dp / (1 - p)[:, :, None]
+    lat = [_latent_scores(nodes, (mean[g], sd[g])) for g in range(n_groups)]  # score (Q, 2), Hessian (Q, 2, 2)
+    log_w = -0.5 * ((nodes[None, :] - mean[:, None]) / sd[:, None]) ** 2
+    log_w -= np.logaddexp.reduce(log_w, axis=1, keepdims=True)
+    log_p, log_q = np.log(p), np.log1p(-p)
+    gradient_outer = np.zeros((size, size))
+    score_outer = np.zeros((size, size))
+    r = np.zeros((n_virtual, nodes.size))
+    n = np.zeros((n_virtual, nodes.size))
+    mass = np.zeros((n_groups, nodes.size))
+    for start in range(0, correct.shape[0], chunk_size):
+        rows = slice(start, start + chunk_size)
+        x, m, gr = correct[rows], presented[rows], groups[rows]
+        post = x @ (log_p - log_q) + m @ log_q + log_w[gr]
+        post = np.exp(post - post.max(axis=1, keepdims=True))
+        post /= post.sum(axis=1, keepdims=True)  # (c, Q)
+        r += x.T @ post
+        n += m.T @ post
+        np.add.at(mass, gr, post)
+        # s_iq: (c, Q, P)
+        items = (x[:, None, :, None] * a_tab.transpose(1, 0, 2)[None]
+                 - m[:, None, :, None] * b_tab.transpose(1, 0, 2)[None]).reshape(x.shape[0], nodes.size, n_items_full)
+        latent = np.zeros((x.shape[0], nodes.size, 2 * (n_groups - 1)))
+        for g in range(1, n_groups):  # a handful of groups
+            mine = gr == g
+            latent[mine, :, 2 * (g - 1):2 * g] = lat[g][0][None]
+        scores = np.concatenate([items, latent], axis=2)
+        g_i = np.einsum("cq,cqp->cp", post, scores)
+        gradient_outer += g_i.T @ g_i
+        weighted = scores * np.sqrt(post)[:, :, None]
+        flat = weighted.reshape(-1, size)
+        score_outer += flat.T @ flat
+    hessian = np.zeros((size, size))
+    blocks = _complete_data_hessian(work, nodes, model, r, n)  # (J, k, k)
+    index = np.arange(n_items_full).reshape(n_virtual, k)
+    hessian[index[:, :, None], index[:, None, :]] = blocks
+    for g in range(1, n_groups):
+        block = slice(n_items_full + 2 * (g - 1), n_items_full + 2 * g)
+        hessian[block, block] = np.einsum("q,qab->ab", mass[g], lat[g][1])
+    _, _, prior_curv = _prior_terms(work, priors, model)
+    info = gradient_outer - score_outer - hessian
+    info[index[:, :, None], index[:, None, :]] += prior_curv
+    held = np.concatenate([_bound_mask(work).ravel(), np.zeros(2 * (n_groups - 1), dtype=bool)])
+    if layout.shared_slope:
+        held[index[:, 0]] = held[index[0, 0]]
+    return info, held
+
+
 def calibrate_groups(responses, groups, model: str = "2pl", *, free_items=None, priors: Priors | None = None,
-                     n_points: int = 61, bound: float = 6.0, tol: float = 1e-4,
-                     max_iterations: int = 3000) -> MultipleGroupCalibration:
+                     n_points: int = 61, bound: float = 6.0, tol: float = 1e-4, max_iterations: int = 3000,
+                     standard_errors: bool = True) -> MultipleGroupCalibration:
     """Marginal maximum likelihood over several groups with their own N(mean_g, sd_g^2).
 
     responses: dense (n_examinees, n_items) 1/0/-1; groups: (n_examinees,) integers
     0 .. G-1 (group 0 is the reference, N(0, 1)); free_items: optional boolean
     (n_items,) or integer columns of items estimated separately per group. Plain EM,
     stopped when no working parameter (log a, d, c) nor any group's mean or log SD
-    moves by more than tol in an EM step.
+    moves by more than tol in an EM step. ``standard_errors``: the observed information
+    at the estimates (see the module docstring; False skips it, e.g. inside DIF tests).
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
@@ -145,13 +238,40 @@ def calibrate_groups(responses, groups, model: str = "2pl", *, free_items=None, 
     loglik = float(np.sum(np.logaddexp.reduce(log_post, axis=1)))
     loglik += float(_prior_terms(work, priors, model)[0].sum()) if priors is not None else 0.0
     virtual_items = _to_items(work, model)
-    per_group = []
+    per_group, columns = [], []
     for g in range(n_groups):
         take = np.where(group_of == -1, True, group_of == g)
         order = np.argsort(item_of[take], kind="stable")
-        per_group.append(virtual_items.subset(np.flatnonzero(take)[order]))
+        columns.append(np.flatnonzero(take)[order])
+        per_group.append(virtual_items.subset(columns[-1]))
+    extra: dict = {}
+    if standard_errors:
+        info, held = _observed_information(work, mean, sd, model, nodes, correct, presented, groups, priors, layout)
+        k = work.shape[1]
+        n_items_full = work.size
+        # The Rasch model's shared slope: the information of the packed parameters (one log a).
+        t_items = _free_map(layout, n_items_full)
+        t = np.eye(info.shape[0])
+        if t_items is not None:
+            t = np.zeros((info.shape[0], t_items.shape[1] + 2 * (n_groups - 1)))
+            t[:n_items_full, :t_items.shape[1]] = t_items
+            t[n_items_full:, t_items.shape[1]:] = np.eye(2 * (n_groups - 1))
+        packed_info = t.T @ info @ t
+        packed_held = (t.T @ held.astype(float)) > 0
+        packed_cov, condition, positive = _invert_information(packed_info, packed_held)
+        cov = t @ np.nan_to_num(packed_cov) @ t.T
+        cov[held, :] = np.nan
+        cov[:, held] = np.nan
+        index = np.arange(n_items_full).reshape(-1, k)
+        item_cov = cov[index[:, :, None], index[:, None, :]]
+        virtual_se = _se_to_abc(work, item_cov, model)
+        latent = np.diag(cov)[n_items_full:]
+        mean_se = np.r_[np.nan, np.sqrt(latent[0::2])]
+        sd_se = np.r_[np.nan, sd[1:] * np.sqrt(latent[1::2])]  # delta method from log sd
+        extra = dict(se=tuple(virtual_se.subset(c) for c in columns), latent_mean_se=mean_se, latent_sd_se=sd_se,
+                     covariance=packed_cov, information_condition=condition, positive_definite=positive)
     return MultipleGroupCalibration(model, tuple(per_group), mean, sd, loglik, layout.size + 2 * (n_groups - 1),
-                                    iterations, converged, free)
+                                    iterations, converged, free, **extra)
 
 
 def likelihood_ratio_dif(responses, groups, model: str = "2pl", *, items=None, priors: Priors | None = None,
@@ -164,6 +284,7 @@ def likelihood_ratio_dif(responses, groups, model: str = "2pl", *, items=None, p
 
     x = check_responses(responses)
     studied = np.arange(x.shape[1]) if items is None else np.asarray(items)
+    options.setdefault("standard_errors", False)
     base = calibrate_groups(x, groups, model, priors=priors, tol=tol, **options)
     n_groups = len(base.items)
     k = {"rasch": 1, "2pl": 2, "3pl": 3, "4pl": 4}[model]

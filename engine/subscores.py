@@ -1,4 +1,5 @@
-"""Subscores that borrow strength from the other fields: multidimensional EAP.
+"""Subscores that borrow strength from the other fields: multidimensional EAP and
+augmented subscores.
 
 A test of F fields (strategy, management, technology) with simple structure: each
 item measures one field's ability theta_f, and the abilities are jointly normal,
@@ -13,7 +14,13 @@ outer product of per-field likelihoods, and its moments are F successive contrac
 other fields through the correlation: a candidate weak on one field but strong on the
 others is pulled towards them, not only towards the population mean, which is what
 makes field scores coherent with the total (Haberman's and Wainer's augmented
-subscores are the linear, summed-score analogues).
+subscores are the linear analogues: :func:`augmented_subscores`).
+
+:func:`augmented_subscores` is Wainer et al.'s augmentation (Wainer, Vevea, Camacho,
+Reeve, Rosa, Nelson, Swygert & Thissen 2001, in Thissen & Wainer, *Test Scoring*,
+ch. 9): each field's score regressed on all the fields' scores, the multivariate
+Kelley formula. :func:`field_correlation` estimates the fields' correlation that both
+methods need from a sample's separate field EAPs.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.ability import AbilityEstimate
 from engine.models import EPSILON, ItemParameters, probability
 from engine.responses import as_response_data
 
@@ -113,3 +121,88 @@ def _contract(prior: np.ndarray, like: np.ndarray, factors: list[np.ndarray]) ->
     for f in range(n_fields - 1, -1, -1):
         current = np.einsum("n...q,nq->n...", current, like[:, f] * factors[f])
     return current
+
+
+def augmented_subscores(scores: np.ndarray, se: np.ndarray, covariance: np.ndarray, mean: np.ndarray | None = None,
+                        *, pooled: bool = False) -> MultidimensionalEstimate:
+    """Augmented field scores: the best linear predictor of each field's ability from every field's score.
+
+    scores: (n_examinees, F) field scores that estimate each field's ability without
+    shrinkage (ML or WLE), se: (n_examinees, F) their standard errors; covariance:
+    (F, F) Sigma, the covariance of the true field abilities in the population;
+    mean: (F,) mu (default 0). The model is classical: x_i = tau_i + e_i with
+    tau ~ (mu, Sigma) and errors uncorrelated across fields (the fields share no
+    items), e_i ~ (0, D_i), D_i = diag(se_i^2). The augmented score and its error
+    covariance are
+
+        tau_hat_i = mu + Sigma (Sigma + D_i)^-1 (x_i - mu)
+                  = (Sigma^-1 + D_i^-1)^-1 (Sigma^-1 mu + D_i^-1 x_i),
+        Cov(tau_i | x_i) = (Sigma^-1 + D_i^-1)^-1,
+
+    the normal posterior (a field with se = inf or a NaN score has D^-1 = 0 and is
+    predicted from the others alone). ``pooled=True`` is Wainer et al.'s estimator:
+    one error covariance for everyone, D = diag(mean_i se_if^2), so that
+    tau_hat_i = mu + B (x_i - mu) with B = Sigma S_x^-1, S_x = Sigma + D the covariance
+    of the observed scores, and the error covariance Sigma - B Sigma for every examinee.
+    ``pooled=False`` (default) uses each examinee's own SEs, which matters where the
+    test is imprecise (low scorers on a 3PL test). Every examinee at once:
+    (n, F, F) batched solves.
+    """
+    x = np.atleast_2d(np.asarray(scores, dtype=float))
+    errors = np.atleast_2d(np.asarray(se, dtype=float))
+    sigma = np.atleast_2d(np.asarray(covariance, dtype=float))
+    n_fields = sigma.shape[0]
+    if x.shape != errors.shape or x.shape[1] != n_fields or sigma.shape != (n_fields, n_fields):
+        raise ValueError(f"scores and se must be (n, {n_fields}) for a ({n_fields}, {n_fields}) covariance")
+    if not np.allclose(sigma, sigma.T) or np.linalg.eigvalsh(sigma).min() <= 0:
+        raise ValueError("covariance must be symmetric positive definite")
+    mu = np.zeros(n_fields) if mean is None else np.asarray(mean, dtype=float)
+    usable = np.isfinite(x) & np.isfinite(errors) & (errors > 0)
+    error_precision = np.where(usable, 1.0 / np.where(usable, errors, 1.0) ** 2, 0.0)  # (n, F)
+    if pooled:
+        variance = np.array([np.mean(errors[usable[:, f], f] ** 2) if usable[:, f].any() else np.inf
+                             for f in range(n_fields)])
+        error_precision = np.where(usable, 1.0 / variance, 0.0)
+    prior_precision = np.linalg.inv(sigma)
+    posterior_precision = prior_precision[None] + error_precision[:, :, None] * np.eye(n_fields)[None]  # (n, F, F)
+    cov = np.linalg.inv(posterior_precision)
+    right = (prior_precision @ mu)[None] + error_precision * np.where(usable, x, 0.0)  # (n, F)
+    theta = np.einsum("nfg,ng->nf", cov, right)
+    se_out = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+    return MultidimensionalEstimate(theta, se_out, cov)
+
+
+def field_correlation(estimate: AbilityEstimate, *, maximum: float = 0.95) -> np.ndarray:
+    """The fields' ability correlation from a sample's separate field EAPs, (F, F).
+
+    estimate: separate EAPs of each field, theta and se (n_examinees, F). An EAP is
+    approximately the ability shrunk by its reliability, theta_hat_f = r_f theta_f + e,
+    so corr(theta_hat_f, theta_hat_g) = rho_fg sqrt(r_f r_g), and the disattenuated
+
+        rho_fg = corr(theta_hat_f, theta_hat_g) / sqrt(r_f r_g),
+        r_f = var(theta_hat_f) / (var(theta_hat_f) + mean(se_f^2))
+
+    (r_f: the empirical reliability, mirt's ``empirical_rxx``). Correlations are capped
+    at ``maximum``: sampling error pushes the estimate above 1 when the fields measure
+    one ability, and a correlation at 1 leaves no field of its own.
+    """
+    theta = np.atleast_2d(np.asarray(estimate.theta, dtype=float))
+    se = np.atleast_2d(np.asarray(estimate.se, dtype=float))
+    keep = np.all(np.isfinite(theta) & np.isfinite(se), axis=1)
+    if keep.sum() < 3:
+        raise ValueError("field_correlation needs at least 3 examinees with finite estimates")
+    theta, se = theta[keep], se[keep]
+    variance = theta.var(axis=0)
+    reliability = variance / (variance + np.mean(se**2, axis=0))
+    observed = np.corrcoef(theta, rowvar=False)
+    rho = observed / np.sqrt(np.outer(reliability, reliability))
+    rho = np.clip(rho, -maximum, maximum)
+    np.fill_diagonal(rho, 1.0)
+    # Capping can leave a matrix that is not positive definite: raise its eigenvalues to
+    # 1e-3 and restore the unit diagonal.
+    values, vectors = np.linalg.eigh(rho)
+    if values.min() < 1e-3:
+        rho = (vectors * np.maximum(values, 1e-3)) @ vectors.T
+        scale = np.sqrt(np.diag(rho))
+        rho = rho / np.outer(scale, scale)
+    return rho

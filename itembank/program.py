@@ -45,6 +45,12 @@ class Field:
 
 
 SCORING_METHODS = ("eap", "map", "ml", "wle")
+# How field scores are computed (the total is always by ``method`` on every item):
+# "separate": each field by ``method`` on its own items; "multidimensional_eap": the
+# fields' EAP under a correlated normal prior; "augmented": each field's WLE
+# augmented by the other fields' (Wainer et al.), the fields' correlation given.
+# See docs/scoring.md for the study that chose the sample program's.
+FIELD_METHODS = ("separate", "multidimensional_eap", "augmented")
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,10 @@ class ScoringSettings:
     prior_sd: float
     quadrature_points: int
     quadrature_range: float
+    field_method: str = "separate"
+    # The fields' ability correlation, (F, F) in field order: what the multidimensional
+    # EAP and the augmented scores need (None for "separate").
+    field_correlation: tuple[tuple[float, ...], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -364,6 +374,7 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
             prior_sd=_require(scoring, "prior_sd", float, f"{source}: [scoring]"),
             quadrature_points=_require(scoring, "quadrature_points", int, f"{source}: [scoring]"),
             quadrature_range=_require(scoring, "quadrature_range", float, f"{source}: [scoring]"),
+            **_field_scores(scoring, len(fields), f"{source}: [scoring]"),
         ),
         scale=ScaleTransformation(
             slope=_require(scale, "slope", float, f"{source}: [scale]"),
@@ -428,6 +439,59 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
         raise ProgramError("{where_booking}: day, month and change counts cannot be negative",
                            where_booking=where_booking)
     return program
+
+
+def _field_scores(table: dict, n_fields: int, where: str) -> dict:
+    """field_method and field_correlation of [scoring]: a method of FIELD_METHODS, and for the
+    methods that borrow strength one correlation for every pair of fields or the matrix."""
+    method = table.get("field_method", "separate")
+    if method not in FIELD_METHODS:
+        raise ProgramError("{where}: field_method must be one of {methods}, got {value}", where=where,
+                           methods=", ".join(FIELD_METHODS), value=repr(method))
+    raw = table.get("field_correlation")
+    if method == "separate":
+        if raw is not None:
+            raise ProgramError("{where}: field_correlation is used only by the field methods that borrow "
+                               "strength (multidimensional_eap, augmented)", where=where)
+        return {"field_method": method, "field_correlation": None}
+    if raw is None:
+        raise ProgramError("{where}: field_method {method} needs field_correlation (one correlation for every "
+                           "pair of fields, or the {n} x {n} matrix)", where=where, method=method, n=n_fields)
+    number = (int, float)
+    if isinstance(raw, number) and not isinstance(raw, bool):
+        matrix = [[1.0 if f == g else float(raw) for g in range(n_fields)] for f in range(n_fields)]
+    elif (isinstance(raw, list) and len(raw) == n_fields
+          and all(isinstance(row, list) and len(row) == n_fields for row in raw)
+          and all(isinstance(v, number) and not isinstance(v, bool) for row in raw for v in row)):
+        matrix = [[float(v) for v in row] for row in raw]
+    else:
+        raise ProgramError("{where}: field_correlation must be a number or a {n} x {n} matrix of numbers "
+                           "(rows in field order)", where=where, n=n_fields)
+    symmetric = all(matrix[f][g] == matrix[g][f] for f in range(n_fields) for g in range(n_fields))
+    if not symmetric or any(matrix[f][f] != 1.0 for f in range(n_fields)) or any(
+            not -1.0 < matrix[f][g] < 1.0 for f in range(n_fields) for g in range(n_fields) if f != g):
+        raise ProgramError("{where}: field_correlation must be symmetric with 1 on the diagonal and "
+                           "correlations strictly between -1 and 1", where=where)
+    if not _positive_definite(matrix):
+        raise ProgramError("{where}: field_correlation is not a correlation matrix (not positive definite)",
+                           where=where)
+    return {"field_method": method, "field_correlation": tuple(tuple(row) for row in matrix)}
+
+
+def _positive_definite(matrix: list[list[float]]) -> bool:
+    """Cholesky by hand (a few fields): every pivot positive."""
+    n = len(matrix)
+    lower = [[0.0] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1):
+            rest = matrix[i][j] - sum(lower[i][k] * lower[j][k] for k in range(j))
+            if i == j:
+                if rest <= 1e-9:
+                    return False
+                lower[i][i] = rest ** 0.5
+            else:
+                lower[i][j] = rest / lower[j][j]
+    return True
 
 
 ITEM_STATUSES = ("draft", "reviewed", "pretest", "operational", "retired")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 import engine
 from itembank.content import unpack
 from itembank.models import ItemVersion
-from itembank.program import SCORING_METHODS
+from itembank.program import FIELD_METHODS, SCORING_METHODS
 from scoring.models import ScoringAmendment
 from scoring.rules import ScoringRule
 from scoring.scale import to_scale
@@ -150,6 +150,37 @@ def estimate_ability(rule: ScoringRule, responses, items: engine.ItemParameters,
     raise ScoringError(f"scoring method {s.method!r} is not supported; one of {', '.join(SCORING_METHODS)}")
 
 
+def estimate_scores(rule: ScoringRule, responses, items: engine.ItemParameters,
+                    subsets: np.ndarray) -> engine.AbilityEstimate:
+    """The total (subset 0, every item) by the rule's method and the fields (subsets 1..F) by its field method.
+
+    "separate": each field by the method on its own items. "multidimensional_eap": the
+    fields jointly, EAP under N(prior_mean, prior_sd^2 R) with R the rule's field
+    correlation (engine.multidimensional_eap, its own product grid of 31 nodes per
+    field on +-5 SD). "augmented": each field's WLE and SE, augmented by the others'
+    (engine.augmented_subscores, each sitting's own SEs) with the same prior.
+    """
+    s = rule.settings
+    if s.field_method == "separate":
+        return estimate_ability(rule, responses, items, subsets)
+    if s.field_method not in FIELD_METHODS or s.field_correlation is None:
+        raise ScoringError(f"field method {s.field_method!r} needs a field correlation; "
+                           f"one of {', '.join(FIELD_METHODS)}")
+    n_fields = subsets.shape[0] - 1
+    correlation = np.array(s.field_correlation, dtype=float)
+    mean = np.full(n_fields, s.prior_mean)
+    total = estimate_ability(rule, responses, items, subsets[:1])
+    if s.field_method == "multidimensional_eap":
+        field = np.argmax(subsets[1:], axis=0)  # every version is in one field (score_sheet checks)
+        fields = engine.multidimensional_eap(responses, items, field, correlation, mean=mean,
+                                             sd=np.full(n_fields, s.prior_sd))
+    else:
+        wle = engine.wle_estimate(responses, items, subsets=subsets[1:], bound=s.quadrature_range)
+        fields = engine.augmented_subscores(wle.theta, wle.se, correlation * s.prior_sd**2, mean)
+    return engine.AbilityEstimate(np.column_stack([total.theta, fields.theta]),
+                                  np.column_stack([total.se, fields.se]))
+
+
 def score_sheet(rule: ScoringRule, table: VersionTable, sheet: AnswerSheet) -> SheetScores:
     """Theta for the total and each field (by the rule's method), the scale transformation and
     the pass rule, for every sitting."""
@@ -171,7 +202,7 @@ def score_sheet(rule: ScoringRule, table: VersionTable, sheet: AnswerSheet) -> S
     version_field[column] = sheet.field
     subsets = np.vstack([np.ones(len(table.version_id), dtype=bool)]
                         + [version_field == code for code in rule.fields])
-    estimate = estimate_ability(rule, responses, engine.ItemParameters(table.a, table.b, table.c), subsets)
+    estimate = estimate_scores(rule, responses, engine.ItemParameters(table.a, table.b, table.c), subsets)
     undefined = np.isnan(estimate.theta).any(axis=0)
     if undefined.any():
         columns = [c for c, bad in zip(("total",) + rule.fields, undefined) if bad]

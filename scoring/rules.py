@@ -32,7 +32,13 @@ class ScoringRule:
 
     def as_json(self) -> dict:
         # Flat, so that the digest of a stored version never depends on how the code nests it.
-        return {"program_code": self.program_code, "fields": list(self.fields), **asdict(self.settings),
+        settings = asdict(self.settings)
+        if settings["field_method"] == "separate":
+            # Rules from before field methods existed keep their digest (and stored version).
+            del settings["field_method"], settings["field_correlation"]
+        else:
+            settings["field_correlation"] = [list(row) for row in settings["field_correlation"]]
+        return {"program_code": self.program_code, "fields": list(self.fields), **settings,
                 "scale": asdict(self.scale), "pass_rule": asdict(self.pass_rule)}
 
     @classmethod
@@ -47,6 +53,9 @@ class ScoringRule:
                 prior_sd=float(data["prior_sd"]),
                 quadrature_points=int(data["quadrature_points"]),
                 quadrature_range=float(data["quadrature_range"]),
+                field_method=data.get("field_method", "separate"),
+                field_correlation=(None if data.get("field_correlation") is None
+                                   else tuple(tuple(float(v) for v in row) for row in data["field_correlation"])),
             ),
             scale=ScaleTransformation(**data["scale"]),
             pass_rule=PassRule(**data["pass_rule"]),

@@ -163,3 +163,20 @@ def test_eap_quadrature_is_a_setting():
     coarse, fine = engine.eap(x, items, n_points=61), engine.eap(x, items, n_points=121)
     np.testing.assert_allclose(coarse.theta, fine.theta, atol=1e-4)
     assert not np.array_equal(coarse.theta, fine.theta)
+
+
+@pytest.mark.parametrize("estimator", [engine.ml_estimate, engine.wle_estimate, engine.map_estimate])
+def test_mode_estimates_of_a_row_do_not_depend_on_the_rest_of_the_batch(estimator):
+    # A sitting scored alone (its own items as columns) and in a batch of others drawn
+    # from a larger bank give the same theta and SE to the last digit (rescoring promises it).
+    rng = np.random.default_rng(21)
+    bank = engine.simulate_items(300, "3pl", rng)
+    design = engine.simulate_sparse_design(rng.normal(size=50), bank, 40, rng)
+    dense = design.to_dense()
+    own = np.flatnonzero(dense[7] >= 0)
+    fields = np.zeros((2, 300), dtype=bool)
+    fields[0], fields[1, ::2] = True, True
+    batch = estimator(design, bank, subsets=fields)
+    alone = estimator(dense[7:8, own], bank.subset(own), subsets=fields[:, own])
+    assert batch.theta[7].tolist() == alone.theta[0].tolist()
+    assert batch.se[7].tolist() == alone.se[0].tolist()
