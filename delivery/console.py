@@ -52,11 +52,12 @@ STATUS_LABELS = {
 
 
 def format_seconds(seconds: float | None) -> str:
-    """Time left as the proctor reads it: minutes:seconds."""
+    """Time left as the proctor reads it and the candidate's timer shows it (static/sitting.js):
+    hours:minutes:seconds, 1:53:05, whole seconds rounded down."""
     if seconds is None:
         return ""
-    seconds = int(seconds)
-    return f"{seconds // 60}:{seconds % 60:02d}"
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 # The proctor's actions on a booking not yet at a seat, and on a sitting, in the order the panel shows them.

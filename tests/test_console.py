@@ -76,7 +76,7 @@ def test_a_proctor_runs_a_sitting_from_check_in_to_the_end(app, session, program
     assert refused.status_code == 423 and "paused" in refused.get_json()["error"]
     row = next(r for r in console.board(session, booked.centre_id, session.get(Booking, booked.booking_id).slot_id,
                                           clock.now) if r.booking_id == booked.booking_id)
-    assert (row.seat_label, row.status, row.item_reached, row.time_left) == ("S-3", "paused", 5, "100:00")
+    assert (row.seat_label, row.status, row.item_reached, row.time_left) == ("S-3", "paused", 5, "1:40:00")
 
     assert act(proctor, booked.booking_id, "resume").status_code == 302
     clock.advance(minutes=1)
