@@ -142,11 +142,10 @@
         var number = document.createElement("span");
         number.className = "nav-number";
         number.textContent = it.position;
-        // The flag shows a marked question by its shape too, not by colour alone.
+        // The flag (drawn by the stylesheet) shows a marked question by its shape too, not by colour alone.
         var flag = document.createElement("span");
         flag.className = "nav-flag";
         flag.setAttribute("aria-hidden", "true");
-        flag.textContent = "\u2691";
         button.appendChild(number);
         button.appendChild(flag);
         button.addEventListener("click", function () { go(it.position); });
