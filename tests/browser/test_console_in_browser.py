@@ -13,6 +13,7 @@ from centers.models import Booking
 from delivery.models import Sitting
 from persistence.audit import AuditEvent
 from tests.browser.conftest import serious_accessibility_violations
+from tests.browser.test_sitting_in_browser import SCREENSHOTS
 from tests.helpers import booked_candidate
 
 pytestmark = pytest.mark.browser
@@ -36,6 +37,8 @@ def test_a_proctor_runs_a_sitting_from_the_console(page, browser, live_server, s
     session.commit()
     proctor = page
     candidate_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    # The candidate reads English (the test's words), as if chosen with the switch.
+    candidate_context.add_cookies([{"name": "cbt_language", "value": "en", "url": live_server}])
     candidate = candidate_context.new_page()
     violations: dict[str, list[str]] = {}
 
@@ -99,7 +102,10 @@ def test_a_proctor_runs_a_sitting_from_the_console(page, browser, live_server, s
     proctor.get_by_label("New seat").select_option(label="S-2")
     proctor.locator("#move-reason").fill("PC froze")
     proctor.get_by_role("button", name="Move the sitting").click()
-    expect(candidate.get_by_role("heading", name="Candidate login")).to_be_visible(timeout=8000)
+    stopped = candidate.get_by_role("alertdialog", name="This screen has stopped")
+    expect(stopped).to_be_visible(timeout=8000)
+    expect(stopped).to_contain_text("This sitting continues at seat S-2.")
+    candidate.screenshot(path=str(SCREENSHOTS / "en-seat-moved-old-pc-1280x900.png"))
     session.expire_all()
     kept = session.scalar(select(Sitting).where(Sitting.booking_id == booked.booking_id)).remaining_seconds
     new_seat = candidate_context.new_page()

@@ -323,7 +323,9 @@
       $("stopped-reason").textContent = response.data.error;
       $("stopped").hidden = false;
       $("paused").hidden = true;
+      $("timer").textContent = "-:--:--";  // this PC's clock no longer counts
       if ($("finish-dialog").open) $("finish-dialog").close();
+      $("stopped").querySelector("a").focus();
       return;
     }
     window.location.href = "/";
