@@ -200,6 +200,13 @@
         lists[group].appendChild(li);
       });
     });
+    Object.keys(lists).forEach(function (key) {
+      if (lists[key].children.length > 0) return;
+      var none = document.createElement("li");
+      none.className = "review-none";
+      none.textContent = say("none");
+      lists[key].appendChild(none);
+    });
     $("review-summary").textContent = say("review_summary", counts);
     if (focus) $("review-title").focus();
   }
