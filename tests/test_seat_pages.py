@@ -10,7 +10,7 @@ from sqlalchemy import select
 from centers.accounts import Actor
 from centers.models import Booking, Seat, StaffAccount
 from delivery import sittings
-from delivery.console import format_seconds
+from delivery.console import format_remaining
 from tests.helpers import booked_candidate, csrf_token, login_candidate
 
 
@@ -60,8 +60,8 @@ def test_the_instructions_state_the_rule_the_clock_applies(client, session, prog
     client.post("/start", data={"csrf_token": csrf_token(client, "/instructions"), "agree": "yes"})
     # The clock gives what the page said: 117 minutes, shown h:mm:ss as on the proctor's board.
     remaining = client.get("/api/sitting/clock").get_json()["remaining_seconds"]
-    assert remaining == 7020 and format_seconds(remaining) == "1:57:00"
-    assert format_seconds(6785.9) == "1:53:05" and format_seconds(59) == "0:00:59"
+    assert remaining == 7020 and format_remaining(remaining) == "1:57:00"
+    assert format_remaining(6785.9) == "1:53:05" and format_remaining(59) == "0:00:59"
 
 
 def test_the_old_pc_says_where_the_sitting_continues_after_a_seat_move(app, session, program, clock):

@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from centers.bookings import normalise_admission_code
 from delivery import prepared, sittings
-from delivery.console import format_seconds
+from delivery.console import format_remaining
 from delivery.models import CLOSED_SITTING, SittingStatus
 from delivery.sittings import Paused, SeatMoved
 from delivery.throttle import LoginThrottled
@@ -159,7 +159,7 @@ def instructions():
         seconds_until_open=max(0, int((opens - now()).total_seconds())),
         time_rule={"deducted": rule.deducted, "minutes": rule.minutes, "slot_starts": local_time(opens),
                    "ends": local_time(rule.ends_at), "seconds_now": int(rule.seconds_if_started_now),
-                   "left_now": format_seconds(rule.seconds_if_started_now)},
+                   "left_now": format_remaining(rule.seconds_if_started_now)},
     )
 
 

@@ -45,7 +45,7 @@ WORDS = {
         "summary": "4 answered, 96 unanswered, 1 marked for review.", "finish": "Finish",
         "unanswered": "Not answered: 96 (4, 5, 6, 8,", "confirm": "Finish and see my score",
         "score": "Your score", "pass": "Pass", "fail": "Not passed", "explained": "A field score is estimated from the questions of that field alone.",
-        "report_link": "Score report", "larger": "larger text",
+        "report_link": "Score report", "larger": "Make the text larger",
     },
 }
 

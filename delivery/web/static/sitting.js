@@ -340,7 +340,7 @@
 
   // ---- the clock -------------------------------------------------------------
 
-  // h:mm:ss, as the proctor's board writes the time left (delivery.console.format_seconds).
+  // h:mm:ss, as the proctor's board writes the time left (delivery.console.format_remaining).
   function formatTime(seconds) {
     seconds = Math.max(0, Math.floor(seconds));
     var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
