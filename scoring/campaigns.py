@@ -55,9 +55,8 @@ def propose(session: Session, amendments: list[Amendment], *, reason: str, actor
     campaign = RescoringCampaign(reason=reason.strip()[:500], status="proposed", proposed_by=actor, proposed_at=now)
     for amendment in amendments:
         if amendment.kind not in AMENDMENT_KINDS:
-            raise InvalidInput("unknown amendment {kind!r}; one of {kinds}", kind=amendment.kind,
-                               kinds=", ".join(AMENDMENT_KINDS),
-                               field="kind")
+            raise InvalidInput("unknown amendment '{kind}'; one of {kinds}", field="kind", kind=amendment.kind,
+                               kinds=", ".join(AMENDMENT_KINDS))
         item = item_by_code(session, amendment.code)
         version = session.scalar(select(ItemVersion).where(ItemVersion.item_id == item.id,
                                                            ItemVersion.version == amendment.version))

@@ -41,7 +41,7 @@ PSYCHOMETRICIAN_PARTS = {
     "forms": "forms_list assemble_forms form_review publish_form retire_form",
     "studies": "studies_list run_study study study_plot",
     "scores": "rescoring_list propose_rescoring rescoring_campaign apply_rescoring discard_rescoring",
-    "operations": "operations operations_csv",
+    "operations": "operations operations_chart operations_csv",
 }
 
 # Who each route is for. "public": anyone; "seat": a candidate signed in at the seat (the
@@ -299,6 +299,7 @@ def request_for(endpoint: str, w: World):
         "psychometrician.calibration.decide": ("POST", f"/bank/calibration/{i['run']}/items/{i['run_item']}/decision", {}),
         "psychometrician.bank.statistics": ("GET", "/bank/statistics", None),
         "psychometrician.operations.operations": ("GET", "/bank/operations/", None),
+        "psychometrician.operations.operations_chart": ("GET", "/bank/operations/months.svg", None),
         "psychometrician.operations.operations_csv": ("GET", "/bank/operations/statistics.csv", None),
         "psychometrician.scores.rescoring_list": ("GET", "/bank/rescoring/", None),
         "psychometrician.scores.propose_rescoring": ("POST", "/bank/rescoring/", {"code": i["operational"], "version": "1",

@@ -127,7 +127,7 @@ def test_an_edit_makes_a_new_version_and_the_old_one_stays_readable(session, pro
     session.rollback()
     # Operational content is frozen: its responses must all belong to the calibrated text.
     operational = session.scalar(select(Item).where(Item.status == "operational").limit(1))
-    with pytest.raises(DomainError, match="only draft or reviewed items can be edited"):
+    with pytest.raises(DomainError, match="is operational: .* cannot be edited"):
         bank.edit_content(session, program, operational.code, changed, **PSY)
     session.rollback()
 

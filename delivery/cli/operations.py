@@ -53,15 +53,27 @@ def demo() -> None:
         DEMO_OTHER_PROCTOR,
         DEMO_PROCTOR,
         DEMO_PSYCHOMETRICIAN,
+        demo_applicant_booking,
         ensure_demo_candidates,
     )
+    from delivery.demo_stretch import ensure_demo_stretch, quick_engine
     from delivery.models import Sitting, SittingStatus
     from itembank.program import load_program
 
     program = load_program()
+    engine = quick_engine()
+    with session_factory(engine)() as session:
+        stretch = ensure_demo_stretch(session, engine, program, utcnow())
     with _sessions()() as session:
         started = set(session.scalars(select(Sitting.booking_id).where(Sitting.status != SittingStatus.WAITING)))
         logins = ensure_demo_candidates(session, program.timezone, utcnow(), sitting_started=started)
+        booked = demo_applicant_booking(session, program, utcnow())
+        applicant_booking = None if booked is None else (
+            booked.slot.date, booked.slot.kind, booked.slot.centre.code, booked.admission_code)
+    if stretch.sittings:
+        click.echo(f"demo data: {stretch.sittings} simulated sittings finished on {stretch.day.isoformat()} "
+                   "(for a pretest calibration run: /bank/calibration); draft items "
+                   f"{', '.join(stretch.drafts)} and reviewed items {', '.join(stretch.reviewed)} to edit")
     click.echo("\nDemo logins")
     click.echo("-----------")
     for login in logins:
@@ -71,8 +83,13 @@ def demo() -> None:
     click.echo(f"  proctor         username {DEMO_PROCTOR[0]}, password {DEMO_PROCTOR[1]}  (Shinjuku, the demo centre)")
     click.echo(f"  proctor         username {DEMO_OTHER_PROCTOR[0]}, password {DEMO_OTHER_PROCTOR[1]}  "
                f"(another centre: {DEMO_OTHER_PROCTOR[2]})")
+    if applicant_booking is None:
+        applicant_state = "registered, no booking yet"
+    else:
+        applicant_state = (f"booked for {applicant_booking[0].isoformat()} {applicant_booking[1]} at "
+                           f"{applicant_booking[2]}, admission code {applicant_booking[3]}")
     click.echo(f"  applicant       e-mail {DEMO_APPLICANT[0]}, password {DEMO_APPLICANT[1]}  "
-               "(registered, no booking yet: /booking/)")
+               f"({applicant_state}: /booking/)")
     click.echo(f"  psychometrician username {DEMO_PSYCHOMETRICIAN[0]}, password {DEMO_PSYCHOMETRICIAN[1]}")
     click.echo("The demo slot starts now; a late start is deducted from the 120 minutes, as at a real centre.\n")
 

@@ -1,7 +1,6 @@
 """The candidate at the seat: login, instructions, the sitting, the score."""
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 
 from flask import (
@@ -38,6 +37,7 @@ from delivery.web.context import answers, db, now, program
 from delivery.web.errors import too_many_attempts
 from delivery.web.i18n import local_time, user_message
 from delivery.web.observability import metrics
+from persistence import typed_input
 from persistence.errors import Conflict, DomainError, InvalidInput, NotFound, NotSignedIn
 from persistence.unit_of_work import unit_of_work
 from scoring import certificates
@@ -112,9 +112,8 @@ def login_form():
 @blueprint.post("/login")
 def login():
     code = request.form.get("admission_code", "").strip()[:ADMISSION_CODE_LENGTH]
-    try:
-        date_of_birth = dt.date.fromisoformat(request.form.get("date_of_birth", ""))
-    except ValueError:
+    date_of_birth = typed_input.date(request.form.get("date_of_birth"))  # 2000/4/1, ２０００年４月１日, ...
+    if date_of_birth is None:
         return render_template("candidate/login.html", error=_("Enter your date of birth as on the admission slip."),
                                admission_code=code), 422
     try:

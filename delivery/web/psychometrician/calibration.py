@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from delivery import pretest
 from delivery.web.context import db, now, program
@@ -42,7 +43,8 @@ def start_run():
     except DomainError as error:
         form.refuse(error)
         return _runs_page(form, http_status(error))
-    flash(f"Calibration run {run.id} finished: {len(run.items)} items from {run.n_sittings} sittings.")
+    flash(_("Calibration run %(run)s finished: %(items)s items from %(sittings)s sittings.", run=run.id,
+            items=len(run.items), sittings=run.n_sittings))
     return redirect(url_for(".calibration_run", run_id=run.id))
 
 
@@ -67,7 +69,7 @@ def _run_item(run_id: int, code: str):
     run = calibration.get_run(db(), run_id)
     entry = next((e for e in run.items if e.item.code == code), None)
     if entry is None:
-        abort(404, description=f"item {code} is not in calibration run {run_id}")
+        abort(404, description=_("Item %(code)s is not in calibration run %(run)s.", code=code, run=run_id))
     return run, entry
 
 
@@ -115,13 +117,13 @@ def decide(run_id: int, code: str):
     try:
         if decision == "approve":
             calibration.approve(db(), program(), run_id, code, now=now(), note=note, **actor())
-            message = f"{code} approved: it is operational with the run's parameters."
+            message = _("%(code)s approved: it is operational with the run's parameters.", code=code)
         elif decision == "reject":
             calibration.reject(db(), program(), run_id, code, now=now(), note=note, **actor())
-            message = f"{code} rejected: it is back in review."
+            message = _("%(code)s rejected: it is back in review.", code=code)
         else:
             calibration.acknowledge(db(), run_id, code, now=now(), note=note, **actor())
-            message = f"Drift of {code} acknowledged."
+            message = _("Drift of %(code)s acknowledged.", code=code)
     except DomainError as error:
         form.refuse(error)
         return _review_page(run_id, code, form, http_status(error))

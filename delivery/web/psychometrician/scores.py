@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from delivery import rescoring
 from delivery.web.context import db, now, program
@@ -51,7 +52,7 @@ def _campaign_page(campaign_id: int, discard: RequiredReasonForm | None = None, 
         amendments.append({
             "code": version.item.code, "version": version.version,
             "was": labels[unpack(version.content).key],
-            "now": "withdrawn" if amendment.kind == "withdrawn" else f"key {labels[amendment.key]}",
+            "now": _("withdrawn") if amendment.kind == "withdrawn" else _("key %(label)s", label=labels[amendment.key]),
         })
     changes = [{"result": c.score_result_id, "before": c.before, "after": c.after,
                 "flipped": c.before["passed"] != c.after["passed"]} for c in campaign.changes]
@@ -70,7 +71,7 @@ def rescoring_campaign(campaign_id: int):
 @blueprint.post("/<int:campaign_id>/apply")
 def apply_rescoring(campaign_id: int):
     changed = rescoring.apply_campaign(db(), program(), campaign_id, now=now(), **actor())
-    flash(f"Campaign {campaign_id} applied: {changed} result(s) changed.")
+    flash(_("Campaign %(id)s applied: %(n)s result(s) changed.", id=campaign_id, n=changed))
     return redirect(url_for(".rescoring_campaign", campaign_id=campaign_id))
 
 
@@ -83,5 +84,5 @@ def discard_rescoring(campaign_id: int):
     except DomainError as error:
         form.refuse(error)
         return _campaign_page(campaign_id, discard=form, status=http_status(error))
-    flash(f"Campaign {campaign_id} discarded.")
+    flash(_("Campaign %(id)s discarded.", id=campaign_id))
     return redirect(url_for(".rescoring_campaign", campaign_id=campaign_id))
