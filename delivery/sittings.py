@@ -143,13 +143,8 @@ def candidate_login(
             for p in form
         ])
         # The questions rendered now, during check-in, not at the slot's start (delivery.prepared).
-        prepared.prepare(session, program, sitting, sitting_language(program, booking))
+        prepared.prepare(session, program, sitting)
     return sitting, token
-
-
-def sitting_language(program: ExamProgram, booking: Booking) -> str:
-    """The language the sitting is shown in: the one recorded with the booking, else the program's."""
-    return booking.language or getattr(program, "default_language", None) or "ja"
 
 
 def prepared_questions(session: Session, program: ExamProgram, sitting: Sitting) -> prepared.SittingQuestions:
@@ -160,7 +155,7 @@ def prepared_questions(session: Session, program: ExamProgram, sitting: Sitting)
         stored = session.get(prepared.SittingQuestions, sitting.id)
         if stored is not None and prepared.opened(sitting.id, stored.body) is not None:
             return stored
-        return prepared.prepare(session, program, sitting, sitting_language(program, booking_of(session, sitting)))
+        return prepared.prepare(session, program, sitting)
 
 
 def sitting_for_token(session: Session, sitting_id: int, token: str, *, lock: bool = False) -> Sitting:
@@ -423,7 +418,33 @@ def display_order(entry: SittingItem, n_options: int) -> list[int]:
     return [int(i) for i in entry.option_order.split(",")]
 
 
-def presented_items(session: Session, sitting: Sitting) -> list[PresentedItem]:
+def sitting_language(session: Session, program: ExamProgram, sitting: Sitting) -> str:
+    """The language the sitting is shown in: its booking's, else (None, or a language the program
+    no longer gives) the program's default."""
+    language = session.scalar(select(Booking.language).where(Booking.id == sitting.booking_id))
+    return language if language in program.languages else program.default_language
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """What the candidate's page shows of a sitting: its language, the option labels of that
+    language, and the items in it (each in the default language where it lacks the sitting's)."""
+
+    language: str
+    option_labels: tuple[str, ...]
+    items: list[PresentedItem]
+
+
+def presentation(session: Session, program: ExamProgram, sitting: Sitting, *, with_items: bool = True
+                 ) -> Presentation:
+    language = sitting_language(session, program, sitting)
+    items = presented_items(session, sitting, (language, program.default_language)) if with_items else []
+    return Presentation(language=language, option_labels=program.labels_for(language), items=items)
+
+
+def presented_items(session: Session, sitting: Sitting, languages: tuple[str, ...] = ()) -> list[PresentedItem]:
+    """The sitting's items in the first of ``languages`` each has (else in its own language); the
+    options keep their content index, so the key and the answers are the same in every language."""
     # One query for the sitting's positions and the cached, decrypted contents: this runs for
     # every candidate at the slot's start, all at once.
     entries = session.execute(
@@ -434,7 +455,7 @@ def presented_items(session: Session, sitting: Sitting) -> list[PresentedItem]:
     contents = contents_by_version(session, {entry.item_version_id for entry in entries})
     presented = []
     for entry in entries:
-        content = contents[entry.item_version_id]
+        content = contents[entry.item_version_id].shown_in(*languages)
         presented.append(
             PresentedItem(
                 position=entry.position,

@@ -156,6 +156,8 @@ def instructions():
         display=_display(sitting, booking),
         clock_poll_seconds=current_app.config["CLOCK_POLL_SECONDS"],
         seconds_until_open=max(0, int((opens - now()).total_seconds())),
+        # The labels the sitting will show: its items are in the booking's language.
+        option_labels=program().labels_for(sittings.sitting_language(db(), program(), sitting)),
         time_rule={"deducted": rule.deducted, "minutes": rule.minutes, "slot_starts": local_time(opens),
                    "ends": local_time(rule.ends_at), "seconds_now": int(rule.seconds_if_started_now),
                    "left_now": format_remaining(rule.seconds_if_started_now)},
@@ -220,11 +222,12 @@ def report():
 # The JSON API behind the sitting page.
 
 def _state(sitting) -> dict:
-    labels = program().option_labels
     fields = {f.code: f.name for f in program().fields}
     running = sitting.status in (SittingStatus.IN_PROGRESS, SittingStatus.PAUSED)
-    items = sittings.presented_items(db(), sitting) if running else []
+    shown = sittings.presentation(db(), program(), sitting, with_items=running)
+    labels, items = shown.option_labels, shown.items
     return {
+        "language": shown.language,
         "status": str(sitting.status),
         "remaining_seconds": sittings.remaining_seconds(sitting, now()),
         "sitting_key": sitting.id,

@@ -7,10 +7,11 @@ from flask_babel import gettext as _
 from delivery import pretest
 from delivery.web.context import db, now, program
 from delivery.web.errors import http_status
-from delivery.web.i18n import user_message
+from delivery.web.i18n import LANGUAGES, current_language, user_message
 from delivery.web.psychometrician.common import PAGE_SIZE, actor, read_filter, status_name
-from delivery.web.psychometrician.inputs import EnemySetForm, ItemForm, MoveForm, StatisticsFilter
+from delivery.web.psychometrician.inputs import EnemySetForm, ItemForm, LanguageVersionForm, MoveForm, StatisticsFilter
 from itembank import bank, calibration, enemies, exchange, lifecycle
+from itembank.content import LANGUAGE, ContentError
 from itembank.models import ITEM_STATUSES
 from persistence.errors import DomainError
 
@@ -28,10 +29,16 @@ def _item_page(found: bank.BankEntry, *, old: bool = False, move: MoveForm | Non
         messages = [*move.form_errors, *move.to.errors, *move.reason.errors]
         refusal = {"to": move.to.data, "reason": move.reason.data or "", "message": "; ".join(map(str, messages)),
                    "on_step": move.to.data in {step.to_status for step, _ in steps}}
+    content = found.content
+    previews = [(language, content.in_language(language) if language else content.shown_in(),
+                 program().labels_for(language or program().default_language)) for language in content.languages]
+    addable = [language for language in program().languages if content.language
+               and not any(language.casefold() == have.casefold() for have in content.languages)]
     # Why the content cannot be edited (the service's own refusal), for the page to say beside the actions.
     not_editable = bank.edit_refusal(item)
     return render_template(
         "psychometrician/item.html", entry=found, old=old, steps=steps, enemy_sets=sets, exposure=exposure,
+        previews=previews, addable=addable, language_names=LANGUAGES,
         runs=runs, editable=not_editable is None and not old, refusal=refusal,
         edit_refusal=user_message(not_editable) if not_editable is not None and not old else None,
         category=program().category(item.category), major=program().major_of_category(item.category),
@@ -59,14 +66,54 @@ def item_version(code: str, number: int):
 
 
 def _edit_page(form: ItemForm, entry: bank.BankEntry | None, status: int = 200):
-    return render_template("psychometrician/edit.html", form=form, entry=entry,
+    return render_template("psychometrician/edit.html", form=form, entry=entry, translating=None,
+                           labels=program().labels_for(current_language()), language_names=LANGUAGES,
                            code=entry.item.code if entry else None), status
+
+
+def _language_page(form: LanguageVersionForm, entry: bank.BankEntry, language: str, status: int = 200):
+    return render_template("psychometrician/edit.html", form=form, entry=entry, translating=language,
+                           labels=form.labels, language_names=LANGUAGES, code=entry.item.code,
+                           exists=entry.content.translation(language) is not None), status
+
+
+def _asked_language(found: bank.BankEntry) -> str | None:
+    """The language ``?language=`` asks to edit, if it is not the item's own (None: its own)."""
+    language = (request.args.get("language") or "").strip()
+    if not language or language.casefold() == found.content.language.casefold():
+        return None
+    if not found.content.language:
+        raise ContentError("state the language of the item's own text before adding another language",
+                           field="language")
+    if len(language) > 35 or not LANGUAGE.match(language):
+        raise ContentError("{language!r} is not a language tag", field="language", language=language)
+    return language
+
+
+def _edit_language(found: bank.BankEntry, language: str):
+    labels = program().labels_for(language)
+    version = found.content.translation(language)
+    if request.method != "POST":
+        data = LanguageVersionForm.values_of(version) if version else None
+        return _language_page(LanguageVersionForm(labels, formdata=None, data=data), found, language)
+    form = LanguageVersionForm(labels)
+    if not form.validate():
+        return _language_page(form, found, language, 422)
+    try:
+        saved = bank.edit_content(db(), program(), found.item.code, form.content(language, found.content), now=now(),
+                                  reason=(form.reason.data or "").strip(), **actor())
+    except DomainError as error:
+        form.refuse(error)
+        return _language_page(form, found, language, http_status(error))
+    flash(_("Version %(version)s of %(code)s saved.", version=saved.version, code=found.item.code))
+    return redirect(url_for(".item", code=found.item.code))
 
 
 @blueprint.route("/items/new", methods=["GET", "POST"])
 def new_item():
     form = ItemForm(program())
     if not form.is_submitted():
+        form.language.data = program().default_language
         return _edit_page(form, None)
     if form.validate():
         try:
@@ -83,6 +130,9 @@ def new_item():
 @blueprint.route("/items/<code>/edit", methods=["GET", "POST"])
 def edit_item(code: str):
     found = _found(code)
+    language = _asked_language(found)
+    if language is not None:
+        return _edit_language(found, language)
     if request.method != "POST":
         return _edit_page(ItemForm(program(), new=False, data=ItemForm.values_of(found.content)), found)
     form = ItemForm(program(), new=False)

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from delivery import pretest
 from delivery.web.context import db, now, program
 from delivery.web.errors import http_status
+from delivery.web.i18n import current_language
 from delivery.web.psychometrician.common import actor
 from delivery.web.psychometrician.inputs import DecisionForm, RunForm
 from itembank import bank, calibration, plots
@@ -77,13 +78,15 @@ def _review_page(run_id: int, code: str, form: DecisionForm | None = None, statu
     run, entry = _run_item(run_id, code)
     found = bank.entry(db(), code)
     stats = entry.statistics or {}
-    labels = program().option_labels
+    language = current_language()
+    labels = program().labels_for(language)
     distractors = []
     if stats.get("distractors"):
         d = stats["distractors"]
         # The key and options of the version the run calibrated (encrypted at rest; the run's
         # statistics, kept in clear, do not hold the key).
-        calibrated = unpack(db().get(ItemVersion, entry.item_version_id).content)
+        calibrated = unpack(db().get(ItemVersion, entry.item_version_id).content).shown_in(
+            language, program().default_language)
         distractors = [{"label": labels[i], "text": calibrated.options[i], "key": i == calibrated.key,
                         "proportion": d["proportion"][i], "mean_total": d["mean_total"][i],
                         "point_biserial": d["point_biserial"][i]} for i in range(len(labels))]

@@ -32,9 +32,9 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from delivery.design_studies import check_candidates
-from delivery.web.i18n import user_message
+from delivery.web.i18n import current_language, user_message
 from itembank.bank import SORT_KEYS, check_code
-from itembank.content import FIGURE_TYPES, ContentError, ItemContent
+from itembank.content import FIGURE_TYPES, ContentError, ItemContent, LanguageVersion
 from itembank.models import ITEM_STATUSES
 from itembank.program import ExamProgram
 from persistence.errors import DomainError, InvalidInput
@@ -190,11 +190,12 @@ class ItemForm(Form):
     key = RadioField("Key", coerce=int, validators=[InputRequired(_l("choose the key"))],
                      invalid_value_message=_l("choose the key"), invalid_choice_message=_l("choose the key among the options"))
     rationale = TextAreaField("Rationale")
+    language = StringField("Language of the text", validators=[Length(max=35)])
     reason = StringField("What changed and why", validators=[Length(max=500)])
 
     def __init__(self, program: ExamProgram, *args, new: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
-        labels = program.option_labels
+        labels = program.labels_for(current_language())
         while len(self.options.entries) < len(labels):
             self.options.append_entry()
         del self.options.entries[len(labels):]
@@ -208,21 +209,14 @@ class ItemForm(Form):
     @staticmethod
     def values_of(content: ItemContent) -> dict:
         """The form's data for ``content`` (the edit page before anything is sent)."""
-        table = ""
-        if content.table:
-            table = "\n".join(" | ".join(map(str, row)) for row in [content.table["header"], *content.table["rows"]])
         return {"stem": content.stem, "options": list(content.options), "key": content.key,
-                "rationale": content.rationale, "table": table,
+                "rationale": content.rationale, "table": table_text(content.table), "language": content.language,
                 "figure_alt": content.figure["alt"] if content.figure else ""}
 
     def content(self, previous: ItemContent | None) -> ItemContent:
         """The item content the form describes; the figure is kept unless replaced or removed.
         ContentError (with the field at fault) if it cannot be an item."""
-        table = None
-        lines = [[cell.strip() for cell in line.split("|")] for line in (self.table.data or "").splitlines()
-                 if line.strip()]
-        if lines:
-            table = {"header": lines[0], "rows": lines[1:]}
+        table = table_of(self.table.data)
         figure = previous.figure if previous else None
         upload = self.figure.data
         alt = (self.figure_alt.data or "").strip()
@@ -237,9 +231,59 @@ class ItemForm(Form):
             figure = {**figure, "alt": alt}
         edited = {"stem": (self.stem.data or "").strip(), "options": tuple(o.strip() for o in self.options.data),
                   "key": self.key.data, "rationale": (self.rationale.data or "").strip(), "table": table,
-                  "figure": figure}
+                  "figure": figure, "language": (self.language.data or "").strip()}
         # What the form does not show (a stimulus, shuffle flags, QTI identifiers) stays as it was.
         return dataclasses.replace(previous, **edited) if previous else ItemContent(**edited)
+
+
+def table_of(text: str | None) -> dict | None:
+    """A table typed as one row per line, cells separated by |, the first line the header."""
+    lines = [[cell.strip() for cell in line.split("|")] for line in (text or "").splitlines() if line.strip()]
+    return {"header": lines[0], "rows": lines[1:]} if lines else None
+
+
+def table_text(table: dict | None) -> str:
+    if not table:
+        return ""
+    return "\n".join(" | ".join(map(str, row)) for row in [table["header"], *table["rows"]])
+
+
+class LanguageVersionForm(Form):
+    """An item's text in another language than its own: the key, the figure's image and the
+    parameters stay the item's. An empty table keeps the item's own table."""
+
+    stem = TextAreaField("Stem")
+    table = TextAreaField("Table")
+    figure_alt = StringField("Text alternative of the figure")
+    options = FieldList(StringField())
+    rationale = TextAreaField("Rationale")
+    remove = BooleanField("Remove this language version")
+    reason = StringField("What changed and why", validators=[Length(max=500)])
+
+    def __init__(self, labels: tuple[str, ...], *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        while len(self.options.entries) < len(labels):
+            self.options.append_entry()
+        del self.options.entries[len(labels):]
+        self.labels = labels
+
+    @staticmethod
+    def values_of(version: LanguageVersion) -> dict:
+        return {"stem": version.stem, "options": list(version.options), "rationale": version.rationale,
+                "table": table_text(version.table), "figure_alt": version.figure_alt}
+
+    def content(self, language: str, previous: ItemContent) -> ItemContent:
+        """``previous`` with its text in ``language`` as the form gives it (or without it, when
+        removed); ContentError (with the field at fault) if it cannot be."""
+        if self.remove.data:
+            return previous.without_language(language)
+        edited = {"stem": (self.stem.data or "").strip(), "options": tuple((o or "").strip() for o in self.options.data),
+                  "rationale": (self.rationale.data or "").strip(), "table": table_of(self.table.data),
+                  "figure_alt": (self.figure_alt.data or "").strip()}
+        # What the form does not show (a translated passage, instructions, title) stays as it was.
+        existing = previous.translation(language)
+        version = dataclasses.replace(existing, **edited) if existing else LanguageVersion(language=language, **edited)
+        return previous.with_translation(version)
 
 
 class MoveForm(Form):
@@ -353,14 +397,16 @@ class ProposeForm(Form):
 
     def __init__(self, program: ExamProgram, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.labels = program.option_labels
+        self.program = program
+        self.labels = program.labels_for(current_language())  # offered in the reader's labels: ア or A
         self.key.choices = [SelectChoice(label) for label in self.labels]
 
     def validate_key(self, field) -> None:
-        if self.kind.data == "key" and field.data not in self.labels:
+        # A label of any of the program's languages names the same option (the key is the item's).
+        if self.kind.data == "key" and self.program.option_index(field.data or "") is None:
             raise ValidationError(_("the key is one of %(labels)s", labels=", ".join(self.labels)))
 
     @property
     def key_index(self) -> int | None:
         """The corrected key's position among the program's options (None when the item is withdrawn)."""
-        return self.labels.index(self.key.data) if self.kind.data == "key" else None
+        return self.program.option_index(self.key.data) if self.kind.data == "key" else None

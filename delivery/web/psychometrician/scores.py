@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from delivery import rescoring
 from delivery.web.context import db, now, program
 from delivery.web.errors import http_status
+from delivery.web.i18n import current_language
 from delivery.web.psychometrician.common import actor
 from delivery.web.psychometrician.inputs import ProposeForm, RequiredReasonForm
 from itembank.content import unpack
@@ -45,7 +46,7 @@ def propose_rescoring():
 
 def _campaign_page(campaign_id: int, discard: RequiredReasonForm | None = None, status: int = 200):
     campaign = campaigns.campaign_by_id(db(), campaign_id)
-    labels = program().option_labels
+    labels = program().labels_for(current_language())
     amendments = []
     for amendment in campaign.amendments:
         version = db().get(ItemVersion, amendment.item_version_id)
