@@ -25,7 +25,7 @@ import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, joinedload
 
-from centers import bookings
+from centers import bookings, seats
 from centers.accounts import Actor
 from centers.calendar import local_today
 from centers.locks import locked_one
@@ -87,9 +87,13 @@ def _locked_sitting_of_booking(session: Session, booking_id: int) -> Sitting | N
 
 def candidate_login(
     session: Session, program: ExamProgram, admission_code: str, date_of_birth: dt.date, now: dt.datetime,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | None = None, *, seat_token: str | None = None,
 ) -> tuple[Sitting, str]:
     """Log a candidate in at the seat; returns the sitting and a fresh login token.
+
+    ``seat_token`` is the PC's seat credential (:mod:`centers.seats`): where the program
+    requires it (``seat_enrolment_required``), the PC must be enrolled as a seat of the
+    booking's centre, or the login is refused (403, not counted as a wrong guess).
 
     The sitting and its form are created at the first login, during the check-in
     window: the start then only starts the clock, so every centre can start a slot
@@ -101,6 +105,11 @@ def candidate_login(
         found = bookings.find_by_admission(session, admission_code, date_of_birth)
         if found is None:
             raise NotSignedIn("The admission code and date of birth do not match a booking.")
+        if program.admission.seat_enrolment_required:
+            seat = seats.enrolled_seat(session, seat_token)
+            if seat is None or seat.centre_id != found.slot.centre_id:
+                raise Refused("This PC is not enrolled as a seat of {centre}; please ask the proctor.",
+                              centre=found.slot.centre.name)
         # The booking's lock: two logins with the same slip queue, and the second finds the first's sitting.
         booking = locked_one(session, Booking, found.id)
         sitting = _locked_sitting_of_booking(session, booking.id)
@@ -574,9 +583,9 @@ def resume(session: Session, program: ExamProgram, booking_id: int, now: dt.date
 
 
 def max_added_minutes(program: ExamProgram) -> int:
-    """The most time proctors may add to one sitting in all: the program's own duration (the
-    program file has no setting of its own for it yet)."""
-    return program.duration_minutes
+    """The most time proctors may add to one sitting in all: the program file's
+    ``[admission] max_added_minutes``."""
+    return program.admission.max_added_minutes
 
 
 def minutes_left_to_add(program: ExamProgram, sitting: Sitting) -> int:

@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from defusedxml.ElementTree import fromstring as defused_fromstring
+from sqlalchemy import String
+from sqlalchemy.types import TypeDecorator
 
 from itembank.keyring import Keyring, current_keyring
 from persistence.errors import InvalidInput
@@ -457,3 +459,44 @@ def reencrypt(stored: str, old: Keyring, new: Keyring) -> str:
     if key_id_of(stored) == new.active:
         return stored
     return pack(unpack(stored, old), new)
+
+
+# Other secrets of the bank kept beside the items (a scoring amendment's corrected key) are
+# encrypted under the same keys, bound to their own associated data.
+_SEALED_AAD = b"cbt sealed value "
+
+
+def seal_value(value: int, keyring: Keyring | None = None) -> str:
+    """A whole number (an answer key) encrypted under the active content key, stored like content."""
+    keyring = keyring or current_keyring()
+    kid = keyring.active
+    nonce = os.urandom(12)
+    sealed = _cipher(kid, keyring.keys[kid]).encrypt(nonce, str(int(value)).encode(), _SEALED_AAD + kid.encode())
+    return f"{FORMAT}:{kid}:{base64.b64encode(nonce + sealed).decode()}"
+
+
+def open_value(stored: str, keyring: Keyring | None = None) -> int:
+    keyring = keyring or current_keyring()
+    kid = key_id_of(stored)
+    key = keyring.keys.get(kid) if kid else None
+    if key is None:
+        raise ContentKeyError(f"a sealed value is encrypted with key {kid}, which {keyring.source} does not hold")
+    try:
+        raw = base64.b64decode(stored[PREFIX_LENGTH:])
+        return int(_cipher(kid, key).decrypt(raw[:12], raw[12:], _SEALED_AAD + kid.encode()))
+    except (InvalidTag, binascii.Error, ValueError):
+        raise ContentKeyError(f"key {kid} of {keyring.source} does not decrypt a sealed value") from None
+
+
+class SealedInteger(TypeDecorator[int]):
+    """A whole number encrypted at rest under the content keys (re-encrypted by a key rotation:
+    :func:`itembank.encryption.rotate_keys` walks every column of this type)."""
+
+    impl = String(128)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else seal_value(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else open_value(value)

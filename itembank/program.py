@@ -87,6 +87,10 @@ class AdmissionRules:
     # A booked candidate not checked in counts as a no-show only this long after the slot's start
     # (the end-of-day report); before that they may still arrive late.
     no_show_grace_minutes: int = 30
+    # The most minutes proctors may add to one sitting in all (time lost to a PC failure, say).
+    max_added_minutes: int = 60
+    # A candidate logs in only at a PC a proctor of the booking's centre enrolled as one of its seats.
+    seat_enrolment_required: bool = True
 
 
 @dataclass(frozen=True)
@@ -292,6 +296,8 @@ def _languages(data: dict, source: str) -> tuple[tuple[str, ...], dict[str, tupl
     if len({len(v) for v in labels.values()}) != 1:
         raise ProgramError("{source}: every language needs as many option labels as the others", source=source)
     return languages, labels
+def _optional(table: dict, key: str, kind: type, default, where: str):
+    return _require(table, key, kind, where) if key in table else default
 
 
 def parse_program(data: dict, source: str = "program") -> ExamProgram:
@@ -347,6 +353,9 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
             check_in_required=_require(admission, "check_in_required", bool, f"{source}: [admission]"),
             venue_opens_minutes_before=_require(admission, "venue_opens_minutes_before", int, f"{source}: [admission]"),
             no_show_grace_minutes=admission.get("no_show_grace_minutes", 30),
+            max_added_minutes=_optional(admission, "max_added_minutes", int, 60, f"{source}: [admission]"),
+            seat_enrolment_required=_optional(admission, "seat_enrolment_required", bool, True,
+                                              f"{source}: [admission]"),
         ),
         scoring=ScoringSettings(
             model=_require(scoring, "model", str, f"{source}: [scoring]"),
@@ -391,6 +400,8 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
     if type(grace) is not int or grace < 0:
         raise ProgramError("{source}: [admission] no_show_grace_minutes must be a whole number of minutes, 0 or more",
                            source=source)
+    if not 0 <= program.admission.max_added_minutes <= 24 * 60:
+        raise ProgramError("{source}: [admission] max_added_minutes must be from 0 to 1440", source=source)
     if program.scale.slope <= 0 or program.scale.minimum >= program.scale.maximum:
         raise ProgramError("{source}: [scale] needs slope > 0 and minimum < maximum", source=source)
     if program.scoring.method not in SCORING_METHODS:

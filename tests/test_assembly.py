@@ -101,7 +101,7 @@ def test_forms_are_assembled_reviewed_published_drawn_and_retired(session, progr
     session.commit()
 
     sitting, _token = sittings.candidate_login(session, forms_program, booked.admission_code, booked.date_of_birth,
-                                               clock.now, rng)
+                                               clock.now, rng, seat_token=booked.seat_token)
     session.commit()
     drawn = session.get(Form, sitting.form_id)
     assert drawn.code in {f.code for f in made}

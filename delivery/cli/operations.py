@@ -54,6 +54,7 @@ def demo() -> None:
         DEMO_PROCTOR,
         DEMO_PSYCHOMETRICIAN,
         demo_applicant_booking,
+        demo_seat_link,
         ensure_demo_candidates,
     )
     from delivery.demo_stretch import ensure_demo_stretch, quick_engine
@@ -70,6 +71,7 @@ def demo() -> None:
         booked = demo_applicant_booking(session, program, utcnow())
         applicant_booking = None if booked is None else (
             booked.slot.date, booked.slot.kind, booked.slot.centre.code, booked.admission_code)
+        seat_link = demo_seat_link(session, utcnow()) if program.admission.seat_enrolment_required else None
     if stretch.sittings:
         click.echo(f"demo data: {stretch.sittings} simulated sittings finished on {stretch.day.isoformat()} "
                    "(for a pretest calibration run: /bank/calibration); draft items "
@@ -91,6 +93,13 @@ def demo() -> None:
     click.echo(f"  applicant       e-mail {DEMO_APPLICANT[0]}, password {DEMO_APPLICANT[1]}  "
                f"({applicant_state}: /booking/)")
     click.echo(f"  psychometrician username {DEMO_PSYCHOMETRICIAN[0]}, password {DEMO_PSYCHOMETRICIAN[1]}")
+    if seat_link:
+        from delivery.cli.seats import enrolment_url
+
+        code, seat = seat_link
+        click.echo(f"  seat PC         open {enrolment_url(code)} once in the browser you sit the demo in: it")
+        click.echo(f"                  enrols it as seat {seat} of the demo centre (candidates log in only at an")
+        click.echo("                  enrolled seat of their centre; the link works once, for 24 hours)")
     click.echo("The demo slot starts now; a late start is deducted from the 120 minutes, as at a real centre.\n")
 
 

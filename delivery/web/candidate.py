@@ -37,6 +37,7 @@ from delivery.web.context import answers, db, now, program
 from delivery.web.errors import too_many_attempts
 from delivery.web.i18n import local_time, user_message
 from delivery.web.observability import metrics
+from delivery.web.seats import seat_token
 from persistence import typed_input
 from persistence.errors import Conflict, DomainError, InvalidInput, NotFound, NotSignedIn
 from persistence.unit_of_work import unit_of_work
@@ -118,7 +119,7 @@ def login():
                                admission_code=code), 422
     try:
         sitting, token = throttled_sign_in("seat", normalise_admission_code(code), lambda: sittings.candidate_login(
-            db(), program(), code, date_of_birth, now()))
+            db(), program(), code, date_of_birth, now(), seat_token=seat_token()))
     except LoginThrottled as refused:
         return too_many_attempts(render_template("candidate/login.html", error=user_message(refused),
                                                  admission_code=code), refused)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from centers.models import Booking
 from delivery.models import Sitting, SittingItem
 from scoring.models import ScoreResult
-from tests.browser.conftest import serious_accessibility_violations
+from tests.browser.conftest import at_seat_pc, serious_accessibility_violations
 from tests.helpers import booked_candidate
 
 pytestmark = pytest.mark.browser
@@ -106,6 +106,7 @@ def test_a_candidate_sits_the_whole_exam_in_a_browser(browser, live_server, sess
     seat = Seat(page, language)
 
     # The login page speaks the program's language (Japanese) until the booking is known.
+    at_seat_pc(page, live_server, booked)
     page.goto(live_server + "/")
     expect(page.get_by_role("heading", name=WORDS["ja"]["login"])).to_be_visible()
     seat.check("login", lang="ja")
