@@ -169,7 +169,7 @@ def demo_applicant_booking(session: Session, program: ExamProgram, now: dt.datet
     """The demo applicant's booking still to come (the one the booking pages show), if they have made one."""
     from centers.bookings import upcoming_booking
 
-    applicant = session.scalar(select(Candidate.id).where(Candidate.email == DEMO_APPLICANT[0]))
+    applicant = session.scalar(select(Candidate.id).where(by_email(DEMO_APPLICANT[0])))
     return upcoming_booking(session, applicant, program, now) if applicant is not None else None
 
 

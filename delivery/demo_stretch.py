@@ -25,6 +25,8 @@ import numpy as np
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from centers import seats
+from centers.accounts import Actor
 from centers.bookings import book
 from centers.models import BookingStatus, Candidate, Centre, Seat, Slot
 from delivery import sittings
@@ -128,9 +130,17 @@ def _simulate(session: Session, engine, program: ExamProgram, n: int, starts_at:
             bookings.append(booking)
     store = AnswerStore(engine)
     truth: dict[int, tuple[float, float, float, int]] = {}
+    seat_pcs: dict[int, str] = {}
     for index, booking in enumerate(bookings):
+        centre = booking.slot.centre
+        if centre.id not in seat_pcs:
+            # The centre's (simulated) proctor enrols one PC, where its candidates log in in turn.
+            seat_pcs[centre.id], _seat = seats.enrol_this_pc(
+                session, centre.seats[0].id, actor=Actor("demo stretch", "proctor", centre_id=centre.id),
+                reason="simulated sittings of the demo", now=starts_at - dt.timedelta(minutes=30))
         sitting, token = sittings.candidate_login(session, program, booking.admission_code,
-                                                  booking.candidate.date_of_birth, starts_at, rng)
+                                                  booking.candidate.date_of_birth, starts_at, rng,
+                                                  seat_token=seat_pcs[centre.id])
         sittings.candidate_start(session, program, sitting.id, token, starts_at)
         versions = [entry.item_version_id for entry in sitting.items]
         unknown = set(versions) - set(truth)
