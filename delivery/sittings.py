@@ -48,6 +48,16 @@ class Paused(Conflict):
     """The proctor has paused the sitting: nothing can change until it resumes."""
 
 
+class SeatMoved(NotSignedIn):
+    """This PC's sign-in ended because the proctor moved the sitting to another seat
+    (``seat``, its label): the screen says where the sitting continues."""
+
+    def __init__(self, seat: str):
+        super().__init__("This sitting continues at seat {seat}. The proctor will take you there; "
+                         "log in again at that seat.", seat=seat)
+        self.seat = seat
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -110,10 +120,10 @@ def candidate_login(
             raise Refused("This booking was cancelled.")
         slot_day = booking.slot.date
         if slot_day != local_today(program, now):
-            raise Refused(f"This booking is for {slot_day:%d %B %Y}, not today.")
+            raise Refused("This booking is for {day:%d %B %Y}, not today.", day=slot_day)
         opens = booking.slot.starts_at - dt.timedelta(minutes=program.admission.venue_opens_minutes_before)
         if now < opens:
-            raise Refused(f"Login opens at {local_time(program, opens)}.")
+            raise Refused("Login opens at {time}.", time=local_time(program, opens))
         if program.admission.check_in_required and booking.status != BookingStatus.CHECKED_IN:
             raise Refused("Please check in with the proctor before logging in.")
         if sitting is not None:
@@ -227,6 +237,17 @@ def candidate_sign_out(session: Session, sitting_id: int, token: str) -> None:
             new_token(sitting)
 
 
+def moved_away(session: Session, sitting_id: int, seat_id: int | None) -> str | None:
+    """The label of the seat the sitting continues at, if the proctor has moved it away from
+    ``seat_id`` (the seat this PC's sign-in was made at) and it has not ended; else None."""
+    if seat_id is None:
+        return None
+    row = session.execute(select(Sitting.seat_id, Sitting.status).where(Sitting.id == sitting_id)).first()
+    if row is None or row.seat_id is None or row.seat_id == seat_id or row.status in CLOSED_SITTING:
+        return None
+    return session.scalar(select(Seat.label).where(Seat.id == row.seat_id))
+
+
 def booking_of(session: Session, sitting: Sitting) -> Booking:
     return session.get(Booking, sitting.booking_id, options=[joinedload(Booking.slot).joinedload(Slot.centre),
                                                                joinedload(Booking.candidate)])
@@ -257,6 +278,38 @@ def seconds_at_start(program: ExamProgram, waiting_seconds: float | None, slot_s
     if program.admission.late_arrival == "deduct":
         return max(0.0, (waiting_seconds or 0.0) - lateness)
     return waiting_seconds or 0.0
+
+
+@dataclass(frozen=True)
+class TimeRule:
+    """The one rule for how long a sitting lasts, as the instructions state it and the clock
+    applies it (:func:`time_at_start`): ``allowed_seconds`` (the program's duration times the
+    booking's accommodation, with any time added) counted from the slot's start when the
+    program deducts a late start, else from the candidate's Start."""
+
+    allowed_seconds: float
+    deducted: bool
+    slot_starts_at: dt.datetime
+    seconds_if_started_now: float
+
+    @property
+    def minutes(self) -> int:
+        return round(self.allowed_seconds / 60)
+
+    @property
+    def ends_at(self) -> dt.datetime | None:
+        """The latest end, without pauses or time added later: only when the time counts from the slot's start."""
+        return self.slot_starts_at + dt.timedelta(seconds=self.allowed_seconds) if self.deducted else None
+
+
+def time_rule(program: ExamProgram, sitting: Sitting, slot_start: dt.datetime, now: dt.datetime) -> TimeRule:
+    """A waiting sitting's time: what it is allowed, and what a Start now would give it."""
+    return TimeRule(
+        allowed_seconds=sitting.remaining_seconds or 0.0,
+        deducted=program.admission.late_arrival == "deduct",
+        slot_starts_at=slot_start,
+        seconds_if_started_now=time_at_start(program, sitting, slot_start, max(now, slot_start)),
+    )
 
 
 def start(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> None:

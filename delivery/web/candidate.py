@@ -3,13 +3,27 @@ from __future__ import annotations
 
 import gzip
 
-from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
 from markupsafe import Markup
 
 from centers.bookings import normalise_admission_code
 from delivery import prepared, sittings
+from delivery.console import format_remaining
 from delivery.models import CLOSED_SITTING, SittingStatus
-from delivery.sittings import Paused
+from delivery.sittings import Paused, SeatMoved
 from delivery.throttle import LoginThrottled
 from delivery.web import errors
 from delivery.web.auth import (
@@ -21,7 +35,7 @@ from delivery.web.auth import (
 )
 from delivery.web.context import answers, db, now, program
 from delivery.web.errors import too_many_attempts
-from delivery.web.i18n import user_message
+from delivery.web.i18n import local_time, user_message
 from delivery.web.observability import metrics
 from delivery.web.seats import seat_token
 from persistence import typed_input
@@ -34,13 +48,45 @@ blueprint = Blueprint("candidate", __name__)
 
 ADMISSION_CODE_LENGTH = 32
 
+# What the seat's sign-in keeps beside the sitting and its token (the Flask session): the
+# booking's language, so that the seat's pages read in it without a query, and the seat
+# the sign-in was made at, so that a PC the sitting was moved away from can say where it went.
+BOOKING_LANGUAGE, SIGNED_IN_SEAT = "booking_language", "seat_id"
+
+
+@blueprint.before_app_request
+def _seat_language():
+    """The seat's pages speak the booking's language (delivery.web.i18n.select_language)
+    unless the user chose another with the switch."""
+    if session.get("role") == "candidate":
+        g.booking_language = session.get(BOOKING_LANGUAGE)
+
+
+def _signed_out(error: NotSignedIn, sitting_id: int):
+    """``error``, or why this PC no longer holds the sitting when the proctor moved it to another seat."""
+    seat = sittings.moved_away(db(), sitting_id, session.get(SIGNED_IN_SEAT))
+    return SeatMoved(seat) if seat is not None else error
+
 
 def _current_sitting():
     """The signed-in candidate's sitting (finished first if its time ran out)."""
     sitting_id, token = candidate_credentials()
-    sitting, token = sittings.current(db(), program(), sitting_id, token, now())
+    try:
+        sitting, token = sittings.current(db(), program(), sitting_id, token, now())
+    except NotSignedIn as error:
+        raise _signed_out(error, sitting_id) from None
     renew_candidate_token(token)
     return sitting
+
+
+@blueprint.errorhandler(SeatMoved)
+def _seat_moved(error: SeatMoved):
+    """The old PC after a seat move: the sitting page's script shows the message and stops;
+    a page load shows the login page with it."""
+    message = user_message(error)
+    if errors.wants_json():
+        return jsonify(error=message, status=401, moved_to_seat=error.seat), 401
+    return render_template("candidate/login.html", notice=message), 401
 
 
 # The display size the page opens at: larger text is an accommodation on the booking.
@@ -69,17 +115,19 @@ def login():
     code = request.form.get("admission_code", "").strip()[:ADMISSION_CODE_LENGTH]
     date_of_birth = typed_input.date(request.form.get("date_of_birth"))  # 2000/4/1, ２０００年４月１日, ...
     if date_of_birth is None:
-        return render_template("candidate/login.html", error="Enter your date of birth as on the admission slip.",
+        return render_template("candidate/login.html", error=_("Enter your date of birth as on the admission slip."),
                                admission_code=code), 422
     try:
         sitting, token = throttled_sign_in("seat", normalise_admission_code(code), lambda: sittings.candidate_login(
             db(), program(), code, date_of_birth, now(), seat_token=seat_token()))
     except LoginThrottled as refused:
-        return too_many_attempts(render_template("candidate/login.html", error=str(refused), admission_code=code),
-                                 refused)
+        return too_many_attempts(render_template("candidate/login.html", error=user_message(refused),
+                                                 admission_code=code), refused)
     except DomainError as error:
         return render_template("candidate/login.html", error=user_message(error), admission_code=code), errors.http_status(error)
     sign_in_candidate(sitting.id, token)
+    session[BOOKING_LANGUAGE] = sittings.booking_of(db(), sitting).language
+    session[SIGNED_IN_SEAT] = sitting.seat_id
     return redirect(_page_for(sitting))
 
 
@@ -102,14 +150,18 @@ def instructions():
         return redirect(_page_for(sitting))
     booking = sittings.booking_of(db(), sitting)
     opens = booking.slot.starts_at
+    rule = sittings.time_rule(program(), sitting, opens, now())
     return render_template(
         "candidate/instructions.html",
         booking=booking,
         display=_display(sitting, booking),
         clock_poll_seconds=current_app.config["CLOCK_POLL_SECONDS"],
-        opens_local=sittings.local_time(program(), opens),
         seconds_until_open=max(0, int((opens - now()).total_seconds())),
-        minutes=round(sittings.time_at_start(program(), sitting, opens, max(now(), opens)) / 60),
+        # The labels the sitting will show: its items are in the booking's language.
+        option_labels=program().labels_for(sittings.sitting_language(db(), program(), sitting)),
+        time_rule={"deducted": rule.deducted, "minutes": rule.minutes, "slot_starts": local_time(opens),
+                   "ends": local_time(rule.ends_at), "seconds_now": int(rule.seconds_if_started_now),
+                   "left_now": format_remaining(rule.seconds_if_started_now)},
     )
 
 
@@ -211,7 +263,7 @@ def state():
 def _json_body() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        abort(400, description="The request body must be a JSON object.")
+        abort(400, description=_("The request body must be a JSON object."))
     return body
 
 
@@ -219,6 +271,8 @@ def _refused(position: int):
     """Explain why a hot-path write changed nothing."""
     try:
         sitting = _current_sitting()
+    except SeatMoved:
+        raise
     except NotSignedIn:
         sitting_id, _token = candidate_credentials()
         if sittings.has_ended(db(), sitting_id):
@@ -232,7 +286,7 @@ def _refused(position: int):
     if sitting.status == SittingStatus.WAITING:
         raise Conflict("The sitting has not started.")
     if not 1 <= position <= len(sitting.items):
-        raise NotFound(f"There is no question {position}.")
+        raise NotFound("There is no question {position}.", position=position)
     raise Conflict("The answer could not be saved.")
 
 
@@ -250,7 +304,7 @@ def _check_position(position: int) -> None:
     """No form is longer than the program's: refuse other positions before they reach the
     database (where a number too large for its integer columns would be an error, not a miss)."""
     if not 1 <= position <= program().items_per_sitting:
-        raise NotFound(f"There is no question {position}.")
+        raise NotFound("There is no question {position}.", position=position)
 
 
 @blueprint.put("/api/sitting/answers/<int:position>")
@@ -261,12 +315,12 @@ def save_answer(position: int):
     n_options = len(program().option_labels)
     # A missing "option" is a malformed request, not a way to clear the answer (that is null).
     if "option" not in body:
-        raise InvalidInput(f"'option' is required: an integer from 0 to {n_options - 1}, or null.")
+        raise InvalidInput("'option' is required: an integer from 0 to {last}, or null.", last=n_options - 1)
     option = body["option"]
     if option is not None:
         option = _json_integer(option)
         if option is None or not 0 <= option < n_options:
-            raise InvalidInput(f"'option' must be an integer from 0 to {n_options - 1}, or null.")
+            raise InvalidInput("'option' must be an integer from 0 to {last}, or null.", last=n_options - 1)
     if not answers().save_answer(sitting_id, sittings.token_hash(token), position, option, now()):
         _refused(position)
     return jsonify(saved=True, position=position, option=option)
@@ -301,7 +355,7 @@ def clock():
     sitting_id, token = candidate_credentials()
     reading = answers().read_clock(sitting_id, sittings.token_hash(token))
     if reading is None:
-        raise NotSignedIn(sittings.SIGNED_OUT)
+        raise _signed_out(NotSignedIn(sittings.SIGNED_OUT), sitting_id)
     current = now()
     if reading.status == SittingStatus.IN_PROGRESS and reading.deadline_at is not None and reading.deadline_at > current:
         return jsonify(status=str(SittingStatus.IN_PROGRESS),
@@ -345,7 +399,12 @@ def questions():
 @blueprint.post("/api/sitting/finish")
 def finish():
     sitting_id, token = candidate_credentials()
-    finished = sittings.candidate_finish(db(), program(), sitting_id, token, now())
+    try:
+        finished = sittings.candidate_finish(db(), program(), sitting_id, token, now())
+    except SeatMoved:
+        raise
+    except NotSignedIn as error:
+        raise _signed_out(error, sitting_id) from None
     renew_candidate_token(finished.token)
     return jsonify(status=str(finished.status), result_url=url_for("candidate.result"))
 

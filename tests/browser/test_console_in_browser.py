@@ -162,7 +162,10 @@ def test_a_proctor_runs_a_sitting_from_the_console(page, browser, live_server, s
     proctor.locator("#move-reason").fill("PC froze")
     proctor.get_by_role("button", name="Move the sitting").click()
     expect(proctor.locator("#panel-seat")).to_have_text("S-2")
-    expect(candidate.locator("#admission_code")).to_be_visible(timeout=8000)
+    # The old PC says why it stopped and where the sitting goes on.
+    stopped = candidate.get_by_role("alertdialog", name="This screen has stopped")
+    expect(stopped).to_be_visible(timeout=8000)
+    expect(stopped).to_contain_text("This sitting continues at seat S-2.")
     session.expire_all()
     kept = session.scalar(select(Sitting).where(Sitting.booking_id == booked.booking_id)).remaining_seconds
     new_seat = candidate_context.new_page()

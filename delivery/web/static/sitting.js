@@ -13,11 +13,20 @@
   var deadline = null;       // Date.now() value at which time runs out
   var clockStopped = false;  // paused by the proctor
   var finishing = false;
+  var stopped = false;       // this PC no longer holds the sitting (moved to another seat)
   var pending = {};          // position -> {kind, value, attempt}; not yet acknowledged
   var storageKey = null;
   var alertsGiven = {};
+  var words = {};            // the page's words, in its language (the template's #sitting-strings)
 
   function $(id) { return document.getElementById(id); }
+
+  // A sentence of the page's words with its {places} filled in.
+  function say(key, values) {
+    return (words[key] || key).replace(/\{(\w+)\}/g, function (whole, name) {
+      return values && values[name] !== undefined ? String(values[name]) : whole;
+    });
+  }
 
   function api(method, path, body) {
     return fetch(path, {
@@ -45,7 +54,7 @@
     $("question-instructions").textContent = it.instructions || "";
     $("question-instructions").hidden = !it.instructions;
     $("question-stimulus").hidden = !it.stimulus;
-    $("question-stimulus-title").textContent = it.stimulus ? (it.stimulus.title || "Passage") : "";
+    $("question-stimulus-title").textContent = it.stimulus ? (it.stimulus.title || say("passage")) : "";
     $("question-stimulus-text").textContent = it.stimulus ? it.stimulus.text : "";
     // The item's own language (QTI xml:lang) on its text, not on the page's own labels.
     ["question-instructions", "question-stimulus", "question-stem", "question-table", "question-options"]
@@ -84,7 +93,7 @@
 
     var box = $("question-options");
     box.querySelectorAll(".option").forEach(function (node) { node.remove(); });
-    box.querySelector("legend").textContent = "Options for question " + current;
+    box.querySelector("legend").textContent = say("options_for", { n: current });
     it.options.forEach(function (option, index) {
       var label = document.createElement("label");
       label.className = "option";
@@ -107,6 +116,7 @@
     });
 
     $("mark-checkbox").checked = it.marked;
+    $("question-flag").hidden = !it.marked;
     $("previous-button").disabled = current === 1;
     $("next-button").disabled = current === state.items.length;
     showSaveStatus();
@@ -115,10 +125,10 @@
   }
 
   function describe(it) {
-    var words = ["Question " + it.position, it.answer === null ? "unanswered" : "answered"];
-    if (it.marked) words.push("marked");
-    if (it.position === current) words.push("current");
-    return words.join(", ");
+    var parts = [say("question", { n: it.position }), say(it.answer === null ? "unanswered" : "answered")];
+    if (it.marked) parts.push(say("marked"));
+    if (it.position === current) parts.push(say("current"));
+    return parts.join(say("list_separator"));
   }
 
   function renderNavigator() {
@@ -129,7 +139,15 @@
         var li = document.createElement("li");
         var button = document.createElement("button");
         button.type = "button";
-        button.textContent = it.position;
+        var number = document.createElement("span");
+        number.className = "nav-number";
+        number.textContent = it.position;
+        // The flag (drawn by the stylesheet) shows a marked question by its shape too, not by colour alone.
+        var flag = document.createElement("span");
+        flag.className = "nav-flag";
+        flag.setAttribute("aria-hidden", "true");
+        button.appendChild(number);
+        button.appendChild(flag);
         button.addEventListener("click", function () { go(it.position); });
         li.appendChild(button);
         list.appendChild(li);
@@ -143,6 +161,8 @@
       if (it.position === current) button.setAttribute("aria-current", "step");
       else button.removeAttribute("aria-current");
     });
+    var answered = state.items.filter(function (it) { return it.answer !== null; }).length;
+    $("answered-count").textContent = say("answered_count", { answered: answered, total: state.items.length });
   }
 
   function showSaveStatus() {
@@ -150,12 +170,12 @@
     var waiting = pending["answer:" + current] || pending["mark:" + current];
     status.className = "save-status";
     if (waiting && waiting.attempt > 0) {
-      status.textContent = "Not saved yet: the connection failed. Retrying…";
+      status.textContent = say("retrying");
       status.classList.add("unsaved");
     } else if (waiting) {
-      status.textContent = "Saving…";
+      status.textContent = say("saving");
     } else if (item(current).answer !== null) {
-      status.textContent = "Answer saved.";
+      status.textContent = say("saved");
       status.classList.add("saved");
     } else {
       status.textContent = "";
@@ -174,14 +194,20 @@
         var li = document.createElement("li");
         var link = document.createElement("a");
         link.href = "#question-" + it.position;
-        link.textContent = "Question " + it.position;
+        link.textContent = say("question", { n: it.position });
         link.addEventListener("click", function (event) { event.preventDefault(); closeReview(); go(it.position); });
         li.appendChild(link);
         lists[group].appendChild(li);
       });
     });
-    $("review-summary").textContent = counts.answered + " answered, " + counts.unanswered + " unanswered, " +
-      counts.marked + " marked for review.";
+    Object.keys(lists).forEach(function (key) {
+      if (lists[key].children.length > 0) return;
+      var none = document.createElement("li");
+      none.className = "review-none";
+      none.textContent = say("none");
+      lists[key].appendChild(none);
+    });
+    $("review-summary").textContent = say("review_summary", counts);
     if (focus) $("review-title").focus();
   }
 
@@ -232,6 +258,7 @@
 
   function toggleMark(marked) {
     item(current).marked = marked;
+    $("question-flag").hidden = !marked;
     queue("mark", current, marked);
   }
 
@@ -285,9 +312,9 @@
   }
 
   function handleRefusal(response) {
-    var message = (response.data && response.data.error) || "The server refused the request.";
+    var message = (response.data && response.data.error) || say("refused");
     if (response.status === 401) {
-      window.location.href = "/";
+      signedOut(response);
       return;
     }
     syncClock();
@@ -295,12 +322,29 @@
     $("save-status").className = "save-status unsaved";
   }
 
+  // This page no longer holds the sitting. After a seat move the server says where it
+  // continues, and the screen says so and stops; otherwise it goes back to the login page.
+  function signedOut(response) {
+    if (response.data && response.data.moved_to_seat) {
+      stopped = true;
+      $("stopped-reason").textContent = response.data.error;
+      $("stopped").hidden = false;
+      $("paused").hidden = true;
+      $("timer").textContent = "-:--:--";  // this PC's clock no longer counts
+      if ($("finish-dialog").open) $("finish-dialog").close();
+      $("stopped").querySelector("a").focus();
+      return;
+    }
+    window.location.href = "/";
+  }
+
   // ---- the clock -------------------------------------------------------------
 
+  // h:mm:ss, as the proctor's board writes the time left (delivery.console.format_remaining).
   function formatTime(seconds) {
     seconds = Math.max(0, Math.floor(seconds));
     var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
-    return (h > 0 ? h + ":" + String(m).padStart(2, "0") : String(m)) + ":" + String(s).padStart(2, "0");
+    return h + ":" + String(m).padStart(2, "0") + ":" + String(s).padStart(2, "0");
   }
 
   function setClock(status, remaining) {
@@ -314,21 +358,22 @@
   }
 
   function tick() {
-    if (!state || clockStopped || finishing) return;
+    if (!state || clockStopped || finishing || stopped) return;
     var left = (deadline - Date.now()) / 1000;
     $("timer").textContent = formatTime(left);
     [10, 5, 1].forEach(function (minutes) {
       if (left <= minutes * 60 && left > minutes * 60 - 5 && !alertsGiven[minutes]) {
         alertsGiven[minutes] = true;
-        $("time-alert").textContent = minutes + (minutes === 1 ? " minute" : " minutes") + " remaining.";
+        $("time-alert").textContent = minutes === 1 ? say("one_minute_left") : say("minutes_left", { minutes: minutes });
       }
     });
     if (left <= 0) finish(true);
   }
 
   function syncClock() {
+    if (stopped) return Promise.resolve();
     return api("GET", "/api/sitting/clock").then(function (response) {
-      if (response.status === 401) { window.location.href = "/"; return; }
+      if (response.status === 401) { signedOut(response); return; }
       if (!response.ok) return;
       if (response.data.status === "finished" || response.data.status === "ended") {
         window.location.href = response.data.result_url;
@@ -343,12 +388,11 @@
   function openFinishDialog() {
     var unanswered = state.items.filter(function (it) { return it.answer === null; }).map(function (it) { return it.position; });
     $("finish-summary").textContent = unanswered.length === 0
-      ? "You have answered every question."
-      : "You have not answered " + unanswered.length + (unanswered.length === 1 ? " question: " : " questions: ") +
-        unanswered.join(", ") + ". Unanswered questions count as wrong.";
+      ? say("all_answered")
+      : say("not_answered", { count: unanswered.length, list: unanswered.join(say("list_separator")) });
     var unsaved = Object.keys(pending).length;
     $("finish-unsaved").hidden = unsaved === 0;
-    $("finish-unsaved").textContent = unsaved + " change(s) are not saved yet; they are being retried.";
+    $("finish-unsaved").textContent = say("unsaved", { count: unsaved });
     $("finish-dialog").showModal();
   }
 
@@ -356,7 +400,7 @@
     if (finishing) return;
     finishing = true;
     $("finish-confirm").disabled = true;
-    $("time-alert").textContent = timeUp ? "Time is up. Your answers are being scored." : "Finishing the exam…";
+    $("time-alert").textContent = say(timeUp ? "time_up" : "finishing");
     var flushed = timeUp ? Promise.resolve() : flush();
     flushed.then(function () { return submitFinish(0); });
   }
@@ -383,7 +427,7 @@
 
   function onKey(event) {
     if (!state || event.ctrlKey || event.altKey || event.metaKey) return;
-    if ($("finish-dialog").open || !$("paused").hidden) return;
+    if ($("finish-dialog").open || !$("paused").hidden || stopped) return;
     var key = event.key.toLowerCase();
     var questionShown = !$("question").hidden;
     if (questionShown && /^[1-9]$/.test(key)) {
@@ -422,8 +466,8 @@
 
   function start() {
     api("GET", "/api/sitting").then(function (response) {
-      if (response.status === 401) { window.location.href = "/"; return; }
-      if (!response.ok) throw new Error(response.data.error || "The exam could not be loaded.");
+      if (response.status === 401) { signedOut(response); return; }
+      if (!response.ok) throw new Error(response.data.error || say("load_failed"));
       state = response.data;
       if (state.result_url) { window.location.href = state.result_url; return; }
       storageKey = "cbt-pending-" + state.sitting_key;
@@ -442,11 +486,12 @@
     }).catch(function (error) {
       $("loading").hidden = true;
       $("load-error").hidden = false;
-      $("load-error").textContent = error.message + " Reload the page to try again.";
+      $("load-error").textContent = error.message + " " + say("reload");
     });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    try { words = JSON.parse($("sitting-strings").textContent); } catch (e) { words = {}; }
     $("previous-button").addEventListener("click", function () { go(current - 1); });
     $("next-button").addEventListener("click", function () { go(current + 1); });
     $("mark-checkbox").addEventListener("change", function (event) { toggleMark(event.target.checked); });
