@@ -451,6 +451,14 @@ def presentation(session: Session, program: ExamProgram, sitting: Sitting, *, wi
     return Presentation(language=language, option_labels=program.labels_for(language), items=items)
 
 
+def answers_so_far(session: Session, sitting: Sitting) -> list[tuple[int, int | None, bool]]:
+    """(position, chosen option, marked) of each of the sitting's questions, in order: one query,
+    no content decrypted (the page has the questions from :mod:`delivery.prepared`)."""
+    return [tuple(row) for row in session.execute(
+        select(SittingItem.position, SittingItem.chosen_option, SittingItem.marked)
+        .where(SittingItem.sitting_id == sitting.id).order_by(SittingItem.position))]
+
+
 def presented_items(session: Session, sitting: Sitting, languages: tuple[str, ...] = ()) -> list[PresentedItem]:
     """The sitting's items in the first of ``languages`` each has (else in its own language); the
     options keep their content index, so the key and the answers are the same in every language."""

@@ -245,7 +245,7 @@ def check(url: str, seats: list[Seat]) -> dict:
         state = seat.state()
         if abs(state["remaining_seconds"] - expected) > CLOCK_TOLERANCE_SECONDS:
             clock_errors.append((seat.sitting_key, state["remaining_seconds"], expected))
-        shown = {item["position"]: item["answer"] for item in state["items"]}
+        shown = {entry["position"]: entry["answer"] for entry in state["answers"]}
         unseen += sum(1 for p, o in seat.acknowledged.items() if shown.get(p) != o)
     return {"acknowledged": sum(s.acks for s in seats), "answers": sum(len(s.acknowledged) for s in seats), "lost": lost, "clock_errors": clock_errors,
             "not_shown": unseen}

@@ -135,8 +135,13 @@ class Candidate(Person):
                 raise StopUser()
         self.json_headers = {"X-CSRFToken": _token(CSRF_META, started.text)}
         with self.client.get("/api/sitting", name="GET /api/sitting", catch_response=True) as state:
-            if state.status_code != 200 or len(state.json().get("items", [])) != QUESTIONS:
-                state.failure("the sitting did not arrive with its questions")
+            if state.status_code != 200 or len(state.json().get("answers", [])) != QUESTIONS:
+                state.failure("the sitting's state did not arrive")
+                raise StopUser()
+        with self.client.get("/api/sitting/questions", name="GET /api/sitting/questions",
+                             catch_response=True) as questions:
+            if questions.status_code != 200 or len(questions.json().get("items", [])) != QUESTIONS:
+                questions.failure("the sitting did not arrive with its questions")
                 raise StopUser()
         events.request.fire(request_type="START", name="start: click to first question", response_time=(
             time.time() - clicked) * 1000.0, response_length=0, exception=None, context={}, start_time=clicked)

@@ -102,7 +102,22 @@ def start_sitting(client) -> dict:
     token = csrf_token(client)
     response = client.post("/start", data={"csrf_token": token, "agree": "yes"})
     assert response.status_code == 302, response.get_data(as_text=True)
-    return api(client, "GET", "/api/sitting").get_json()
+    return sitting_view(client)
+
+
+def sitting_view(client) -> dict:
+    """What the sitting page shows, as sitting.js puts it together: the state (/api/sitting) and,
+    while the sitting runs, its prepared questions (/api/sitting/questions) with the answers and
+    marks so far, under ``items``."""
+    state = api(client, "GET", "/api/sitting").get_json()
+    if state.get("status") not in ("in_progress", "paused"):
+        return state
+    questions = client.get("/api/sitting/questions").get_json()
+    saved = {entry["position"]: entry for entry in state["answers"]}
+    state.update(language=questions["language"], option_labels=questions["option_labels"], items=[
+        {**question, "answer": saved[question["position"]]["answer"], "marked": saved[question["position"]]["marked"]}
+        for question in questions["items"]])
+    return state
 
 
 def api(client, method: str, path: str, body=None, raw: bytes | None = None):

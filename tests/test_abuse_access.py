@@ -32,7 +32,7 @@ from itembank.models import CalibrationRun, EnemySet, Item
 from persistence.audit import AuditEvent, verify_chain
 from scoring import campaigns
 from scoring.models import RescoringCampaign
-from tests.helpers import api, booked_candidate, csrf_token, login_candidate, login_staff, start_sitting
+from tests.helpers import api, booked_candidate, csrf_token, login_candidate, login_staff, sitting_view, start_sitting
 
 # The psychometrician's area: its parts are blueprints nested in the psychometrician's.
 PSYCHOMETRICIAN_PARTS = {
@@ -461,8 +461,7 @@ def test_a_candidate_s_writes_depend_on_their_own_sitting_only(world, session):
             assert api(world.clients[caller], method, path, body).status_code == 409, (caller, path)
     assert api(world.clients["waiting"], "POST", "/api/sitting/finish", {}).status_code == 409
     assert fingerprint(session) == before
-    a_state = api(world.clients["candidate_a"], "GET", "/api/sitting").get_json()
-    b_state = api(world.clients["candidate_b"], "GET", "/api/sitting").get_json()
+    a_state, b_state = sitting_view(world.clients["candidate_a"]), sitting_view(world.clients["candidate_b"])
     assert a_state["sitting_key"] != b_state["sitting_key"]
     assert a_state["items"][0]["answer"] == 2 and b_state["items"][0]["answer"] is None
     # No key, rationale, parameters or pretest flag reaches the candidate's page or API.

@@ -4,7 +4,8 @@ from __future__ import annotations
 import dataclasses
 
 from delivery import sittings
-from tests.helpers import api, booked_candidate, login_candidate, start_sitting
+from delivery.models import SittingQuestions
+from tests.helpers import booked_candidate, login_candidate, sitting_view, start_sitting
 
 
 def test_the_sitting_shows_the_stimulus_and_the_instructions_with_the_item(client, session, program, clock,
@@ -26,7 +27,10 @@ def test_the_sitting_shows_the_stimulus_and_the_instructions_with_the_item(clien
                                        language="ja") for v, c in cached(db, version_ids).items()}
 
     monkeypatch.setattr(sittings, "contents_by_version", with_a_passage)
-    shown = api(client, "GET", "/api/sitting").get_json()["items"][0]
+    # The questions were prepared at login: prepare them again with the passage.
+    session.delete(session.get(SittingQuestions, state["sitting_key"]))
+    session.commit()
+    shown = sitting_view(client)["items"][0]
     assert shown["stimulus"] == {"title": "A passage", "text": "First line.\n  indented second line."}
     assert shown["instructions"] == "Read the passage first." and shown["language"] == "ja"
     assert "identifier" not in shown["stimulus"]
@@ -46,5 +50,5 @@ def test_the_import_page_reports_per_item_what_was_kept_changed_and_refused(clie
     page = response.get_data(as_text=True)
     assert response.status_code == 422  # all or nothing: nothing landed in the shared bank
     assert "Could be imported: what each item kept and what it changed" in page
-    assert "<td>items/good.xml</td><td>good</td>" in page
+    assert "<td>items/good.xml</td><td class=\"code-cell\">good</td>" in page
     assert "MathML (&lt;math&gt;) is not supported" in page

@@ -12,7 +12,7 @@ from itembank.models import ItemVersion
 from persistence.audit import AuditEvent
 from scoring.models import ScoreResult
 from tests.centre_helpers import frozen_clock
-from tests.helpers import api, booked_candidate, csrf_token, login_candidate, login_staff, start_sitting
+from tests.helpers import api, booked_candidate, csrf_token, login_candidate, login_staff, sitting_view, start_sitting
 
 
 @pytest.fixture
@@ -80,12 +80,12 @@ def test_reload_and_login_again_resume_where_the_candidate_was(client, app, sess
     api(client, "PUT", "/api/sitting/position", {"position": 42})
     clock.advance(minutes=10)
 
-    reloaded = api(client, "GET", "/api/sitting").get_json()
+    reloaded = sitting_view(client)
     assert reloaded["current_position"] == 42 and reloaded["items"][2]["answer"] == 2
 
     other_seat = app.test_client()
     login_candidate(other_seat, booked)
-    resumed = api(other_seat, "GET", "/api/sitting").get_json()
+    resumed = sitting_view(other_seat)
     assert resumed["current_position"] == 42
     assert resumed["items"][2]["answer"] == 2
     assert resumed["remaining_seconds"] == 110 * 60
@@ -169,7 +169,7 @@ def test_a_candidate_reaches_only_their_own_sitting(app, session, program, clock
 
     # The sitting is the session's: no id in any URL to guess. A cookie naming the other
     # sitting is refused, whether signed with a guessed key or with the real key but no token.
-    assert api(second, "GET", "/api/sitting").get_json()["items"][0]["answer"] is None
+    assert sitting_view(second)["items"][0]["answer"] is None
     target = {"role": "candidate", "sitting_id": state_first["sitting_key"], "token": "guessed"}
     for secret in ("guessed-secret", app.config["SECRET_KEY"]):
         forger = app.test_client()
@@ -181,7 +181,7 @@ def test_a_candidate_reaches_only_their_own_sitting(app, session, program, clock
         forger.set_cookie("session", signer.dumps(target))
         assert forger.get("/api/sitting").status_code == 401
         assert forger.put("/api/sitting/answers/1", json={"option": 0}).status_code in (400, 401)
-    assert api(first, "GET", "/api/sitting").get_json()["items"][0]["answer"] == 3
+    assert sitting_view(first)["items"][0]["answer"] == 3
 
 
 def test_malformed_requests_get_a_clear_4xx(client, session, program, clock):

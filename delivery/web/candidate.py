@@ -223,34 +223,16 @@ def report():
 # The JSON API behind the sitting page.
 
 def _state(sitting) -> dict:
-    fields = {f.code: f.name for f in program().fields}
+    """What changes during the sitting: its status, the time left, the position, and (while it runs)
+    each question's answer and mark. The questions themselves: /api/sitting/questions."""
     running = sitting.status in (SittingStatus.IN_PROGRESS, SittingStatus.PAUSED)
-    shown = sittings.presentation(db(), program(), sitting, with_items=running)
-    labels, items = shown.option_labels, shown.items
     return {
-        "language": shown.language,
         "status": str(sitting.status),
         "remaining_seconds": sittings.remaining_seconds(sitting, now()),
         "sitting_key": sitting.id,
         "current_position": sitting.current_position,
-        "option_labels": list(labels),
-        "items": [
-            {
-                "position": item.position,
-                "field": item.field,
-                "field_name": fields[item.field],
-                "stem": item.stem,
-                "table": item.table,
-                "figure": item.figure,
-                "stimulus": item.stimulus,
-                "instructions": item.instructions,
-                "language": item.language,
-                "options": [{"id": o.id, "text": o.text} for o in item.options],
-                "answer": item.chosen_option,
-                "marked": item.marked,
-            }
-            for item in items
-        ],
+        "answers": [{"position": position, "answer": answer, "marked": marked}
+                    for position, answer, marked in sittings.answers_so_far(db(), sitting)] if running else [],
         "result_url": url_for("candidate.result") if sitting.status in CLOSED_SITTING else None,
     }
 

@@ -464,12 +464,34 @@
     });
   }
 
+  // The questions (prepared at login, the same on every reload) joined with what changes:
+  // the answers and marks so far.
+  function withQuestions(sitting, questions) {
+    var saved = {};
+    sitting.answers.forEach(function (a) { saved[a.position] = a; });
+    sitting.option_labels = questions.option_labels;
+    sitting.items = questions.items.map(function (it) {
+      var a = saved[it.position];
+      it.answer = a ? a.answer : null;
+      it.marked = a ? a.marked : false;
+      return it;
+    });
+    return sitting;
+  }
+
   function start() {
     api("GET", "/api/sitting").then(function (response) {
-      if (response.status === 401) { signedOut(response); return; }
+      if (response.status === 401) { signedOut(response); return null; }
       if (!response.ok) throw new Error(response.data.error || say("load_failed"));
-      state = response.data;
-      if (state.result_url) { window.location.href = state.result_url; return; }
+      if (response.data.result_url) { window.location.href = response.data.result_url; return null; }
+      return api("GET", "/api/sitting/questions").then(function (questions) {
+        if (questions.status === 401) { signedOut(questions); return null; }
+        if (!questions.ok) throw new Error(questions.data.error || say("load_failed"));
+        return withQuestions(response.data, questions.data);
+      });
+    }).then(function (loaded) {
+      if (!loaded) return;
+      state = loaded;
       storageKey = "cbt-pending-" + state.sitting_key;
       replayPending();
       current = Math.min(Math.max(state.current_position, 1), state.items.length);
