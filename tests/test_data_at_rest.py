@@ -38,8 +38,8 @@ def stored_row(session, candidate_id: int) -> dict:
 def test_candidates_personal_data_is_encrypted_at_rest_and_found_by_a_keyed_hash(session, clock):
     email = f"Hanako.{uuid.uuid4().hex[:8]}@Example.com"
     candidate = register(session, name="山田 花子", date_of_birth=dt.date(1994, 8, 12), email=email,
-                         password="a-long-password", occupation="student", company_type=None, today=clock.now.date())
-    candidate.name_kana = "ヤマダ ハナコ"
+                         password="a-long-password", occupation="student", company_type=None, today=clock.now.date(),
+                         name_kana="ヤマダ ハナコ")
     session.commit()
     row = stored_row(session, candidate.id)
     for column in ("name", "name_kana", "date_of_birth", "email"):

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import persistence
+from persistence.migrations.rebuilds import table_rebuilds
 
 revision = '0900'
 down_revision = '0400'
@@ -37,96 +38,71 @@ SLOT_STATUSES = "'open', 'closed'"
 DEFAULT_PROGRAM = "it-passport"
 
 
-def _sqlite() -> bool:
-    return op.get_bind().dialect.name == "sqlite"
-
-
-def _foreign_keys(on: bool) -> None:
-    """Switch SQLite's foreign keys: only outside a transaction, so the driver's is committed first
-    (SQLite's DDL is not transactional for Alembic anyway)."""
-    if _sqlite():
-        driver = op.get_bind().connection.driver_connection
-        if driver.in_transaction:
-            driver.commit()
-        driver.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
-
-
-def _check_foreign_keys() -> None:
-    if _sqlite():
-        broken = op.get_bind().execute(sa.text("PRAGMA foreign_key_check")).fetchall()
-        if broken:
-            raise RuntimeError(f"foreign keys broken by the table rebuild: {broken[:5]}")
-
-
 def upgrade() -> None:
-    _foreign_keys(False)
-    with op.batch_alter_table('bookings', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('program_code', sa.String(length=32), nullable=False,
-                                      server_default=DEFAULT_PROGRAM))
-    with op.batch_alter_table('sittings', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('added_minutes', sa.Integer(), nullable=False, server_default='0'))
+    with table_rebuilds():
+        with op.batch_alter_table('bookings', schema=None) as batch_op:
+            batch_op.add_column(sa.Column('program_code', sa.String(length=32), nullable=False,
+                                          server_default=DEFAULT_PROGRAM))
+        with op.batch_alter_table('sittings', schema=None) as batch_op:
+            batch_op.add_column(sa.Column('added_minutes', sa.Integer(), nullable=False, server_default='0'))
 
-    # Bookings of days gone by that were never taken up: no-shows.
-    op.execute("""UPDATE bookings SET status = 'no_show', seat_id = NULL
-                  WHERE status = 'booked' AND slot_id IN (SELECT id FROM slots WHERE date < CURRENT_DATE)""")
-    # A candidate's extra upcoming bookings, left by the booking race: all but the first made are cancelled.
-    extra = op.get_bind().execute(sa.text("""
-        SELECT b.id, b.candidate_id FROM bookings b
-        WHERE b.status = 'booked' AND EXISTS (
-            SELECT 1 FROM bookings first WHERE first.candidate_id = b.candidate_id AND first.status = 'booked'
-              AND first.program_code = b.program_code AND first.id < b.id)""")).fetchall()
-    if extra:
-        print(f"0900: cancelled {len(extra)} extra booking(s) of candidates who held more than one: "
-              + ", ".join(f"booking {booking} (candidate {candidate})" for booking, candidate in extra))
-        op.get_bind().execute(sa.text("UPDATE bookings SET status = 'cancelled', seat_id = NULL, "
-                                      "cancelled_at = CURRENT_TIMESTAMP WHERE id IN :ids")
-                              .bindparams(sa.bindparam("ids", expanding=True)), {"ids": [e[0] for e in extra]})
-    op.execute("""UPDATE slots SET booked = (SELECT COUNT(*) FROM bookings
-                  WHERE bookings.slot_id = slots.id AND bookings.status IN ('booked', 'checked_in'))""")
+        # Bookings of days gone by that were never taken up: no-shows.
+        op.execute("""UPDATE bookings SET status = 'no_show', seat_id = NULL
+                      WHERE status = 'booked' AND slot_id IN (SELECT id FROM slots WHERE date < CURRENT_DATE)""")
+        # A candidate's extra upcoming bookings, left by the booking race: all but the first made are cancelled.
+        extra = op.get_bind().execute(sa.text("""
+            SELECT b.id, b.candidate_id FROM bookings b
+            WHERE b.status = 'booked' AND EXISTS (
+                SELECT 1 FROM bookings first WHERE first.candidate_id = b.candidate_id AND first.status = 'booked'
+                  AND first.program_code = b.program_code AND first.id < b.id)""")).fetchall()
+        if extra:
+            print(f"0900: cancelled {len(extra)} extra booking(s) of candidates who held more than one: "
+                  + ", ".join(f"booking {booking} (candidate {candidate})" for booking, candidate in extra))
+            op.get_bind().execute(sa.text("UPDATE bookings SET status = 'cancelled', seat_id = NULL, "
+                                          "cancelled_at = CURRENT_TIMESTAMP WHERE id IN :ids")
+                                  .bindparams(sa.bindparam("ids", expanding=True)), {"ids": [e[0] for e in extra]})
+        op.execute("""UPDATE slots SET booked = (SELECT COUNT(*) FROM bookings
+                      WHERE bookings.slot_id = slots.id AND bookings.status IN ('booked', 'checked_in'))""")
 
-    with op.batch_alter_table('slots', schema=None) as batch_op:
-        batch_op.create_check_constraint('status', f"status IN ({SLOT_STATUSES})")
-    with op.batch_alter_table('bookings', schema=None) as batch_op:
-        batch_op.create_check_constraint('status', f"status IN ({BOOKING_STATUSES})")
-    with op.batch_alter_table('sittings', schema=None) as batch_op:
-        batch_op.create_check_constraint('status', f"status IN ({SITTING_STATUSES})")
-    op.create_index('uq_bookings_candidate_program', 'bookings', ['candidate_id', 'program_code'], unique=True,
-                    sqlite_where=sa.text("status = 'booked'"), postgresql_where=sa.text("status = 'booked'"))
+        with op.batch_alter_table('slots', schema=None) as batch_op:
+            batch_op.create_check_constraint('status', f"status IN ({SLOT_STATUSES})")
+        with op.batch_alter_table('bookings', schema=None) as batch_op:
+            batch_op.create_check_constraint('status', f"status IN ({BOOKING_STATUSES})")
+        with op.batch_alter_table('sittings', schema=None) as batch_op:
+            batch_op.create_check_constraint('status', f"status IN ({SITTING_STATUSES})")
+        op.create_index('uq_bookings_candidate_program', 'bookings', ['candidate_id', 'program_code'], unique=True,
+                        sqlite_where=sa.text("status = 'booked'"), postgresql_where=sa.text("status = 'booked'"))
 
-    op.create_table('sign_ins',
-    sa.Column('id', sa.String(length=64), nullable=False),
-    sa.Column('staff_id', sa.Integer(), nullable=True),
-    sa.Column('candidate_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', persistence.base.UTCDateTime(), nullable=False),
-    sa.Column('seen_at', persistence.base.UTCDateTime(), nullable=False),
-    sa.CheckConstraint('(staff_id IS NULL) <> (candidate_id IS NULL)', name=op.f('ck_sign_ins_one_account')),
-    sa.ForeignKeyConstraint(['candidate_id'], ['candidates.id'], name=op.f('fk_sign_ins_candidate_id_candidates')),
-    sa.ForeignKeyConstraint(['staff_id'], ['staff_accounts.id'], name=op.f('fk_sign_ins_staff_id_staff_accounts')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_sign_ins'))
-    )
-    with op.batch_alter_table('sign_ins', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_sign_ins_candidate_id'), ['candidate_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_sign_ins_seen_at'), ['seen_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_sign_ins_staff_id'), ['staff_id'], unique=False)
-    _check_foreign_keys()
-    _foreign_keys(True)
+        op.create_table('sign_ins',
+        sa.Column('id', sa.String(length=64), nullable=False),
+        sa.Column('staff_id', sa.Integer(), nullable=True),
+        sa.Column('candidate_id', sa.Integer(), nullable=True),
+        sa.Column('created_at', persistence.base.UTCDateTime(), nullable=False),
+        sa.Column('seen_at', persistence.base.UTCDateTime(), nullable=False),
+        sa.CheckConstraint('(staff_id IS NULL) <> (candidate_id IS NULL)', name=op.f('ck_sign_ins_one_account')),
+        sa.ForeignKeyConstraint(['candidate_id'], ['candidates.id'], name=op.f('fk_sign_ins_candidate_id_candidates')),
+        sa.ForeignKeyConstraint(['staff_id'], ['staff_accounts.id'], name=op.f('fk_sign_ins_staff_id_staff_accounts')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_sign_ins'))
+        )
+        with op.batch_alter_table('sign_ins', schema=None) as batch_op:
+            batch_op.create_index(batch_op.f('ix_sign_ins_candidate_id'), ['candidate_id'], unique=False)
+            batch_op.create_index(batch_op.f('ix_sign_ins_seen_at'), ['seen_at'], unique=False)
+            batch_op.create_index(batch_op.f('ix_sign_ins_staff_id'), ['staff_id'], unique=False)
 
 
 def downgrade() -> None:
-    _foreign_keys(False)
-    with op.batch_alter_table('sign_ins', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_sign_ins_staff_id'))
-        batch_op.drop_index(batch_op.f('ix_sign_ins_seen_at'))
-        batch_op.drop_index(batch_op.f('ix_sign_ins_candidate_id'))
-    op.drop_table('sign_ins')
-    op.drop_index('uq_bookings_candidate_program', table_name='bookings')
-    with op.batch_alter_table('sittings', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_sittings_status'), type_='check')
-        batch_op.drop_column('added_minutes')
-    with op.batch_alter_table('bookings', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_bookings_status'), type_='check')
-        batch_op.drop_column('program_code')
-    with op.batch_alter_table('slots', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_slots_status'), type_='check')
-    _check_foreign_keys()
-    _foreign_keys(True)
+    with table_rebuilds():
+        with op.batch_alter_table('sign_ins', schema=None) as batch_op:
+            batch_op.drop_index(batch_op.f('ix_sign_ins_staff_id'))
+            batch_op.drop_index(batch_op.f('ix_sign_ins_seen_at'))
+            batch_op.drop_index(batch_op.f('ix_sign_ins_candidate_id'))
+        op.drop_table('sign_ins')
+        op.drop_index('uq_bookings_candidate_program', table_name='bookings')
+        with op.batch_alter_table('sittings', schema=None) as batch_op:
+            batch_op.drop_constraint(op.f('ck_sittings_status'), type_='check')
+            batch_op.drop_column('added_minutes')
+        with op.batch_alter_table('bookings', schema=None) as batch_op:
+            batch_op.drop_constraint(op.f('ck_bookings_status'), type_='check')
+            batch_op.drop_column('program_code')
+        with op.batch_alter_table('slots', schema=None) as batch_op:
+            batch_op.drop_constraint(op.f('ck_slots_status'), type_='check')

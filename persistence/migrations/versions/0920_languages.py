@@ -11,6 +11,8 @@ Both are empty for rows made before.
 import sqlalchemy as sa
 from alembic import op
 
+from persistence.migrations.rebuilds import table_rebuilds
+
 revision = '0920'
 down_revision = '0910'
 branch_labels = None
@@ -25,7 +27,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("candidates") as table:
-        table.drop_column("name_kana")
-    with op.batch_alter_table("bookings") as table:
-        table.drop_column("language")
+    with table_rebuilds():
+        with op.batch_alter_table("candidates") as table:
+            table.drop_column("name_kana")
+        with op.batch_alter_table("bookings") as table:
+            table.drop_column("language")

@@ -10,6 +10,8 @@ readers see (Sapporo Test Centre). Empty for centres made before: they show ``na
 import sqlalchemy as sa
 from alembic import op
 
+from persistence.migrations.rebuilds import table_rebuilds
+
 revision = '0930_centre_names'
 down_revision = '0925'
 branch_labels = None
@@ -22,5 +24,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("centres") as table:
-        table.drop_column("name_en")
+    with table_rebuilds():
+        with op.batch_alter_table("centres") as table:
+            table.drop_column("name_en")
