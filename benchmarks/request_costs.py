@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -63,6 +64,7 @@ def main() -> None:
             pages[i] = seats[i].post("/login", follow_redirects=True, data={
                 "csrf_token": token, "admission_code": person["admission_code"],
                 "date_of_birth": person["date_of_birth"]}).get_data(as_text=True)
+            assert "agree" in pages[i], re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", pages[i]))[-600:]
 
         def start(i):
             response = seats[i].post("/start", data={"csrf_token": CSRF_FIELD.search(pages[i]).group(1), "agree": "yes"})

@@ -39,8 +39,12 @@ SAVE_POSITION = f"""UPDATE sittings SET current_position = :position
 WHERE id = :sitting_id AND login_token_hash = :token_hash AND status = '{IN_PROGRESS}'
   AND deadline_at > :now AND :position BETWEEN 1 AND (SELECT MAX(position) FROM sitting_items WHERE sitting_id = :sitting_id)"""
 
-READ_CLOCK = """SELECT status, deadline_at, remaining_seconds FROM sittings
+READ_CLOCK = """SELECT status, deadline_at, remaining_seconds, current_position FROM sittings
 WHERE id = :sitting_id AND login_token_hash = :token_hash"""
+
+# The token was checked by READ_CLOCK just before, on the same sitting.
+READ_ANSWERS = """SELECT position, chosen_option, marked FROM sitting_items
+WHERE sitting_id = :sitting_id ORDER BY position"""
 
 # The candidate's Start in two statements: what the start needs, then the start itself, guarded
 # so that anything that changed the waiting sitting in between (a proctor's added time, another
@@ -68,6 +72,7 @@ class Clock:
     status: str
     deadline_at: dt.datetime | None
     remaining_seconds: float | None
+    current_position: int | None = None
 
 
 class AnswerStore:
@@ -90,11 +95,11 @@ class AnswerStore:
             name: sql if named else re.sub(r":(\w+)", r"%(\1)s", sql)
             for name, sql in {
                 "answer": SAVE_ANSWER, "mark": SAVE_MARK, "position": SAVE_POSITION, "clock": READ_CLOCK,
-                "questions": READ_QUESTIONS, "waiting": READ_WAITING, "start": START,
+                "questions": READ_QUESTIONS, "waiting": READ_WAITING, "start": START, "answers": READ_ANSWERS,
             }.items()
         }
 
-    def _run(self, name: str, params: dict, fetch: bool):
+    def _run(self, name: str, params: dict, fetch: bool | str):
         try:
             connection = self.engine.raw_connection()
         except (SQLAlchemyError, *self._unavailable) as error:  # no connection to be had: the pool, the server
@@ -108,7 +113,7 @@ class AnswerStore:
                 driver.autocommit = True
             cursor = driver.cursor()
             cursor.execute(self._sql[name], params)
-            result = cursor.fetchone() if fetch else cursor.rowcount == 1
+            result = (cursor.fetchall() if fetch == "all" else cursor.fetchone()) if fetch else cursor.rowcount == 1
             if not single:
                 driver.commit()
             return result
@@ -155,7 +160,12 @@ class AnswerStore:
         row = self._run("clock", {"sitting_id": sitting_id, "token_hash": token_hash}, fetch=True)
         if row is None:
             return None
-        return Clock(row[0], self._time_out(row[1]), row[2])
+        return Clock(row[0], self._time_out(row[1]), row[2], row[3])
+
+    def read_answers(self, sitting_id: int) -> list[tuple[int, int | None, bool]]:
+        """(position, chosen option, marked) of each question, in order; call after :meth:`read_clock`
+        has checked the token."""
+        return [(p, o, bool(m)) for p, o, m in self._run("answers", {"sitting_id": sitting_id}, fetch="all")]
 
     def read_questions(self, sitting_id: int, token_hash: str) -> tuple[str, bytes] | None:
         """The ETag and sealed body of a running sitting's prepared questions (``delivery.prepared``);

@@ -222,24 +222,34 @@ def report():
 
 # The JSON API behind the sitting page.
 
-def _state(sitting) -> dict:
+def _state(sitting_id: int, status: SittingStatus, remaining: float, position: int, answered) -> dict:
     """What changes during the sitting: its status, the time left, the position, and (while it runs)
-    each question's answer and mark. The questions themselves: /api/sitting/questions."""
-    running = sitting.status in (SittingStatus.IN_PROGRESS, SittingStatus.PAUSED)
+    each question's answer and mark (``answered``: (position, option, marked) rows). The
+    questions themselves: /api/sitting/questions."""
     return {
-        "status": str(sitting.status),
-        "remaining_seconds": sittings.remaining_seconds(sitting, now()),
-        "sitting_key": sitting.id,
-        "current_position": sitting.current_position,
-        "answers": [{"position": position, "answer": answer, "marked": marked}
-                    for position, answer, marked in sittings.answers_so_far(db(), sitting)] if running else [],
-        "result_url": url_for("candidate.result") if sitting.status in CLOSED_SITTING else None,
+        "status": str(status),
+        "remaining_seconds": remaining,
+        "sitting_key": sitting_id,
+        "current_position": position,
+        "answers": [{"position": p, "answer": option, "marked": marked} for p, option, marked in answered],
+        "result_url": url_for("candidate.result") if status in CLOSED_SITTING else None,
     }
 
 
 @blueprint.get("/api/sitting")
 def state():
-    return jsonify(_state(_current_sitting()))
+    sitting_id, token = candidate_credentials()
+    reading = answers().read_clock(sitting_id, sittings.token_hash(token))
+    current = now()
+    if reading and reading.status == SittingStatus.IN_PROGRESS and reading.deadline_at and reading.deadline_at > current:
+        # The common case (every reload while the sitting runs) on the driver connection.
+        return jsonify(_state(sitting_id, SittingStatus.IN_PROGRESS, (reading.deadline_at - current).total_seconds(),
+                              reading.current_position, answers().read_answers(sitting_id)))
+    # Not signed in, paused, waiting, ended, or due to end now: the service decides.
+    sitting = _current_sitting()
+    running = sitting.status in (SittingStatus.IN_PROGRESS, SittingStatus.PAUSED)
+    return jsonify(_state(sitting.id, sitting.status, sittings.remaining_seconds(sitting, current),
+                          sitting.current_position, sittings.answers_so_far(db(), sitting) if running else []))
 
 
 def _json_body() -> dict:
