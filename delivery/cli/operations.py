@@ -47,14 +47,16 @@ def sample_load() -> None:
 
 @click.command("demo")
 def demo() -> None:
-    """Make sure there are demo candidates booked for now, and print every demo login."""
+    """Make sure there are demo candidates booked for now, and print every demo login (in Japanese, then English)."""
     from centers.demo import (
         DEMO_APPLICANT,
+        DEMO_CENTRE,
         DEMO_OTHER_PROCTOR,
         DEMO_PROCTOR,
         DEMO_PSYCHOMETRICIAN,
         ensure_demo_candidates,
     )
+    from centers.models import Booking, BookingStatus, Candidate
     from delivery.models import Sitting, SittingStatus
     from itembank.program import load_program
 
@@ -62,19 +64,50 @@ def demo() -> None:
     with _sessions()() as session:
         started = set(session.scalars(select(Sitting.booking_id).where(Sitting.status != SittingStatus.WAITING)))
         logins = ensure_demo_candidates(session, program.timezone, utcnow(), sitting_started=started)
-    click.echo("\nDemo logins")
-    click.echo("-----------")
+        # The applicant's bookings as the booking pages list them: any but the cancelled.
+        booked = len(session.scalars(
+            select(Booking.id).join(Booking.candidate)
+            .where(Candidate.email == DEMO_APPLICANT[0], Booking.status != BookingStatus.CANCELLED)).all())
+    for line in demo_logins(logins, booked=booked, centre=DEMO_CENTRE, proctor=DEMO_PROCTOR,
+                            other_proctor=DEMO_OTHER_PROCTOR, applicant=DEMO_APPLICANT,
+                            psychometrician=DEMO_PSYCHOMETRICIAN, minutes=program.duration_minutes):
+        click.echo(line)
+
+
+def demo_logins(logins, *, booked: int, centre: str, proctor, other_proctor, applicant, psychometrician,
+                minutes: int) -> list[str]:
+    """The demo's logins, said in Japanese and then in English: whoever starts the demo reads one of them."""
+    lines = ["", "デモ用のログイン", "----------------"]
+    for login in logins:
+        state = "受付済み、すぐに受験できます" if login.checked_in else "予約済み、先に試験監督者が受付をします"
+        lines.append(f"  受験者          受験番号 {login.admission_code}、生年月日 {login.date_of_birth.isoformat()}"
+                     f"（{login.name}、{state}）")
+    lines += [
+        f"  試験監督者      ユーザー名 {proctor[0]}、パスワード {proctor[1]}（デモ会場 {centre}）",
+        f"  試験監督者      ユーザー名 {other_proctor[0]}、パスワード {other_proctor[1]}（別の会場 {other_proctor[2]}）",
+        f"  申込者          メールアドレス {applicant[0]}、パスワード {applicant[1]}"
+        f"（登録済み、{f'予約 {booked} 件' if booked else 'まだ予約はありません'}：/booking/）",
+        f"  テスト分析担当  ユーザー名 {psychometrician[0]}、パスワード {psychometrician[1]}（/bank/）",
+        f"デモの時間枠はいま始まります。開始が遅れた分は、実際の会場と同じく {minutes} 分から差し引かれます。",
+        "",
+        "Demo logins",
+        "-----------",
+    ]
     for login in logins:
         state = "checked in, ready to sit" if login.checked_in else "booked; a proctor checks them in first"
-        click.echo(f"  candidate       admission code {login.admission_code}, date of birth "
-                   f"{login.date_of_birth.isoformat()}  ({login.name}, {state})")
-    click.echo(f"  proctor         username {DEMO_PROCTOR[0]}, password {DEMO_PROCTOR[1]}  (Shinjuku, the demo centre)")
-    click.echo(f"  proctor         username {DEMO_OTHER_PROCTOR[0]}, password {DEMO_OTHER_PROCTOR[1]}  "
-               f"(another centre: {DEMO_OTHER_PROCTOR[2]})")
-    click.echo(f"  applicant       e-mail {DEMO_APPLICANT[0]}, password {DEMO_APPLICANT[1]}  "
-               "(registered, no booking yet: /booking/)")
-    click.echo(f"  psychometrician username {DEMO_PSYCHOMETRICIAN[0]}, password {DEMO_PSYCHOMETRICIAN[1]}")
-    click.echo("The demo slot starts now; a late start is deducted from the 120 minutes, as at a real centre.\n")
+        lines.append(f"  candidate       admission code {login.admission_code}, date of birth "
+                     f"{login.date_of_birth.isoformat()}  ({login.name}, {state})")
+    bookings = f"{booked} booking{'s' if booked != 1 else ''}" if booked else "no booking yet"
+    lines += [
+        f"  proctor         username {proctor[0]}, password {proctor[1]}  (the demo centre, {centre})",
+        f"  proctor         username {other_proctor[0]}, password {other_proctor[1]}  "
+        f"(another centre: {other_proctor[2]})",
+        f"  applicant       e-mail {applicant[0]}, password {applicant[1]}  (registered, {bookings}: /booking/)",
+        f"  psychometrician username {psychometrician[0]}, password {psychometrician[1]}  (/bank/)",
+        f"The demo slot starts now; a late start is deducted from the {minutes} minutes, as at a real centre.",
+        "",
+    ]
+    return lines
 
 
 @click.command("serve")

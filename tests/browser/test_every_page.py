@@ -648,4 +648,13 @@ def test_every_page(browser, world, language, size, shown):
               if not (expected and expected in e and "Failed to load resource" in e and page.url.split("?")[0] in e)]
     problems += errors
     context.close()
-    assert problems == []
+    assert not problems, _summary(problems)
+
+
+def _summary(problems: list[str]) -> str:
+    """Each problem once, with how many times it was seen (a blocked style is logged once per element)."""
+    counts: dict[str, int] = {}
+    for problem in problems:
+        counts[problem] = counts.get(problem, 0) + 1
+    return f"{len(problems)} problem(s):\n" + "\n".join(
+        f"  {problem[:300]}" + (f"  (x{n})" if n > 1 else "") for problem, n in counts.items())
