@@ -150,12 +150,12 @@ def _bank_states(session, program, now) -> dict:
     import engine as irt
     from delivery import rescoring
     from delivery.design_studies import run_study
+    from delivery.models import SittingItem
     from itembank import calibration, exchange
     from itembank.bank import entry
     from itembank.content import ItemContent
     from itembank.enemies import save_enemy_set
     from itembank.forms import assemble_batch, forms
-    from delivery.models import SittingItem
     from itembank.models import Item, ItemVersion
     from scoring import campaigns
     from tests.test_calibration_workflow import simulated_set
