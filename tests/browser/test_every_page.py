@@ -591,7 +591,10 @@ PAGES = [
 
 # Pages that fail today because their area's work is not merged yet (strict=False: they pass
 # once it is, and the mark is then removed).
-UNFINISHED: dict[str, str] = {}
+UNFINISHED: dict[str, str] = {
+    "operations": "the charts' inline style= attributes are blocked by the app's CSP (style-src 'self'): "
+                  "black rectangles and a console error per bar (issue 17, the psychometrician's area)",
+}
 
 
 def _cases():
@@ -655,6 +658,7 @@ def _summary(problems: list[str]) -> str:
     """Each problem once, with how many times it was seen (a blocked style is logged once per element)."""
     counts: dict[str, int] = {}
     for problem in problems:
+        problem = re.sub(r"'sha256-[^']*'", "'sha256-...'", problem)  # one blocked style per element
         counts[problem] = counts.get(problem, 0) + 1
     return f"{len(problems)} problem(s):\n" + "\n".join(
         f"  {problem[:300]}" + (f"  (x{n})" if n > 1 else "") for problem, n in counts.items())
