@@ -20,14 +20,16 @@ README_SOURCE = "ja-1280x800/candidate-sitting.png"
 README_SCREENSHOT = ROOT / "docs" / "screenshots" / "sitting-ja.png"
 
 
-def small_copy(source: Path, target: Path, colours: int = 64) -> int:
-    """``source`` as a PNG of ``colours`` colours (a page's flat colours and anti-aliased text
-    keep their look); returns its size in bytes."""
+def small_copy(source: Path, target: Path, screen: tuple[int, int] = (1280, 800), colours: int = 64) -> int:
+    """The first ``screen`` of ``source`` (what the user sees before scrolling) as a PNG of
+    ``colours`` colours (a page's flat colours and anti-aliased text keep their look); returns
+    its size in bytes."""
     from PIL import Image
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with Image.open(source) as image:
-        image.convert("RGB").quantize(colors=colours, dither=Image.Dither.NONE).save(target, optimize=True)
+        first = image.convert("RGB").crop((0, 0, min(screen[0], image.width), min(screen[1], image.height)))
+        first.quantize(colors=colours, dither=Image.Dither.NONE).save(target, optimize=True)
     return target.stat().st_size
 
 
