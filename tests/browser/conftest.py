@@ -2,12 +2,14 @@
 
 Every browser context a test opens (the ``page`` fixture's, and any the test makes with
 ``browser.new_context``) is watched: a console error or an uncaught page error on any page
-fails the test. The app's Content-Security-Policy is in force (axe-core is evaluated through
+fails the test (a 4xx answer to a page or to a script's request is the server's answer, not
+an error: see ``ANSWERED``). The app's Content-Security-Policy is in force (axe-core is evaluated through
 the DevTools protocol, which the policy does not govern), so a style or script the policy
 blocks shows as the console error the user's browser would log.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -22,6 +24,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # The browser asks for /favicon.ico by itself; the app has none, and no page names one.
 IGNORED_CONSOLE = ("/favicon.ico",)
+# Chromium logs every 4xx answer as "Failed to load resource". For a page (a form sent back with its
+# message, an error page) or a script's request (a seat told it was signed out) that is the server's
+# deliberate answer, which the tests check; a stylesheet, script, image or font that fails to load,
+# and any 5xx, is a broken page.
+ANSWERED = ("document", "fetch", "xhr")
+FAILED_LOAD = re.compile(r"^Failed to load resource: the server responded with a status of (\d{3})")
 
 
 def start_live_server(app) -> tuple[str, object]:
@@ -68,12 +76,19 @@ class WatchedBrowser:
         self._browser = browser
         self._contexts: list = []
         self._errors: list[str] = []
+        self._kinds: dict[str, str] = {}  # each requested address's resource type (document, fetch, ...)
+
+    def _request(self, request) -> None:
+        self._kinds[request.url] = request.resource_type
 
     def _console(self, message) -> None:
         if message.type != "error":
             return
         where = (message.location or {}).get("url", "")
         if where.endswith(IGNORED_CONSOLE):
+            return
+        failed = FAILED_LOAD.match(message.text)
+        if failed and 400 <= int(failed.group(1)) < 500 and self._kinds.get(where) in ANSWERED:
             return
         self._errors.append(f"console error: {message.text} (at {where})")
 
@@ -83,6 +98,7 @@ class WatchedBrowser:
 
     def new_context(self, **options):
         context = self._browser.new_context(**options)
+        context.on("request", self._request)
         context.on("console", self._console)
         context.on("weberror", self._page_error)
         self._contexts.append(context)
