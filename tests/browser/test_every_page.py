@@ -126,22 +126,29 @@ def _console_states(session, program, centre, slot, now) -> dict:
 
 
 def _scored_sittings(session, program, now, count: int) -> None:
-    """Finished, scored sittings at a centre of their own, for the statistics and the rescoring."""
+    """Finished, scored sittings at centres of their own, for the statistics and the rescoring:
+    candidates from weak to strong (each answers right with their own chance), so some pass."""
     from delivery import sittings
+    from delivery.models import SittingItem
+    from itembank.bank import contents_by_version
     from tests.helpers import booked_candidate
 
     rng = np.random.default_rng(11)
     store = AnswerStore(session.get_bind())
     centre_id = None
-    for n in range(count):
+    for n, chance in enumerate(np.linspace(0.35, 0.95, count)):
         # Four seats a centre (tests.helpers): three centres for twelve sittings.
         booked = booked_candidate(session, program, now, centre_id=centre_id if n % 4 else None)
         centre_id = booked.centre_id
         sitting, token = sittings.candidate_login(session, program, booked.admission_code, booked.date_of_birth, now)
         sittings.candidate_start(session, program, sitting.id, token, now)
-        for position in range(1, 101):
-            if rng.random() < 0.9:
-                store.save_answer(sitting.id, sittings.token_hash(token), position, int(rng.integers(0, 4)), now)
+        entries = session.execute(select(SittingItem.position, SittingItem.item_version_id)
+                                  .where(SittingItem.sitting_id == sitting.id)).all()
+        contents = contents_by_version(session, {e.item_version_id for e in entries})
+        for position, version_id in entries:
+            key, options = contents[version_id].key, len(contents[version_id].options)
+            option = key if rng.random() < chance else (key + int(rng.integers(1, options))) % options
+            store.save_answer(sitting.id, sittings.token_hash(token), position, option, now)
         sittings.candidate_finish(session, program, sitting.id, token, now)
 
 
@@ -249,6 +256,9 @@ def world(template_url, tmp_path_factory, program, chromium):
             ids.update(_applicant(session, program, centre, now))
             from tests.helpers import booked_candidate
             ids["other_booking"] = booked_candidate(session, program, now).booking_id
+        from tests.bank_helpers import qti_package
+        ids["qti_package"] = tmp_path_factory.mktemp("walk-files") / "qti30.zip"
+        ids["qti_package"].write_bytes(qti_package("qti30"))
         # The seat polls its clock every 2 s, so that a pause shows at once.
         app = create_app({"ENGINE": engine, "SECRET_KEY": "browser-walk-secret", "CLOCK_POLL_SECONDS": 2})
         address, server = start_live_server(app)
@@ -470,6 +480,14 @@ def bank_exchange(page, w):
     page.goto(w.address + "/bank/exchange")
 
 
+def bank_import_report(page, w):
+    """The report of a QTI package's import: the first time its items are added, later they are reported."""
+    bank_exchange(page, w)
+    page.locator("#qti-package").set_input_files(str(w.ids["qti_package"]))
+    with page.expect_navigation():
+        page.locator("form:has(#qti-package) [type=submit]").click()
+
+
 def bank_enemies(page, w):
     page.goto(w.address + "/bank/enemies")
 
@@ -574,6 +592,7 @@ PAGES = [
     Page("bank-new-item", bank_new_item, user="psychometrician"),
     Page("bank-edit", bank_edit, user="psychometrician"),
     Page("bank-exchange", bank_exchange, user="psychometrician"),
+    Page("bank-import-report", bank_import_report, user="psychometrician"),
     Page("bank-enemies", bank_enemies, user="psychometrician"),
     Page("bank-statistics", bank_statistics, user="psychometrician"),
     Page("calibration-runs", calibration_runs, user="psychometrician"),
