@@ -17,6 +17,7 @@ statistics, a rescoring campaign, a draft item.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import shutil
 import uuid
@@ -236,8 +237,10 @@ def world(template_url, tmp_path_factory, program, chromium):
     from centers.demo import DEMO_CENTRE, DEMO_PROCTOR, ensure_demo_candidates
     from centers.models import Booking, Centre
     from delivery.web import create_app
+    from itembank import qti
     from persistence import create_database_engine, session_factory
     from tests.browser.conftest import WatchedBrowser
+    from tests.helpers import booked_candidate
 
     url = _walk_database(template_url, tmp_path_factory)
     with pytest.MonkeyPatch.context() as patch:
@@ -254,11 +257,12 @@ def world(template_url, tmp_path_factory, program, chromium):
             _scored_sittings(session, program, now, 12)
             ids.update(_bank_states(session, program, now))
             ids.update(_applicant(session, program, centre, now))
-            from tests.helpers import booked_candidate
             ids["other_booking"] = booked_candidate(session, program, now).booking_id
-        from tests.bank_helpers import qti_package
-        ids["qti_package"] = tmp_path_factory.mktemp("walk-files") / "qti30.zip"
-        ids["qti_package"].write_bytes(qti_package("qti30"))
+            ids["files"] = tmp_path_factory.mktemp("walk-files")
+            ids["imported_package"] = _fresh_qti_package(ids["files"])
+            qti.import_package(session, program, ids["imported_package"].read_bytes(), actor=PSYCHOMETRICIAN[0],
+                               actor_role="psychometrician", now=now)
+            session.commit()
         # The seat polls its clock every 2 s, so that a pause shows at once.
         app = create_app({"ENGINE": engine, "SECRET_KEY": "browser-walk-secret", "CLOCK_POLL_SECONDS": 2})
         address, server = start_live_server(app)
@@ -480,12 +484,41 @@ def bank_exchange(page, w):
     page.goto(w.address + "/bank/exchange")
 
 
-def bank_import_report(page, w):
-    """The report of a QTI package's import: the first time its items are added, later they are reported."""
+_PACKAGES = itertools.count(101)
+
+
+def _fresh_qti_package(folder: Path) -> Path:
+    """The test corpus's QTI 3.0 package with item codes not in the bank yet (each import adds them)."""
+    from tests.bank_helpers import DATA
+    from tests.qti_helpers import zip_members
+
+    n = next(_PACKAGES)
+    source = DATA / "qti" / "qti30"
+    members = {}
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8").replace("Q3-DB-001", f"Q3-DB-{n}").replace("Q3-PM-002", f"Q3-PM-{n}")
+        members[path.relative_to(source).as_posix().replace("Q3-DB-001", f"Q3-DB-{n}")
+                .replace("Q3-PM-002", f"Q3-PM-{n}")] = text
+    package = folder / f"qti30-{n}.zip"
+    package.write_bytes(zip_members(members))
+    return package
+
+
+def _import(page, w, package: Path) -> None:
     bank_exchange(page, w)
-    page.locator("#qti-package").set_input_files(str(w.ids["qti_package"]))
+    page.locator("#qti-package").set_input_files(str(package))
     with page.expect_navigation():
         page.locator("form:has(#qti-package) [type=submit]").click()
+
+
+def bank_import_report(page, w):
+    """The report of a QTI package's import: its items added as drafts."""
+    _import(page, w, _fresh_qti_package(w.ids["files"]))
+
+
+def bank_import_refused(page, w):
+    """The report of a package whose items are all in the bank already: nothing imported."""
+    _import(page, w, w.ids["imported_package"])
 
 
 def bank_enemies(page, w):
@@ -593,6 +626,7 @@ PAGES = [
     Page("bank-edit", bank_edit, user="psychometrician"),
     Page("bank-exchange", bank_exchange, user="psychometrician"),
     Page("bank-import-report", bank_import_report, user="psychometrician"),
+    Page("bank-import-refused", bank_import_refused, user="psychometrician", status=422),
     Page("bank-enemies", bank_enemies, user="psychometrician"),
     Page("bank-statistics", bank_statistics, user="psychometrician"),
     Page("calibration-runs", calibration_runs, user="psychometrician"),
