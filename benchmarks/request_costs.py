@@ -68,14 +68,20 @@ def main() -> None:
                 "date_of_birth": person["date_of_birth"]}).get_data(as_text=True)
 
         def start(i):
-            page = seats[i].post("/start", follow_redirects=True, data={
-                "csrf_token": CSRF_FIELD.search(pages[i]).group(1), "agree": "yes"}).get_data(as_text=True)
+            response = seats[i].post("/start", data={"csrf_token": CSRF_FIELD.search(pages[i]).group(1), "agree": "yes"})
+            assert response.status_code == 302, response.status_code
+
+        def sitting_page(i):
+            page = seats[i].get("/sitting").get_data(as_text=True)
             headers[i] = {"X-CSRFToken": CSRF_META.search(page).group(1)}
 
         costs = {"check-in login: GET /, POST /login, the instructions (assembles the form)": cpu_ms(log_in, n)}
         move_slot_start(url, dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
-        costs["start: POST /start, the sitting page"] = cpu_ms(start, n)
+        costs["start: POST /start"] = cpu_ms(start, n)
+        costs["the sitting page: GET /sitting"] = cpu_ms(sitting_page, n)
         costs["GET /api/sitting (the 100 questions)"] = cpu_ms(lambda i: seats[i % n].get("/api/sitting"), n)
+        costs["GET /api/sitting/questions (prepared at login)"] = cpu_ms(
+            lambda i: seats[i % n].get("/api/sitting/questions", headers={"Accept-Encoding": "gzip"}), n)
         costs["baseline: GET /api/sitting/clock"] = cpu_ms(lambda i: seats[i % n].get("/api/sitting/clock"), 5 * n)
         costs["PUT /api/sitting/answers/<n>"] = cpu_ms(lambda i: seats[i % n].put(
             f"/api/sitting/answers/{i % 100 + 1}", json={"option": i % 4}, headers=headers[i % n]), 5 * n)
@@ -99,8 +105,9 @@ def main() -> None:
           f"PostgreSQL on loopback, {n} candidates; CPU of this process per request")
     for name, ms in costs.items():
         print(f"  {name:76s} {ms:7.2f} ms  {ms / baseline:6.1f}x")
-    today = (costs["start: POST /start, the sitting page"] + costs["GET /api/sitting (the 100 questions)"])
-    print(f"  {'today: start + questions':76s} {today:7.2f} ms  {today / baseline:6.1f}x")
+    today = (costs["start: POST /start"] + costs["the sitting page: GET /sitting"]
+             + costs["GET /api/sitting/questions (prepared at login)"])
+    print(f"  {'start + sitting page + questions':76s} {today:7.2f} ms  {today / baseline:6.1f}x   (target: under 3x)")
     print("prototype of the prepared start (this script's routes; the product's views unchanged):")
     for name, ms in prototype.items():
         print(f"  {name:76s} {ms:7.2f} ms  {ms / baseline:6.1f}x")

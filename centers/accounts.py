@@ -58,9 +58,9 @@ class AccountError(InvalidInput):
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_LENGTH:
-        raise AccountError(f"a password needs at least {MIN_LENGTH} characters", field="password")
+        raise AccountError("A password needs at least {limit} characters.", field="password", limit=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
-        raise AccountError(f"a password has at most {MAX_LENGTH} characters", field="password")
+        raise AccountError("A password has at most {limit} characters.", field="password", limit=MAX_LENGTH)
 
 
 def create_staff(
@@ -68,9 +68,10 @@ def create_staff(
 ) -> StaffAccount:
     """A new staff account, in the caller's unit of work."""
     if role not in STAFF_ROLES:
-        raise AccountError(f"unknown role {role!r}; one of {', '.join(STAFF_ROLES)}", field="role")
+        raise AccountError("Unknown role {role}; choose one of {choices}.", field="role", role=repr(role),
+                           choices=", ".join(STAFF_ROLES))
     if role == "proctor" and centre_id is None:
-        raise AccountError("a proctor belongs to a centre", field="centre")
+        raise AccountError("A proctor belongs to a centre.", field="centre")
     _check_password(password)
     account = StaffAccount(username=username, display_name=display_name, password_hash=hash_password(password),
                            role=role, centre_id=centre_id)
@@ -113,7 +114,7 @@ def sign_out(session: Session, account: StaffAccount | None, token: str | None, 
 def _account(session: Session, username: str) -> StaffAccount:
     account = session.scalar(select(StaffAccount).where(StaffAccount.username == username).with_for_update())
     if account is None:
-        raise NotFound(f"no staff account {username!r}")
+        raise NotFound("There is no staff account {username}.", username=repr(username))
     return account
 
 

@@ -43,6 +43,7 @@ from centers.models import (
     Slot,
     SlotStatus,
 )
+from persistence import typed_input
 from persistence.errors import Conflict, InvalidInput, NotFound, Refused
 from persistence.settings import DEFAULT_PROGRAM
 from persistence.unit_of_work import unit_of_work
@@ -63,7 +64,9 @@ def new_admission_code() -> str:
 
 
 def normalise_admission_code(text: str) -> str:
-    compact = "".join(ch for ch in text.upper() if ch.isalnum())
+    """The code as printed (ABCD-2345-6789), from what was typed: full-width letters and digits,
+    any dashes or spaces, lower case (:func:`persistence.typed_input.plain_code`)."""
+    compact = "".join(ch for ch in typed_input.plain_code(text).upper() if ch.isascii() and ch.isalnum())
     return "-".join(compact[i : i + 4] for i in range(0, len(compact), 4))
 
 
@@ -76,14 +79,14 @@ def add_months(day: dt.date, months: int) -> dt.date:
 
 def _check_seat_need(seat_need: str | None) -> None:
     if seat_need is not None and seat_need not in SEAT_FEATURES:
-        raise InvalidInput(f"unknown seat placement {seat_need!r}; one of {', '.join(SEAT_FEATURES)}",
-                           field="seat_need")
+        raise InvalidInput("Unknown seat placement {seat_need}; choose one of {choices}.", field="seat_need",
+                           seat_need=repr(seat_need), choices=", ".join(SEAT_FEATURES))
 
 
 def _check_multiplier(time_multiplier: float) -> None:
     if not MIN_TIME_MULTIPLIER <= time_multiplier <= MAX_TIME_MULTIPLIER:
-        raise InvalidInput(f"the time multiplier must be between {MIN_TIME_MULTIPLIER} and {MAX_TIME_MULTIPLIER}",
-                           field="time_multiplier")
+        raise InvalidInput("The time multiplier must be between {lowest} and {highest}.", field="time_multiplier",
+                           lowest=MIN_TIME_MULTIPLIER, highest=MAX_TIME_MULTIPLIER)
 
 
 # ---- places in a slot ----------------------------------------------------------
@@ -120,9 +123,12 @@ def _refresh(session: Session, slot_id: int) -> None:
 
 def book(session: Session, candidate: Candidate, slot: Slot, *, seat_id: int | None = None,
          time_multiplier: float = 1.0, large_text: bool = False, seat_need: str | None = None,
-         program_code: str = DEFAULT_PROGRAM) -> Booking:
+         program_code: str = DEFAULT_PROGRAM, language: str | None = None) -> Booking:
     """Give the candidate a place in the slot, in the caller's unit of work (staff, demo data and
-    tests: no calendar rules). The place is counted against the slot's capacity like any other."""
+    tests: no calendar rules). The place is counted against the slot's capacity like any other.
+
+    ``language`` is the one the candidate reads ("ja", "en"), recorded for the sitting; None
+    when staff book: the sitting is then shown in the program's default language."""
     _check_seat_need(seat_need)
     _check_multiplier(time_multiplier)
     if slot.id is None:
@@ -132,7 +138,7 @@ def book(session: Session, candidate: Candidate, slot: Slot, *, seat_id: int | N
     booking = Booking(
         candidate=candidate, slot=slot, seat_id=seat_id, admission_code=new_admission_code(),
         program_code=program_code, time_multiplier=time_multiplier, large_text=large_text, seat_need=seat_need,
-        first_date=slot.date, changes=0,
+        first_date=slot.date, changes=0, language=language,
     )
     session.add(booking)
     try:
@@ -163,34 +169,60 @@ class Allowance:
     moves_left: int  # moves the count rule still allows (a move off a closed slot does not count)
     deadline: dt.date  # the last day to move or cancel (unless waived)
     waived: bool  # its slot was closed: it may move or cancel free of the deadline and count rules
-    refusal: str | None  # why it cannot be changed, when it cannot
+    refusal: Conflict | None  # why it cannot be changed (or moved), when it cannot: the refusal raised
 
     def refuse_move(self) -> None:
         if not self.can_move:
-            raise Conflict(self.refusal or "This booking cannot be moved.")
+            raise self.refusal or Conflict("This booking cannot be moved.")
 
     def refuse_cancel(self) -> None:
         if not self.can_cancel:
-            raise Conflict(self.refusal or "This booking cannot be cancelled.")
+            raise self.refusal or Conflict("This booking cannot be cancelled.")
 
 
 def allowance(program: ExamProgram, booking: Booking, now: dt.datetime) -> Allowance:
     rules = program.booking
-    deadline = booking.slot.date - dt.timedelta(days=rules.change_until_days_before)
+    deadline = change_deadline(program, booking.slot.date)
     moves_left = max(0, rules.max_changes - booking.changes)
     if not BOOKING.allows(booking.status, "move"):
-        refusal = f"A booking that is {BookingStatus(booking.status).words} cannot be changed."
+        refusal = Conflict(_UNCHANGEABLE[BookingStatus(booking.status)])
         return Allowance(False, False, moves_left, deadline, False, refusal)
     if booking.slot.status == SlotStatus.CLOSED:
         return Allowance(True, True, moves_left, deadline, True, None)
     if local_today(program, now) > deadline:
-        refusal = (f"Bookings can be moved or cancelled until {rules.change_until_days_before} days before the "
-                   f"sitting; the last day for this one was {deadline:%d %B %Y}.")
+        refusal = Conflict("Bookings can be moved or cancelled until {days} days before the sitting; the last "
+                           "day for this one was {deadline}.", days=rules.change_until_days_before, deadline=deadline)
         return Allowance(False, False, moves_left, deadline, False, refusal)
     if moves_left == 0:
-        refusal = f"This booking has been moved {booking.changes} times, the most allowed."
+        refusal = Conflict("This booking has been moved {changes} times, the most allowed; it can still be "
+                           "cancelled.", changes=booking.changes)
         return Allowance(False, True, 0, deadline, False, refusal)
     return Allowance(True, True, moves_left, deadline, False, None)
+
+
+# Why a booking that is no longer "booked" cannot be changed, by its status.
+_UNCHANGEABLE = {
+    BookingStatus.CHECKED_IN: "A booking that is checked in cannot be changed.",
+    BookingStatus.CANCELLED: "A booking that is cancelled cannot be changed.",
+    BookingStatus.NO_SHOW: "A booking recorded as a no-show cannot be changed.",
+    BookingStatus.BOOKED: "This booking cannot be changed.",
+}
+
+
+def change_deadline(program: ExamProgram, day: dt.date) -> dt.date:
+    """The last day a booking for ``day`` can be moved or cancelled."""
+    return day - dt.timedelta(days=program.booking.change_until_days_before)
+
+
+def inside_change_deadline(program: ExamProgram, day: dt.date, now: dt.datetime) -> bool:
+    """Whether a booking made now for ``day`` could no longer be moved or cancelled: the booking
+    pages warn before such a booking is made (:func:`allowance` is the rule for one made)."""
+    return local_today(program, now) > change_deadline(program, day)
+
+
+def default_language(program: ExamProgram) -> str:
+    """The language a booking made by staff records: the program's default (Japanese unless it says)."""
+    return getattr(program, "default_language", None) or "ja"
 
 
 # ---- finding and locking bookings -------------------------------------------------
@@ -209,7 +241,7 @@ def refuse_foreign(session: Session, actor: Actor, action: str, refused: Foreign
     with unit_of_work(session):
         actor.record(session, f"refused_{action}", refused.subject, now=now, centre_id=refused.centre_id,
                      reason="not the proctor's centre", details={"proctor_centre_id": actor.centre_id})
-    raise Refused(str(refused)) from None
+    raise Refused(refused.template) from None
 
 
 def guarded(session: Session, actor: Actor, action: str, now: dt.datetime, change: Callable[[], T]) -> T:
@@ -228,9 +260,15 @@ def check_centre(actor: Actor, centre_id: int, subject: str) -> None:
         raise ForeignCentre(subject, centre_id)
 
 
+def _no_such_booking(actor: Actor) -> None:
+    if actor.role == "candidate":
+        raise NotFound("You have no such booking.")
+    raise NotFound("There is no such booking.")
+
+
 def _owned(booking: Booking | None, actor: Actor) -> Booking:
     if booking is None or (actor.role == "candidate" and booking.candidate_id != actor.candidate_id):
-        raise NotFound("There is no such booking." if actor.role != "candidate" else "You have no such booking.")
+        _no_such_booking(actor)
     check_centre(actor, booking.slot.centre_id, f"booking:{booking.id}")
     return booking
 
@@ -254,7 +292,7 @@ def locked_booking(session: Session, booking_id: int, actor: Actor, *, slot_ids:
     """Lock the booking, then its slot and ``slot_ids`` (by id), and check the actor may act on it."""
     booking = locked_one(session, Booking, booking_id)
     if booking is None:
-        raise NotFound("You have no such booking." if actor.role == "candidate" else "There is no such booking.")
+        _no_such_booking(actor)
     locked(session, Slot, [booking.slot_id, *slot_ids])
     return _owned(booking, actor)
 
@@ -271,10 +309,10 @@ def _check_bookable(program: ExamProgram, slot: Slot, now: dt.datetime) -> None:
     if slot.kind not in {t.kind for t in program.booking.slots}:
         raise InvalidInput("This slot is not open for booking.", field="slot_id")
     if slot.date < first:
-        raise InvalidInput(f"Bookings for {slot.date:%d %B %Y} have closed; the earliest date is {first:%d %B %Y}.",
-                           field="slot_id")
+        raise InvalidInput("Bookings for {day} have closed; the earliest date is {first}.", field="slot_id",
+                           day=slot.date, first=first)
     if slot.date > last:
-        raise InvalidInput(f"The calendar is open until {last:%d %B %Y}.", field="slot_id")
+        raise InvalidInput("The calendar is open until {last}.", field="slot_id", last=last)
 
 
 def upcoming_booking(session: Session, candidate_id: int, program: ExamProgram, now: dt.datetime) -> Booking | None:
@@ -321,8 +359,12 @@ def _close_stale(session: Session, program: ExamProgram, candidate_id: int, now:
 
 
 def reserve(session: Session, program: ExamProgram, slot_id: int, now: dt.datetime, *, candidate_id: int,
-            actor: Actor, reason: str = "", large_text: bool = False, seat_need: str | None = None) -> Booking:
-    """A candidate books a place under the program's rules (window, one booking at a time, capacity)."""
+            actor: Actor, reason: str = "", large_text: bool = False, seat_need: str | None = None,
+            language: str | None = None) -> Booking:
+    """A candidate books a place under the program's rules (window, one booking at a time, capacity).
+
+    ``language``: the one the candidate is reading the booking pages in, recorded on the booking
+    for the sitting; None (staff, the simulated year) records the program's default language."""
     _check_seat_need(seat_need)
     with unit_of_work(session):
         # The candidate's lock makes simultaneous bookings of one candidate queue, and each see the one before.
@@ -335,7 +377,7 @@ def reserve(session: Session, program: ExamProgram, slot_id: int, now: dt.dateti
         if upcoming_booking(session, candidate.id, program, now) is not None:
             raise Conflict("You already have a booking; move it instead of booking again.")
         booking = book(session, candidate, slot, large_text=large_text, seat_need=seat_need,
-                       program_code=program.code)
+                       program_code=program.code, language=language or default_language(program))
         _booking_record(actor, session, "book", booking, now, reason=reason, details={"slot_id": slot.id})
     return booking
 
@@ -353,8 +395,9 @@ def move(session: Session, program: ExamProgram, booking_id: int, slot_id: int, 
         _check_bookable(program, target, now)
         limit = add_months(booking.first_date or booking.slot.date, program.booking.move_within_months)
         if target.date > limit:
-            raise InvalidInput(f"A booking can move to a date up to {program.booking.move_within_months} months "
-                               f"after the one first booked: {limit:%d %B %Y} at the latest.", field="slot_id")
+            raise InvalidInput("A booking can move to a date up to {months} months after the one first booked: "
+                               "{limit} at the latest.", field="slot_id",
+                               months=program.booking.move_within_months, limit=limit)
         origin = booking.slot_id
         _claim_place(session, target.id)
         _release_place(session, origin)
@@ -399,12 +442,12 @@ def accommodate(session: Session, admission_code: str, *, actor: Actor, reason: 
     if seat_need is not False:
         _check_seat_need(seat_need)
     if not reason.strip():
-        raise InvalidInput("give the evidence or decision for the audit trail", field="reason")
+        raise InvalidInput("Give the evidence or decision for the audit trail.", field="reason")
     with unit_of_work(session):
         found = session.scalar(select(Booking.id).where(
             Booking.admission_code == normalise_admission_code(admission_code)))
         if found is None:
-            raise NotFound("no booking with this admission code", field="admission_code")
+            raise NotFound("There is no booking with this admission code.", field="admission_code")
         booking = locked_booking(session, found, actor)
         BOOKING.refuse_unless(booking.status, "accommodate")
         changed: dict = {}
@@ -418,7 +461,7 @@ def accommodate(session: Session, admission_code: str, *, actor: Actor, reason: 
             changed["seat_need"] = [booking.seat_need, seat_need]
             booking.seat_need = seat_need
         if not changed:
-            raise InvalidInput("nothing to change: the booking has these accommodations already, or none were given")
+            raise InvalidInput("Nothing to change: the booking has these accommodations already, or none were given.")
         _booking_record(actor, session, "accommodate", booking, now, reason=reason, details=changed)
     return booking, changed
 
@@ -453,8 +496,10 @@ def assign_seat(session: Session, booking: Booking, seat_id: int | None) -> Seat
     if seat_id is None:
         fitting = [s for s in seats if s.offers(booking.seat_need)]
         if not fitting:
-            need = f" with {booking.seat_need.replace('_', ' ')}" if booking.seat_need else ""
-            raise Conflict(f"No free seat{need} is left at this centre for this slot.")
+            if booking.seat_need:
+                raise Conflict("No free seat with the placement asked for ({need}) is left at this centre for "
+                               "this slot.", need=booking.seat_need.replace("_", " "))
+            raise Conflict("No free seat is left at this centre for this slot.")
         seat = fitting[0]
     else:
         seat = next((s for s in seats if s.id == seat_id), None)
@@ -477,7 +522,7 @@ def check_in(session: Session, booking_id: int, now: dt.datetime, *, actor: Acto
     def change() -> Booking:
         booking = locked_booking(session, booking_id, actor)
         if not identity_verified:
-            raise InvalidInput("confirm that the photo ID matches the booking before checking in",
+            raise InvalidInput("Confirm that the photo ID matches the booking before checking in.",
                                field="identity_verified")
         if booking.status == BookingStatus.CHECKED_IN:
             return booking

@@ -17,7 +17,8 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from centers.locks import lock_where
-from centers.models import ACTIVE_BOOKING, Booking, CalendarClosure, Candidate, Centre, Seat, Slot, SlotStatus
+from centers.models import ACTIVE_BOOKING, REGIONS, Booking, CalendarClosure, Candidate, Centre, Seat, Slot, SlotStatus
+from centers.prefectures import postal_order
 from persistence.errors import InvalidInput
 from persistence.unit_of_work import unit_of_work
 
@@ -129,15 +130,16 @@ def _slot_filter(centre_ids: list[int] | None, first: dt.date, last: dt.date, ki
 
 def _check_range(program: ExamProgram, first: dt.date, last: dt.date, kind: str | None, reason: str | None) -> None:
     if last < first:
-        raise CalendarError("the last date is before the first")
+        raise CalendarError("The last date is before the first.")
     if (last - first).days > 366:
-        raise CalendarError("close at most a year at a time")
+        raise CalendarError("Close at most a year at a time.")
     if kind is not None and kind not in {t.kind for t in program.booking.slots}:
-        raise CalendarError(f"unknown slot {kind!r}; one of {', '.join(t.kind for t in program.booking.slots)}")
+        raise CalendarError("Unknown slot {kind}; choose one of {choices}.", kind=repr(kind),
+                            choices=", ".join(t.kind for t in program.booking.slots))
     if reason is not None and not reason.strip():
-        raise CalendarError("give a reason for the closure (e.g. 'New Year holiday')")
+        raise CalendarError("Give a reason for the closure (e.g. 'New Year holiday').")
     if reason is not None and len(reason.strip()) > REASON_LENGTH:
-        raise CalendarError(f"say why in at most {REASON_LENGTH} characters")
+        raise CalendarError("Say why in at most {limit} characters.", limit=REASON_LENGTH)
 
 
 def _record(session: Session, actor: Actor, action: str, centre_ids: list[int] | None, first: dt.date,
@@ -194,7 +196,7 @@ def reopen(session: Session, program: ExamProgram, *, centre_ids: list[int] | No
     with unit_of_work(session):
         removed = session.execute(delete(CalendarClosure).where(*match).execution_options(synchronize_session=False))
         if not removed.rowcount:
-            raise CalendarError("no closure matches these centres, dates and slot")
+            raise CalendarError("No closure matches these centres, dates and slot.")
         where = _slot_filter(centre_ids, first, last, kind)
         lock_where(session, Slot, where, Slot.status == SlotStatus.CLOSED)
         remaining = session.scalars(select(CalendarClosure).where(CalendarClosure.date.between(first, last))).all()
@@ -239,8 +241,15 @@ def bookable_slots(session: Session, program: ExamProgram, centre_id: int, first
     ))
 
 
+def centre_order(centre: Centre) -> tuple:
+    """Where a centre comes in a list: by the postal order of its prefecture (北海道 ... 沖縄県), a
+    prefecture not in it by its region; then by code."""
+    region = REGIONS.index(centre.region) if centre.region in REGIONS else len(REGIONS)
+    return postal_order(centre.prefecture), region, centre.code
+
+
 def centres_by_region(session: Session) -> list[Centre]:
-    return list(session.scalars(select(Centre).where(Centre.active.is_(True))
-                                .order_by(Centre.region, Centre.prefecture, Centre.name)))
+    """The active centres in the postal order of their prefectures (about 100: sorted here)."""
+    return sorted(session.scalars(select(Centre).where(Centre.active.is_(True))), key=centre_order)
 
 

@@ -27,7 +27,7 @@ DEMO_PROCTOR = ("proctor", "proctor-demo-pass")
 # A proctor of another centre, to see that each console shows its own centre only.
 DEMO_OTHER_PROCTOR = ("proctor-osaka", "proctor-demo-pass", "OSK-UME")
 DEMO_PSYCHOMETRICIAN = ("psychometrician", "psychometrician-demo-pass")
-# A registered candidate with no booking yet, for the booking pages.
+# A registered candidate, with no booking at first, for the booking pages.
 DEMO_APPLICANT = ("candidate@example.com", "candidate-demo-pass")
 DEMO_DATE_OF_BIRTH = dt.date(2000, 4, 1)
 # A demo booking is offered while its slot started less than this long ago.
@@ -64,7 +64,7 @@ def _seat_layout(rooms: int, seats: int) -> list[tuple[str, list[tuple[str, str]
 def load_centres(session: Session, entries: list[dict]) -> int:
     """Add the centres not yet present, with their rooms and seats; returns how many were added.
 
-    A centre already present keeps its seats; its name, prefecture and region are brought up to date.
+    A centre already present keeps its seats; its names, prefecture and region are brought up to date.
     """
     existing = {c.code: c for c in session.scalars(select(Centre).where(Centre.code.in_([e["code"] for e in entries])))}
     added = 0
@@ -75,6 +75,7 @@ def load_centres(session: Session, entries: list[dict]) -> int:
             session.add(centre)
             added += 1
         centre.name, centre.prefecture, centre.region = entry["name"], entry["prefecture"], entry["region"]
+        centre.name_en = entry.get("name_en")
         centre.city, centre.open_weekdays, centre.active = entry["city"], entry["open_weekdays"], True
         if centre.id is None:
             for room_name, seats in _seat_layout(entry["rooms"], entry["seats"]):
@@ -158,6 +159,14 @@ def _demo_candidates(session: Session, timezone: str, now: dt.datetime, sitting_
         DemoLogin(b.candidate.name, b.admission_code, b.candidate.date_of_birth, b.status == BookingStatus.CHECKED_IN)
         for b in (checked_in[0], booked[0])
     ]
+
+
+def demo_applicant_booking(session: Session, program: ExamProgram, now: dt.datetime) -> Booking | None:
+    """The demo applicant's booking still to come (the one the booking pages show), if they have made one."""
+    from centers.bookings import upcoming_booking
+
+    applicant = session.scalar(select(Candidate.id).where(Candidate.email == DEMO_APPLICANT[0]))
+    return upcoming_booking(session, applicant, program, now) if applicant is not None else None
 
 
 def _candidate(session: Session, number: int) -> Candidate:

@@ -30,12 +30,13 @@ def log_incident(session: Session, now: dt.datetime, *, actor: Actor, kind: str,
             booking = booking_for(session, booking_id, actor)
             slot_id = slot_id or booking.slot_id
         if kind not in INCIDENT_KINDS:
-            raise InvalidInput(f"Choose the kind of incident: one of {', '.join(INCIDENT_KINDS)}.", field="kind")
+            raise InvalidInput("Choose the kind of incident from the list.", field="kind")
         text = description.strip()
         if not text:
             raise InvalidInput("Describe what happened.", field="description")
         if len(text) > DESCRIPTION_LENGTH:
-            raise InvalidInput(f"Describe it in at most {DESCRIPTION_LENGTH} characters.", field="description")
+            raise InvalidInput("Describe it in at most {limit} characters.", field="description",
+                               limit=DESCRIPTION_LENGTH)
         incident = Incident(centre_id=actor.centre_id, slot_id=slot_id, booking_id=booking_id, kind=kind,
                             description=text, logged_by=actor.account_id, at=now)
         session.add(incident)

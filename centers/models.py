@@ -52,7 +52,10 @@ class Centre(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
-    name: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))  # in Japanese: 新宿テストセンター
+    # The name English readers see (Shinjuku Test Centre); None: ``name``.
+    name_en: Mapped[str | None] = mapped_column(String(128))
+    # In Japanese (東京都); lists follow the postal order of centers.prefectures.
     prefecture: Mapped[str] = mapped_column(String(32))
     region: Mapped[str] = mapped_column(String(16), default="Kanto", index=True)
     city: Mapped[str] = mapped_column(String(64), default="")
@@ -62,6 +65,11 @@ class Centre(Base):
 
     seats: Mapped[list[Seat]] = relationship(back_populates="centre", order_by="Seat.label")
     rooms: Mapped[list[Room]] = relationship(back_populates="centre", order_by="Room.name")
+
+    def name_in(self, language: str) -> str:
+        """The centre's name for a reader of ``language``: the Japanese name, or the English one
+        where there is one for a reader of another language."""
+        return self.name_en if language != "ja" and self.name_en else self.name
 
 
 class Room(Base):

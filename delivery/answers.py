@@ -11,15 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from delivery.models import SittingStatus
+from delivery.models import SITTING, SittingStatus
 from persistence import UTCDateTime
 from persistence.errors import Unavailable
 
 IN_PROGRESS = SittingStatus.IN_PROGRESS.value
+WAITING = SittingStatus.WAITING.value
+STARTED = SITTING.target(SittingStatus.WAITING, "start").value
 
 # The login token is the seat's sign-in: checking it here is the whole of the session check.
 _RUNNING = f"""EXISTS (SELECT 1 FROM sittings
@@ -38,6 +41,22 @@ WHERE id = :sitting_id AND login_token_hash = :token_hash AND status = '{IN_PROG
 
 READ_CLOCK = """SELECT status, deadline_at, remaining_seconds FROM sittings
 WHERE id = :sitting_id AND login_token_hash = :token_hash"""
+
+# The candidate's Start in two statements: what the start needs, then the start itself, guarded
+# so that anything that changed the waiting sitting in between (a proctor's added time, another
+# seat's Start) makes it change nothing; :func:`delivery.sittings.candidate_start` then decides.
+READ_WAITING = f"""SELECT s.remaining_seconds, sl.starts_at FROM sittings s
+JOIN bookings b ON b.id = s.booking_id JOIN slots sl ON sl.id = b.slot_id
+WHERE s.id = :sitting_id AND s.login_token_hash = :token_hash AND s.status = '{WAITING}'"""
+
+START = f"""UPDATE sittings SET status = '{STARTED}', started_at = :now, deadline_at = :deadline,
+  remaining_seconds = NULL, current_position = 1
+WHERE id = :sitting_id AND login_token_hash = :token_hash AND status = '{WAITING}' AND remaining_seconds = :waiting"""
+
+# The questions are shown from the start until the end: not while the candidate waits for the slot.
+READ_QUESTIONS = f"""SELECT q.etag, q.body FROM sitting_questions q JOIN sittings s ON s.id = q.sitting_id
+WHERE s.id = :sitting_id AND s.login_token_hash = :token_hash
+  AND s.status IN ('{IN_PROGRESS}', '{SittingStatus.PAUSED.value}')"""
 
 
 class StorageUnavailable(Unavailable):
@@ -70,7 +89,8 @@ class AnswerStore:
         self._sql = {
             name: sql if named else re.sub(r":(\w+)", r"%(\1)s", sql)
             for name, sql in {
-                "answer": SAVE_ANSWER, "mark": SAVE_MARK, "position": SAVE_POSITION, "clock": READ_CLOCK
+                "answer": SAVE_ANSWER, "mark": SAVE_MARK, "position": SAVE_POSITION, "clock": READ_CLOCK,
+                "questions": READ_QUESTIONS, "waiting": READ_WAITING, "start": START,
             }.items()
         }
 
@@ -136,3 +156,28 @@ class AnswerStore:
         if row is None:
             return None
         return Clock(row[0], self._time_out(row[1]), row[2])
+
+    def read_questions(self, sitting_id: int, token_hash: str) -> tuple[str, bytes] | None:
+        """The ETag and sealed body of a running sitting's prepared questions (``delivery.prepared``);
+        None if the token is not current, the sitting is not running, or none are prepared."""
+        row = self._run("questions", {"sitting_id": sitting_id, "token_hash": token_hash}, fetch=True)
+        return None if row is None else (row[0], bytes(row[1]))
+
+    def start(self, sitting_id: int, token_hash: str, now: dt.datetime,
+              seconds_at_start: Callable[[float | None, dt.datetime], float]) -> bool:
+        """Start a waiting sitting whose slot has begun: ``seconds_at_start(waiting seconds, slot start)``
+        gives its time. False when it cannot be started this way (not waiting, too early, no time
+        left, changed meanwhile): the service then starts it or says why not."""
+        row = self._run("waiting", {"sitting_id": sitting_id, "token_hash": token_hash}, fetch=True)
+        if row is None:
+            return False
+        waiting, slot_start = row[0], self._time_out(row[1])
+        if now < slot_start:
+            return False
+        seconds = seconds_at_start(waiting, slot_start)
+        if seconds <= 0:
+            return False
+        return self._write("start", {
+            "now": self._time_in(now), "deadline": self._time_in(now + dt.timedelta(seconds=seconds)),
+            "sitting_id": sitting_id, "token_hash": token_hash, "waiting": waiting,
+        })

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, SmallInteger, String
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, LargeBinary, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from centers.states import Machine, Status, StatusText, Transition, status_check
@@ -89,3 +89,15 @@ class SittingItem(Base):
     option_order: Mapped[str | None] = mapped_column(String(32))
 
     sitting: Mapped[Sitting] = relationship(back_populates="items")
+
+
+class SittingQuestions(Base):
+    """A sitting's questions as the page reads them, prepared at login (``delivery.prepared``):
+    JSON, gzip-compressed, sealed under the content key (it is the exam's content)."""
+
+    __tablename__ = "sitting_questions"
+
+    sitting_id: Mapped[int] = mapped_column(ForeignKey("sittings.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8))
+    etag: Mapped[str] = mapped_column(String(32))
+    body: Mapped[bytes] = mapped_column(LargeBinary)

@@ -30,6 +30,7 @@ from centers.accounts import Actor
 from centers.calendar import local_today
 from centers.locks import locked_one
 from centers.models import Booking, BookingStatus, Seat, Slot
+from delivery import prepared
 from delivery.models import CLOSED_SITTING, SITTING, Sitting, SittingItem, SittingStatus
 from itembank.assembly import draw_form
 from itembank.bank import contents_by_version
@@ -131,7 +132,25 @@ def candidate_login(
              "is_pretest": p.is_pretest, "marked": False, "option_order": p.option_order_text}
             for p in form
         ])
+        # The questions rendered now, during check-in, not at the slot's start (delivery.prepared).
+        prepared.prepare(session, program, sitting, sitting_language(program, booking))
     return sitting, token
+
+
+def sitting_language(program: ExamProgram, booking: Booking) -> str:
+    """The language the sitting is shown in: the one recorded with the booking, else the program's."""
+    return booking.language or getattr(program, "default_language", None) or "ja"
+
+
+def prepared_questions(session: Session, program: ExamProgram, sitting: Sitting) -> prepared.SittingQuestions:
+    """The sitting's prepared questions, made now if it has none (a sitting from before they were
+    prepared at login) or its keys no longer open them (a rotation since)."""
+    with unit_of_work(session):
+        sitting = locked_one(session, Sitting, sitting.id)
+        stored = session.get(prepared.SittingQuestions, sitting.id)
+        if stored is not None and prepared.opened(sitting.id, stored.body) is not None:
+            return stored
+        return prepared.prepare(session, program, sitting, sitting_language(program, booking_of(session, sitting)))
 
 
 def sitting_for_token(session: Session, sitting_id: int, token: str, *, lock: bool = False) -> Sitting:
@@ -224,10 +243,16 @@ def remaining_seconds(sitting: Sitting, now: dt.datetime) -> float:
 
 def time_at_start(program: ExamProgram, sitting: Sitting, slot_start: dt.datetime, now: dt.datetime) -> float:
     """The time the candidate gets on starting now: a late start is deducted if the program says so."""
+    return seconds_at_start(program, sitting.remaining_seconds, slot_start, now)
+
+
+def seconds_at_start(program: ExamProgram, waiting_seconds: float | None, slot_start: dt.datetime,
+                     now: dt.datetime) -> float:
+    """:func:`time_at_start` from the waiting sitting's time (``Sitting.remaining_seconds``)."""
     lateness = max(0.0, (now - slot_start).total_seconds())
     if program.admission.late_arrival == "deduct":
-        return max(0.0, (sitting.remaining_seconds or 0.0) - lateness)
-    return sitting.remaining_seconds or 0.0
+        return max(0.0, (waiting_seconds or 0.0) - lateness)
+    return waiting_seconds or 0.0
 
 
 def start(session: Session, program: ExamProgram, sitting: Sitting, now: dt.datetime) -> None:
@@ -401,7 +426,7 @@ def check_reason(action: str, reason: str) -> str:
     if action in REASON_REQUIRED and not reason:
         raise InvalidInput("Say why (the reason is kept in the audit trail).", field="reason")
     if len(reason) > REASON_LENGTH:
-        raise InvalidInput(f"Say why in at most {REASON_LENGTH} characters.", field="reason")
+        raise InvalidInput("Say why in at most {limit} characters.", field="reason", limit=REASON_LENGTH)
     return reason
 
 
@@ -416,7 +441,7 @@ def _console_action(session: Session, program: ExamProgram, booking_id: int, act
         said = check_reason(action, reason)
         sitting = _locked_sitting_of_booking(session, booking.id)
         if sitting is None:
-            raise Conflict(f"{booking.candidate.name} has not logged in at a seat yet.")
+            raise Conflict("{name} has not logged in at a seat yet.", name=booking.candidate.name)
         before = _clock(sitting, now)
         details = apply(booking, sitting) or {}
         session.flush()
@@ -494,8 +519,8 @@ def add_time(session: Session, program: ExamProgram, booking_id: int, minutes: i
         SITTING.refuse_unless(sitting.status, "add_time")
         left = minutes_left_to_add(program, sitting)
         if minutes > left:
-            raise InvalidInput(f"At most {max_added_minutes(program)} minutes can be added to a sitting in all; "
-                               f"{left} are left.", field="minutes")
+            raise InvalidInput("At most {most} minutes can be added to a sitting in all; {left} are left.",
+                               field="minutes", most=max_added_minutes(program), left=left)
         if sitting.status == SittingStatus.IN_PROGRESS:
             sitting.deadline_at = sitting.deadline_at + dt.timedelta(minutes=minutes)
         else:

@@ -163,3 +163,45 @@ def use_keyring(keyring: Keyring | None) -> None:
     global _current
     with _lock:
         _current = keyring
+
+
+# ---- sealing bytes other than item content ----------------------------------------------
+#
+# What is derived from the content (a sitting's prepared questions) is as secret as the
+# content: it is sealed under the same keys. ``purpose`` is bound into the seal, so a
+# value sealed for one use cannot be passed off as another's.
+
+_aead: dict[bytes, object] = {}
+
+
+def _aes(key: bytes):
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    cipher = _aead.get(key)
+    if cipher is None:
+        cipher = _aead[key] = AESGCM(key)
+    return cipher
+
+
+def seal(plain: bytes, purpose: bytes, keyring: Keyring | None = None) -> bytes:
+    """``kid (8 ASCII) + nonce (12) + AES-GCM(plain)`` under the active key."""
+    keyring = keyring or current_keyring()
+    kid = keyring.active.encode()
+    nonce = secrets.token_bytes(12)
+    return kid + nonce + _aes(keyring.keys[keyring.active]).encrypt(nonce, plain, purpose + kid)
+
+
+def unseal(sealed: bytes, purpose: bytes, keyring: Keyring | None = None) -> bytes | None:
+    """The plain bytes of :func:`seal`'s output; None if no key of ``keyring`` opens it (a
+    rotated-away key, an altered value): the caller derives the value afresh."""
+    from cryptography.exceptions import InvalidTag
+
+    keyring = keyring or current_keyring()
+    kid = sealed[:8].decode("ascii", "replace")
+    key = keyring.keys.get(kid)
+    if key is None or len(sealed) < 8 + 12 + 16:
+        return None
+    try:
+        return _aes(key).decrypt(sealed[8:20], sealed[20:], purpose + sealed[:8])
+    except InvalidTag:
+        return None

@@ -13,6 +13,17 @@ from persistence import Base, UTCDateTime, utcnow
 PARAMETER_SOURCES = ("none", "synthetic", "manual", "import", "calibration")
 
 
+class Estimates:
+    """An item's 3PL parameters (a, b, c) and their standard errors; None where not estimated."""
+
+    a: Mapped[float | None] = mapped_column(Float)
+    b: Mapped[float | None] = mapped_column(Float)
+    c: Mapped[float | None] = mapped_column(Float)
+    se_a: Mapped[float | None] = mapped_column(Float)
+    se_b: Mapped[float | None] = mapped_column(Float)
+    se_c: Mapped[float | None] = mapped_column(Float)
+
+
 class Item(Base):
     """One item of the bank: its place in the syllabus and where it is in its lifecycle.
 
@@ -42,7 +53,7 @@ class Item(Base):
         return self.versions[-1]
 
 
-class ItemVersion(Base):
+class ItemVersion(Estimates, Base):
     """What a candidate sees and how it is scored, frozen once written.
 
     Every response points at the exact version shown, so a version is never
@@ -60,12 +71,6 @@ class ItemVersion(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     content: Mapped[str] = mapped_column(Text)
-    a: Mapped[float | None] = mapped_column(Float)
-    b: Mapped[float | None] = mapped_column(Float)
-    c: Mapped[float | None] = mapped_column(Float)
-    se_a: Mapped[float | None] = mapped_column(Float)
-    se_b: Mapped[float | None] = mapped_column(Float)
-    se_c: Mapped[float | None] = mapped_column(Float)
     parameter_source: Mapped[str] = mapped_column(String(64), default="none")
     calibration_run_id: Mapped[int | None] = mapped_column(ForeignKey("calibration_runs.id"))
     n_responses: Mapped[int | None] = mapped_column(Integer)
@@ -156,7 +161,7 @@ class CalibrationRun(Base):
     )
 
 
-class CalibrationItem(Base):
+class CalibrationItem(Estimates, Base):
     """One item's estimates and statistics in a calibration run, and the decision on it.
 
     ``previous_*`` are the parameters the item had (drift runs compare against
@@ -172,12 +177,6 @@ class CalibrationItem(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     item_version_id: Mapped[int] = mapped_column(ForeignKey("item_versions.id"))
     n_responses: Mapped[int] = mapped_column(Integer)
-    a: Mapped[float | None] = mapped_column(Float)
-    b: Mapped[float | None] = mapped_column(Float)
-    c: Mapped[float | None] = mapped_column(Float)
-    se_a: Mapped[float | None] = mapped_column(Float)
-    se_b: Mapped[float | None] = mapped_column(Float)
-    se_c: Mapped[float | None] = mapped_column(Float)
     previous_a: Mapped[float | None] = mapped_column(Float)
     previous_b: Mapped[float | None] = mapped_column(Float)
     previous_c: Mapped[float | None] = mapped_column(Float)

@@ -82,6 +82,9 @@ class AdmissionRules:
     late_arrival: str  # "deduct": time lost since the slot's start is deducted; "full": no deduction
     check_in_required: bool
     venue_opens_minutes_before: int
+    # A booked candidate not checked in counts as a no-show only this long after the slot's start
+    # (the end-of-day report); before that they may still arrive late.
+    no_show_grace_minutes: int = 30
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,7 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
             late_arrival=_require(admission, "late_arrival", str, f"{source}: [admission]"),
             check_in_required=_require(admission, "check_in_required", bool, f"{source}: [admission]"),
             venue_opens_minutes_before=_require(admission, "venue_opens_minutes_before", int, f"{source}: [admission]"),
+            no_show_grace_minutes=admission.get("no_show_grace_minutes", 30),
         ),
         scoring=ScoringSettings(
             model=_require(scoring, "model", str, f"{source}: [scoring]"),
@@ -311,6 +315,9 @@ def parse_program(data: dict, source: str = "program") -> ExamProgram:
     program = replace(program, assembly=_assembly(data.get("assembly", {}), program, f"{source}: [assembly]"))
     if program.admission.late_arrival not in ("deduct", "full"):
         raise ProgramError(f"{source}: [admission] late_arrival must be 'deduct' or 'full'")
+    grace = program.admission.no_show_grace_minutes
+    if type(grace) is not int or grace < 0:
+        raise ProgramError(f"{source}: [admission] no_show_grace_minutes must be a whole number of minutes, 0 or more")
     if program.scale.slope <= 0 or program.scale.minimum >= program.scale.maximum:
         raise ProgramError(f"{source}: [scale] needs slope > 0 and minimum < maximum")
     if program.scoring.method not in SCORING_METHODS:

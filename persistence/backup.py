@@ -73,21 +73,26 @@ def backup(engine: Engine, path: Path) -> None:
             done = subprocess.run([_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
                                    f"--file={partial}", f"--dbname={uri}"], env=env, capture_output=True, text=True)
             if done.returncode != 0:
-                raise Unavailable(f"pg_dump failed: {' '.join(done.stderr.split())}")
+                raise Unavailable("pg_dump failed: {reason}", reason=" ".join(done.stderr.split()))
         elif engine.dialect.name == "sqlite":
-            source = sqlite3.connect(f"file:{_sqlite_path(engine)}?mode=ro", uri=True)
-            target = sqlite3.connect(partial)
-            try:
-                source.backup(target)
-            finally:
-                target.close()
-                source.close()
+            _copy_sqlite(_sqlite_path(engine), partial)
         else:
-            raise InvalidInput(f"no backup for {engine.dialect.name} databases")
+            raise InvalidInput("no backup for {dialect} databases", dialect=engine.dialect.name)
         os.chmod(partial, 0o600)  # it holds everything the database holds
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _copy_sqlite(source_path: Path, target_path: Path) -> None:
+    """SQLite's online backup: a consistent copy even while others write to the source."""
+    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
+    target = sqlite3.connect(target_path)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
 
 
 def is_empty(engine: Engine) -> bool:
@@ -102,26 +107,21 @@ def restore(engine: Engine, path: Path) -> None:
     """Restore the backup at ``path`` into the empty database of ``engine``."""
     kind = kind_of_backup(path)
     if kind != engine.dialect.name:
-        raise InvalidInput(f"{path} is a {kind} backup; the target database is {engine.dialect.name}")
+        raise InvalidInput("{path} is a {kind} backup; the target database is {dialect}", path=path, kind=kind,
+                           dialect=engine.dialect.name)
     if not is_empty(engine):
-        raise Conflict(f"the database at {engine.url} already holds tables; restore into an empty database "
-                       "(PostgreSQL: createdb a new one; SQLite: a file that does not exist yet)")
+        raise Conflict("the database at {url} already holds tables; restore into an empty database "
+                       "(PostgreSQL: createdb a new one; SQLite: a file that does not exist yet)", url=engine.url)
     if kind == "postgresql":
         uri, env = _libpq(engine)
         done = subprocess.run([_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
                                "--single-transaction", f"--dbname={uri}", str(path)],
                               env=env, capture_output=True, text=True)
         if done.returncode != 0:
-            raise Unavailable(f"pg_restore failed (nothing was restored): {' '.join(done.stderr.split())}")
+            raise Unavailable("pg_restore failed (nothing was restored): {reason}", reason=" ".join(done.stderr.split()))
         return
     engine.dispose()
     target_path = _sqlite_path(engine)
     target_path.parent.mkdir(parents=True, exist_ok=True)
-    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    target = sqlite3.connect(target_path)
-    try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
+    _copy_sqlite(path, target_path)
     os.chmod(target_path, 0o600)

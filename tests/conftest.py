@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import shutil
 import uuid
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -31,6 +32,24 @@ def postgres_url() -> str | None:
 
 
 BACKENDS = ["sqlite"] + (["postgresql"] if postgres_url() else [])
+
+
+def fresh_database_url(backend: str, tmp_path: Path):
+    """A new, empty database on ``backend``; yields its URL and drops it afterwards (PostgreSQL)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / f'cbt-{uuid.uuid4().hex[:8]}.sqlite3'}"
+        return
+    server = make_url(postgres_url()).set(drivername="postgresql+psycopg")
+    name = f"cbt_fresh_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

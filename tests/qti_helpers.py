@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import base64
 import io
-import uuid
 import zipfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
 from itembank.bank import add_item
 from itembank.content import ItemContent
 from persistence import create_database_engine, session_factory, upgrade_database
-from tests.conftest import BACKENDS, postgres_url
+from tests.conftest import BACKENDS, fresh_database_url
 
 # The repository's parent folder holds shared/ beside it (here and in CI).
 SCHEMAS = Path(__file__).resolve().parents[1].parent / "shared" / "qti-schemas"
@@ -45,22 +43,6 @@ def schema_errors(path: str, data: bytes) -> list[str]:
     return [f"line {e.line}: {e.message}" for e in checker.error_log]
 
 
-def fresh_database_url(backend: str, tmp_path: Path):
-    """A new, empty database on ``backend``; yields its URL and drops it afterwards (PostgreSQL)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / f'bank-{uuid.uuid4().hex[:8]}.sqlite3'}"
-        return
-    server = make_url(postgres_url()).set(drivername="postgresql+psycopg")
-    name = f"cbt_qti_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 class Banks:

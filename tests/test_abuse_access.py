@@ -76,6 +76,7 @@ ACCESS = {
     "candidate.save_mark": "seat",
     "candidate.save_position": "seat",
     "candidate.clock": "seat",
+    "candidate.questions": "seat",
     "candidate.finish": "seat",
     "candidate.booking_home": "applicant",
     "candidate.booking_find": "applicant",
@@ -85,8 +86,8 @@ ACCESS = {
     "candidate.booking_cancel": "applicant",
     "candidate.booking_password": "applicant",
     **{f"proctor.{name}": "proctor" for name in (
-        "board", "board_live", "booking_panel", "check_in", "no_show", "start", "pause", "resume", "add_time",
-        "move_seat", "end", "log_incident", "report")},
+        "board", "board_live", "booking_panel", "booking_live", "check_in", "no_show", "start", "pause", "resume",
+        "add_time", "move_seat", "end", "log_incident", "report")},
     "psychometrician.bank_list": "psychometrician",
     **{f"psychometrician.{part}.{name}": "psychometrician" for part, names in PSYCHOMETRICIAN_PARTS.items()
        for name in names.split()},
@@ -95,6 +96,7 @@ ACCESS = {
 # Routes that reach one object of another person: the wrong owner of the same audience gets 404
 # (applicants: "you have no such booking") or 403 (a proctor of another centre: refused and recorded).
 REFUSED_ACTION = {"proctor.board": "view_board", "proctor.booking_panel": "view_booking",
+                  "proctor.booking_live": "view_booking",
                   **{f"proctor.{n}": n for n in ("check_in", "no_show", "start", "pause", "resume", "add_time",
                                                   "move_seat", "end")}}
 OWNED = {"candidate.booking_slip", "candidate.booking_move", "candidate.booking_cancel", *REFUSED_ACTION}
@@ -249,6 +251,7 @@ def request_for(endpoint: str, w: World):
         "candidate.save_mark": ("PUT", "/api/sitting/marks/2", {"marked": True}),
         "candidate.save_position": ("PUT", "/api/sitting/position", {"position": 3}),
         "candidate.clock": ("GET", "/api/sitting/clock", None),
+        "candidate.questions": ("GET", "/api/sitting/questions", None),
         "candidate.finish": ("POST", "/api/sitting/finish", {}),
         "candidate.booking_home": ("GET", "/booking/", None),
         "candidate.booking_find": ("GET", "/booking/find", None),
@@ -260,6 +263,7 @@ def request_for(endpoint: str, w: World):
         "proctor.board": ("GET", f"/proctor/?slot={i['slot']}", None),
         "proctor.board_live": ("GET", "/proctor/board/live", None),
         "proctor.booking_panel": ("GET", f"/proctor/bookings/{i['booking']}", None),
+        "proctor.booking_live": ("GET", f"/proctor/bookings/{i['booking']}/live", None),
         "proctor.check_in": ("POST", f"/proctor/bookings/{i['booking']}/check-in", {}),
         "proctor.no_show": ("POST", f"/proctor/bookings/{i['booking']}/no-show", {}),
         "proctor.start": ("POST", f"/proctor/bookings/{i['booking']}/start", {}),

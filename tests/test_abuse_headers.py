@@ -131,6 +131,7 @@ def test_an_unexpected_error_shows_no_trace_and_no_internals(engine, clock):
         raise KeyError("secret internals")
 
     client = app.test_client()
+    client.set_cookie("cbt_language", "en")
     for path, is_json in (("/api/explode", True), ("/explode", False)):
         response = client.get(path)
         body = response.get_data(as_text=True)

@@ -47,6 +47,7 @@ class Browser:
 
     def __init__(self, app, remote_addr: str | None = None):
         self.client = app.test_client()
+        self.client.set_cookie("cbt_language", "en")  # an app built here: its client reads English by choice
         self.addr = remote_addr or address()
 
     def get(self, path):

@@ -6,19 +6,17 @@ import dataclasses
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 
 from delivery import sittings
-from delivery.cli import main
 from delivery.models import Sitting
 from engine.assembly import form_violations
 from itembank import forms as form_service
 from itembank.assembly import AssemblyError, blueprint_for, draw_form, load_pool
 from itembank.assembly_models import Form, ItemExposure
 from itembank.content import unpack
-from itembank.keyring import use_keyring
 from itembank.models import Item, ItemVersion
+from tests.cli_helpers import own_cbt
 from tests.helpers import api, booked_candidate, csrf_token, login_candidate, login_staff, start_sitting
 
 PSY = {"actor": "psychometrician", "actor_role": "psychometrician"}
@@ -177,22 +175,7 @@ def _now():
 
 
 def test_forms_and_simulate_from_the_command_line(tmp_path, monkeypatch):
-    monkeypatch.setenv("CBT_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
-    monkeypatch.setenv("CBT_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("CBT_CONTENT_KEYS", raising=False)
-    monkeypatch.delenv("CBT_CONTENT_KEY_FILE", raising=False)
-    monkeypatch.setenv("CBT_ACTOR", "psychometrician")
-    use_keyring(None)
-    runner = CliRunner()
-
-    def run(*args, code=0):
-        result = runner.invoke(main, list(args))
-        assert result.exit_code == code, result.output
-        return result.output
-
-    try:
-        run("db", "upgrade")
-        run("sample", "load")
+    with own_cbt(tmp_path, monkeypatch, ["db", "upgrade"], ["sample", "load"]) as run:
         assert "at least 3 forms must be in use" in run("forms", "assemble", "--count", "2", code=1)
         out = run("forms", "assemble", "--count", "3", "--seed", "5")
         codes = [line.split()[0] for line in out.splitlines()]
@@ -207,5 +190,3 @@ def test_forms_and_simulate_from_the_command_line(tmp_path, monkeypatch):
         assert "[loft]" in report and "[forms]" in report and "classification accuracy" in report
         assert (tmp_path / "plots" / "exposure.svg").exists() and (tmp_path / "plots" / "report.json").exists()
         assert "between 50 and" in run("simulate", "--candidates", "10", code=1)
-    finally:
-        use_keyring(None)

@@ -119,7 +119,7 @@ def console_run(path: str, app, session, program, clock):
                                     out_of_service=True)),
         ("resume", {"reason": "at S-2"},
          lambda: sittings.resume(session, program, b, clock.now, actor=actor, reason="at S-2")),
-        ("end", {"reason": "Phone in use"},
+        ("end", {"reason": "Phone in use", "confirm": "yes"},
          lambda: sittings.end(session, program, b, clock.now, actor=actor, reason="Phone in use")),
     ]
     for action, form, service in steps:

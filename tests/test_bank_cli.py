@@ -4,32 +4,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from delivery.cli import main
-from itembank.keyring import use_keyring
 from tests.bank_helpers import qti_package
+from tests.cli_helpers import own_cbt
 
 
 @pytest.fixture
 def cli(tmp_path, monkeypatch):
-    monkeypatch.setenv("CBT_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
-    monkeypatch.setenv("CBT_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("CBT_CONTENT_KEYS", raising=False)
-    monkeypatch.delenv("CBT_CONTENT_KEY_FILE", raising=False)
-    monkeypatch.setenv("CBT_ACTOR", "psychometrician")
-    use_keyring(None)
-    runner = CliRunner()
-
-    def run(*args, code=0):
-        result = runner.invoke(main, list(args))
-        assert result.exit_code == code, result.output
-        return result.output
-
-    run("db", "upgrade")
-    run("sample", "load")
-    yield run, tmp_path
-    use_keyring(None)
+    with own_cbt(tmp_path, monkeypatch, ["db", "upgrade"], ["sample", "load"]) as run:
+        yield run, tmp_path
 
 
 def test_the_bank_is_scripted_from_the_command_line(cli):

@@ -10,20 +10,18 @@ import io
 import json
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from centers.accounts import create_staff
-from delivery.cli import main
 from itembank import bank, exchange, lifecycle, qti
 from itembank.content import ItemContent
-from itembank.keyring import use_keyring
 from itembank.models import Item, ItemStatusChange
 from persistence import create_database_engine, session_factory, upgrade_database
 from persistence.audit import AuditEvent
 from persistence.csv_export import csv_text
 from persistence.errors import DomainError
 from tests.bank_helpers import DATA, zip_directory
+from tests.cli_helpers import own_cbt
 from tests.helpers import csrf_token, login_staff
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
@@ -197,22 +195,8 @@ def test_a_malformed_file_is_a_clear_refusal_in_the_web_area_too(client, session
 
 @pytest.fixture
 def cli(tmp_path, monkeypatch):
-    monkeypatch.setenv("CBT_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
-    monkeypatch.setenv("CBT_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("CBT_CONTENT_KEYS", raising=False)
-    monkeypatch.delenv("CBT_CONTENT_KEY_FILE", raising=False)
-    monkeypatch.setenv("CBT_ACTOR", "psychometrician")
-    use_keyring(None)
-    runner = CliRunner()
-
-    def run(*args, code=0):
-        result = runner.invoke(main, list(args))
-        assert result.exit_code == code, result.output
-        return result.output
-
-    run("db", "upgrade")
-    yield run, tmp_path, monkeypatch
-    use_keyring(None)
+    with own_cbt(tmp_path, monkeypatch, ["db", "upgrade"]) as run:
+        yield run, tmp_path, monkeypatch
 
 
 def test_cbt_items_restore_brings_a_whole_bank_back_as_the_operator_s_audited_action(cli):

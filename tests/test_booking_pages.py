@@ -123,8 +123,8 @@ def test_a_full_slot_and_another_candidate_s_booking_are_refused(client, app, se
                                                         "slot_id": slot.id}).headers["Location"]
     full = second.post("/booking/book", data={"csrf_token": csrf_token(second, "/booking/"), "slot_id": slot.id})
     assert "fully booked" in second.get(full.headers["Location"]).get_data(as_text=True)
-    assert f"{slot.kind} {day:%d %B} at" not in second.get(f"/booking/find?centre={centre.id}&from={day}").get_data(
-        as_text=True)
+    assert f'name="slot_id" value="{slot.id}"' not in second.get(f"/booking/find?centre={centre.id}&from={day}"
+                                                                  ).get_data(as_text=True)
     theirs = session.scalar(select(Booking).where(Booking.slot_id == slot.id))
     assert second.get(f"/booking/{theirs.id}/slip").status_code == 404
     assert second.post(f"/booking/{theirs.id}/cancel", data={"csrf_token": csrf_token(second, "/booking/"),
@@ -137,8 +137,9 @@ def test_the_admission_code_from_the_slip_logs_in_at_the_seat_after_check_in(cli
     centre = centre_with_calendar(session, program, clock)
     today = calendar.local_today(program, clock.now)
     _, form = register(client)
-    slot = slot_on(session, centre, today + dt.timedelta(days=2))
-    client.post("/booking/book", data={"csrf_token": csrf_token(client, "/booking/"), "slot_id": slot.id})
+    slot = slot_on(session, centre, today + dt.timedelta(days=2))  # inside the change deadline: confirmed
+    client.post("/booking/book", data={"csrf_token": csrf_token(client, "/booking/"), "slot_id": slot.id,
+                                       "confirmed": "yes"})
     booking = session.scalar(select(Booking).where(Booking.slot_id == slot.id))
     seat = client.application.test_client()
     response = login_candidate(seat, Booked(centre.id, booking.id, booking.admission_code,

@@ -161,20 +161,26 @@ def test_simultaneous_cancellations_of_one_booking_free_one_place(app, session, 
 
 # ---- over the service, on PostgreSQL ------------------------------------------------------
 
-def test_simultaneous_reservations_over_the_service(postgresql_only, engine, session, program, clock):
-    _, slots = open_slots(session, program, clock)
-    person = registered_candidate(session, "Double Booker")
-    session.commit()
+def exactly_one_wins(engine, workers: int, act) -> None:
+    """``act(session, n)`` from ``workers`` threads at once, each with its own session: one carries
+    it out, every other gets a domain error (a refusal, never a crash or a second success)."""
     sessions = session_factory(engine)
 
     def attempt(n: int):
         with sessions() as own:
-            return reserve(own, program, person.id, slots[n].id, clock.now).id
+            act(own, n)
+            return n
 
-    outcomes = race(10, attempt)
+    outcomes = race(workers, attempt)
     won = [o for o in outcomes if isinstance(o, int)]
     lost = [o for o in outcomes if isinstance(o, DomainError)]
-    assert (len(won), len(lost)) == (1, 9), outcomes
+    assert (len(won), len(lost)) == (1, workers - 1), outcomes
+
+def test_simultaneous_reservations_over_the_service(postgresql_only, engine, session, program, clock):
+    _, slots = open_slots(session, program, clock)
+    person = registered_candidate(session, "Double Booker")
+    session.commit()
+    exactly_one_wins(engine, 10, lambda own, n: reserve(own, program, person.id, slots[n].id, clock.now))
     assert active_of(session, person.id) == 1
     assert drift(session, [s.id for s in slots]) == {}
 
@@ -182,34 +188,17 @@ def test_simultaneous_reservations_over_the_service(postgresql_only, engine, ses
 def test_simultaneous_moves_over_the_service(postgresql_only, engine, session, program, clock):
     _, slots = open_slots(session, program, clock)
     booking = one_move_left(session, program, clock, slots)
-    sessions = session_factory(engine)
-
-    def attempt(n: int):
-        with sessions() as own:
-            bookings.move(own, program, booking.id, slots[n + 1].id, clock.now, actor=Actor.candidate(booking.candidate_id))
-            return n
-
-    outcomes = race(CLIENTS, attempt)
-    won = [o for o in outcomes if isinstance(o, int)]
-    lost = [o for o in outcomes if isinstance(o, DomainError)]
-    assert (len(won), len(lost)) == (1, CLIENTS - 1), outcomes
+    mover = Actor.candidate(booking.candidate_id)
+    exactly_one_wins(engine, CLIENTS, lambda own, n: bookings.move(own, program, booking.id, slots[n + 1].id,
+                                                                   clock.now, actor=mover))
     assert drift(session, [s.id for s in slots]) == {}
 
 
 def test_simultaneous_cancellations_over_the_service(postgresql_only, engine, session, program, clock):
     _, slots = open_slots(session, program, clock)
     booking = booking_beside_others(session, program, clock, slots)
-    sessions = session_factory(engine)
-
-    def attempt(n: int):
-        with sessions() as own:
-            bookings.cancel(own, program, booking.id, clock.now, actor=Actor.candidate(booking.candidate_id))
-            return n
-
-    outcomes = race(6, attempt)
-    won = [o for o in outcomes if isinstance(o, int)]
-    lost = [o for o in outcomes if isinstance(o, DomainError)]
-    assert (len(won), len(lost)) == (1, 5), outcomes
+    canceller = Actor.candidate(booking.candidate_id)
+    exactly_one_wins(engine, 6, lambda own, n: bookings.cancel(own, program, booking.id, clock.now, actor=canceller))
     assert session.get(Slot, slots[0].id).booked == 2
     assert drift(session, [s.id for s in slots]) == {}
 

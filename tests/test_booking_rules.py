@@ -176,7 +176,7 @@ def test_a_closure_closes_slots_names_the_bookings_and_waives_the_move_rules(ses
                    actor=OPS, now=clock.now)
     calendar.extend_calendar(session, program, later - dt.timedelta(days=1), 2, [centre.id])
     assert [s.status for s in slots_of(session, centre, later)] == ["open", "open", "closed"]
-    with pytest.raises(calendar.CalendarError, match="no closure"):
+    with pytest.raises(calendar.CalendarError, match="No closure"):
         calendar.reopen(session, program, centre_ids=[centre.id], first=later, last=later, kind="evening", actor=OPS,
                         now=clock.now)
     assert calendar.reopen(session, program, centre_ids=None, first=later, last=later, kind="evening", actor=OPS,

@@ -2,13 +2,13 @@
 demo applicant has a booking (issues 16 and 17)."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from centers.bookings import book
 from centers.demo import DEMO_APPLICANT, DEMO_CENTRE
 from centers.models import Candidate, Centre, Slot
 from delivery.cli import main
@@ -41,13 +41,22 @@ def test_the_demo_prints_its_logins_in_japanese_then_in_english(demo):
     assert len(codes) == 2 and all(f"admission code {code}," in english for code in codes)
 
 
-def test_the_demo_says_how_many_bookings_the_applicant_has(demo, session, clock):
+def test_the_demo_says_which_booking_the_applicant_has(demo, session, program, clock):
+    from centers import bookings, calendar
+    from centers.accounts import Actor
+
     demo()
     applicant = session.scalar(select(Candidate).where(Candidate.email == DEMO_APPLICANT[0]))
     centre = session.scalar(select(Centre).where(Centre.code == DEMO_CENTRE))
-    slot = session.scalar(select(Slot).where(Slot.centre_id == centre.id))
-    book(session, applicant, slot)
+    today = calendar.local_today(program, clock.now)
+    calendar.extend_calendar(session, program, today, 10, [centre.id])
     session.commit()
+    slot = session.scalar(select(Slot).where(Slot.centre_id == centre.id, Slot.date == today + dt.timedelta(days=6),
+                                             Slot.kind == "morning"))
+    made = bookings.reserve(session, program, slot.id, clock.now, candidate_id=applicant.id,
+                            actor=Actor.candidate(applicant.id))
     output = demo()
-    assert "予約 1 件" in output and "registered, 1 booking:" in output
+    day = slot.date
+    assert f"予約済み：{day.year}年{day.month}月{day.day}日 午前、会場 {DEMO_CENTRE}、受験番号 {made.admission_code}" in output
+    assert f"booked for {day.isoformat()} morning at {DEMO_CENTRE}, admission code {made.admission_code}" in output
     assert "no booking yet" not in output and "まだ予約はありません" not in output

@@ -44,6 +44,7 @@ from delivery.web import StartupError, create_app
 from delivery.web.errors import DATABASE_UNREACHABLE, STORAGE_FULL
 from itembank.assembly_models import ItemExposure
 from persistence import create_database_engine, session_factory
+from tests.conftest import EnglishReader
 from tests.helpers import booked_candidate, csrf_token, login_candidate
 
 FAULTS = {
@@ -77,6 +78,7 @@ class Faults:
         self.sessions = session_factory(self.engine)
         self.app = create_app({"ENGINE": self.engine, "SECRET_KEY": "test-secret", "TESTING": True,
                                "CLOCK": clock})
+        self.app.test_client_class = EnglishReader  # the messages compared are the English ones
 
     def close(self) -> None:
         self.engine.dispose()

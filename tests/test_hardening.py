@@ -219,7 +219,7 @@ def test_the_server_keeps_the_forms_length_limits(app, session, program, clock):
                                                     booked.booking_id, "description": "x" * 1000}).status_code == 302
     login_candidate(app.test_client(), booked)
     assert proctor.post(f"/proctor/bookings/{booked.booking_id}/end",
-                        data={"csrf_token": token, "reason": "y" * 501}).status_code == 422
+                        data={"csrf_token": token, "reason": "y" * 501, "confirm": "yes"}).status_code == 422
 
 
 def test_added_minutes_are_whole_and_capped_by_the_program(app, session, program, clock):

@@ -4,15 +4,13 @@ and ``cbt rescoring check`` pass on it and every answer is there."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from delivery.cli import main as cbt
-from tests.conftest import postgres_url
+from tests.conftest import fresh_database_url
 from tests.helpers import login_staff
 from tests.test_rescoring import finish_sittings
 
@@ -28,20 +26,7 @@ ROWS = {
 @pytest.fixture
 def fresh_url(database_url, tmp_path):
     """An empty database on the same backend: a new SQLite path, or a new PostgreSQL database."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'restored' / 'cbt.sqlite3'}"
-        return
-    server = make_url(postgres_url()).set(drivername="postgresql+psycopg")
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    name = f"cbt_restore_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from fresh_database_url("sqlite" if database_url.startswith("sqlite") else "postgresql", tmp_path)
 
 
 def rows(url: str) -> dict[str, list]:

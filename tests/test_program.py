@@ -49,3 +49,16 @@ def test_a_broken_program_names_what_is_wrong(change, message):
 def test_a_missing_program_file_is_a_clear_error(tmp_path):
     with pytest.raises(ProgramError, match="not found"):
         load_program(str(tmp_path / "nothing.toml"))
+
+
+def test_the_no_show_grace_period_is_the_program_s_with_a_default():
+    assert load_program().admission.no_show_grace_minutes == 30
+    data = read_sample()
+    data["admission"].pop("no_show_grace_minutes")
+    assert parse_program(data).admission.no_show_grace_minutes == 30
+    data["admission"]["no_show_grace_minutes"] = 10
+    assert parse_program(data).admission.no_show_grace_minutes == 10
+    for wrong in (-1, "soon", 2.5):
+        data["admission"]["no_show_grace_minutes"] = wrong
+        with pytest.raises(ProgramError, match="no_show_grace_minutes"):
+            parse_program(data)

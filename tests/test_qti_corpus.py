@@ -15,9 +15,9 @@ import zipfile
 from xml.etree.ElementTree import fromstring
 
 import pytest
-from click.testing import CliRunner
 
 from itembank import bank, qti
+from tests.cli_helpers import own_cbt
 from tests.qti_helpers import ITEM_SCHEMAS, banks, schema_errors, zip_members  # noqa: F401 (banks: a fixture)
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
@@ -456,31 +456,15 @@ def test_a_package_mixing_qti_20_and_21_items_is_refused_whole_in_mode_all(banks
 
 
 def test_the_cli_prints_per_item_what_was_kept_changed_and_refused(tmp_path, monkeypatch, program):
-    from delivery.cli import main
-    from itembank.keyring import use_keyring
-
-    monkeypatch.setenv("CBT_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
-    monkeypatch.setenv("CBT_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("CBT_CONTENT_KEYS", raising=False)
-    monkeypatch.delenv("CBT_CONTENT_KEY_FILE", raising=False)
-    monkeypatch.setenv("CBT_ACTOR", "psychometrician")
-    use_keyring(None)
-    runner = CliRunner()
-    for setup in (["db", "upgrade"], ["sample", "load"]):
-        assert runner.invoke(main, setup).exit_code == 0
     (tmp_path / "corpus.zip").write_bytes(refusals("3.0")[0])
     (tmp_path / "shared.zip").write_bytes(shared_identifier("2.1")[0])
-    try:
-        result = runner.invoke(main, ["items", "import", str(tmp_path / "corpus.zip"), "--category", "14"])
-        assert result.exit_code == 1
-        assert "refused items/math.xml: MathML (<math>) is not supported" in result.output
-        assert "items/good.xml -> good: kept stem, options, key" in result.output
-        assert "nothing imported: 5 item(s) refused and the import was all-or-nothing" in result.output
-        result = runner.invoke(main, ["items", "import", str(tmp_path / "shared.zip"), "--category", "14"])
-        assert result.exit_code == 0, result.output
-        assert "items/q2.xml -> choice-2: kept" in result.output
+    with own_cbt(tmp_path, monkeypatch, ["db", "upgrade"], ["sample", "load"]) as run:
+        output = run("items", "import", str(tmp_path / "corpus.zip"), "--category", "14", code=1)
+        assert "refused items/math.xml: MathML (<math>) is not supported" in output
+        assert "items/good.xml -> good: kept stem, options, key" in output
+        assert "nothing imported: 5 item(s) refused and the import was all-or-nothing" in output
+        output = run("items", "import", str(tmp_path / "shared.zip"), "--category", "14")
+        assert "items/q2.xml -> choice-2: kept" in output
         assert ("  changed: identifier 'choice' is shared by 5 items of the package: imported as code choice-2"
-                in result.output)
-        assert "5 item(s) imported" in result.output
-    finally:
-        use_keyring(None)
+                in output)
+        assert "5 item(s) imported" in output

@@ -417,6 +417,14 @@ def calibration_show(run_id):
         _print_run(calibration.get_run(session, run_id))
 
 
+def _decide_each(codes, decide, said: str) -> None:
+    """One decision per item code, each committed as it is printed (a refusal stops at that code)."""
+    with _open() as session:
+        for code in codes:
+            outcome = decide(session, code)
+            click.echo(f"{code}: {said.format(outcome=outcome)}")
+
+
 @calibration_group.command("approve")
 @click.argument("run_id", type=int)
 @click.argument("codes", nargs=-1, required=True)
@@ -427,11 +435,12 @@ def calibration_approve(run_id, codes, note, username):
     from itembank import calibration
 
     who = _actor(username)
-    with _open() as session:
-        for code in codes:  # each approval is its own decision, committed as it is printed
-            version = calibration.approve(session, _program(), run_id, code, now=_now(), note=note, **who)
-            click.echo(f"{code}: operational, version {version.version} (a={version.a:.3f} b={version.b:.3f} "
-                       f"c={version.c:.3f})")
+
+    def approve(session, code):
+        version = calibration.approve(session, _program(), run_id, code, now=_now(), note=note, **who)
+        return f"version {version.version} (a={version.a:.3f} b={version.b:.3f} c={version.c:.3f})"
+
+    _decide_each(codes, approve, "operational, {outcome}")
 
 
 @calibration_group.command("reject")
@@ -444,10 +453,8 @@ def calibration_reject(run_id, codes, note, username):
     from itembank import calibration
 
     who = _actor(username)
-    with _open() as session:
-        for code in codes:  # each rejection is its own decision, committed as it is printed
-            calibration.reject(session, _program(), run_id, code, now=_now(), note=note, **who)
-            click.echo(f"{code}: back in review")
+    _decide_each(codes, lambda session, code: calibration.reject(session, _program(), run_id, code, now=_now(),
+                                                                 note=note, **who), "back in review")
 
 
 @calibration_group.command("acknowledge")
@@ -460,10 +467,8 @@ def calibration_acknowledge(run_id, codes, note, username):
     from itembank import calibration
 
     who = _actor(username)
-    with _open() as session:
-        for code in codes:  # each acknowledgement is its own decision, committed as it is printed
-            calibration.acknowledge(session, run_id, code, now=_now(), note=note, **who)
-            click.echo(f"{code}: drift acknowledged")
+    _decide_each(codes, lambda session, code: calibration.acknowledge(session, run_id, code, now=_now(),
+                                                                      note=note, **who), "drift acknowledged")
 
 
 @calibration_group.command("responses")

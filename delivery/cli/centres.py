@@ -83,16 +83,17 @@ def centres_load(days: int | None) -> None:
 @centres_group.command("list")
 @click.option("--region", default=None, help="Only this region.")
 def centres_list(region: str | None) -> None:
-    """Every centre with its region, prefecture and seats."""
+    """Every centre with its region, prefecture and seats, in the postal order of prefectures."""
     from centers.models import Centre, Seat
+    from centers.prefectures import postal_order
 
     with _sessions()() as session:
         query = (select(Centre.code, Centre.name, Centre.region, Centre.prefecture, func.count(Seat.id))
                  .outerjoin(Seat, (Seat.centre_id == Centre.id) & Seat.active.is_(True))
-                 .group_by(Centre.id).order_by(Centre.region, Centre.prefecture, Centre.code))
+                 .group_by(Centre.id))
         if region:
             query = query.where(Centre.region == region)
-        rows = session.execute(query).all()
+        rows = sorted(session.execute(query).all(), key=lambda row: (postal_order(row[3]), row[0]))
     for code, name, centre_region, prefecture, seats in rows:
         click.echo(f"{code:<8} {centre_region:<9} {prefecture:<10} {seats:>3} seats  {name}")
     click.echo(f"{len(rows)} centres")

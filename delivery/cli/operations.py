@@ -54,9 +54,9 @@ def demo() -> None:
         DEMO_OTHER_PROCTOR,
         DEMO_PROCTOR,
         DEMO_PSYCHOMETRICIAN,
+        demo_applicant_booking,
         ensure_demo_candidates,
     )
-    from centers.models import Booking, BookingStatus, Candidate
     from delivery.models import Sitting, SittingStatus
     from itembank.program import load_program
 
@@ -64,19 +64,32 @@ def demo() -> None:
     with _sessions()() as session:
         started = set(session.scalars(select(Sitting.booking_id).where(Sitting.status != SittingStatus.WAITING)))
         logins = ensure_demo_candidates(session, program.timezone, utcnow(), sitting_started=started)
-        # The applicant's bookings as the booking pages list them: any but the cancelled.
-        booked = len(session.scalars(
-            select(Booking.id).join(Booking.candidate)
-            .where(Candidate.email == DEMO_APPLICANT[0], Booking.status != BookingStatus.CANCELLED)).all())
-    for line in demo_logins(logins, booked=booked, centre=DEMO_CENTRE, proctor=DEMO_PROCTOR,
+        booked = demo_applicant_booking(session, program, utcnow())
+        applicant_booking = None if booked is None else (
+            booked.slot.date, booked.slot.kind, booked.slot.centre.code, booked.admission_code)
+    for line in demo_logins(logins, applicant_booking=applicant_booking, centre=DEMO_CENTRE, proctor=DEMO_PROCTOR,
                             other_proctor=DEMO_OTHER_PROCTOR, applicant=DEMO_APPLICANT,
                             psychometrician=DEMO_PSYCHOMETRICIAN, minutes=program.duration_minutes):
         click.echo(line)
 
 
-def demo_logins(logins, *, booked: int, centre: str, proctor, other_proctor, applicant, psychometrician,
-                minutes: int) -> list[str]:
-    """The demo's logins, said in Japanese and then in English: whoever starts the demo reads one of them."""
+# The slot kinds of the program file, as the Japanese lines name them.
+SLOT_KINDS_JA = {"morning": "午前", "afternoon": "午後", "evening": "夕方", "demo": "デモ"}
+
+
+def demo_logins(logins, *, applicant_booking: tuple | None, centre: str, proctor, other_proctor, applicant,
+                psychometrician, minutes: int) -> list[str]:
+    """The demo's logins, said in Japanese and then in English: whoever starts the demo reads one of them.
+
+    ``applicant_booking`` is the demo applicant's booking to come as (date, slot kind, centre code,
+    admission code), or None."""
+    if applicant_booking is None:
+        applicant_ja, applicant_en = "登録済み、まだ予約はありません", "registered, no booking yet"
+    else:
+        day, kind, where, code = applicant_booking
+        applicant_ja = (f"予約済み：{day.year}年{day.month}月{day.day}日 {SLOT_KINDS_JA.get(kind, kind)}、"
+                        f"会場 {where}、受験番号 {code}")
+        applicant_en = f"booked for {day.isoformat()} {kind} at {where}, admission code {code}"
     lines = ["", "デモ用のログイン", "----------------"]
     for login in logins:
         state = "受付済み、すぐに受験できます" if login.checked_in else "予約済み、先に試験監督者が受付をします"
@@ -85,9 +98,8 @@ def demo_logins(logins, *, booked: int, centre: str, proctor, other_proctor, app
     lines += [
         f"  試験監督者      ユーザー名 {proctor[0]}、パスワード {proctor[1]}（デモ会場 {centre}）",
         f"  試験監督者      ユーザー名 {other_proctor[0]}、パスワード {other_proctor[1]}（別の会場 {other_proctor[2]}）",
-        f"  申込者          メールアドレス {applicant[0]}、パスワード {applicant[1]}"
-        f"（登録済み、{f'予約 {booked} 件' if booked else 'まだ予約はありません'}：/booking/）",
-        f"  テスト分析担当  ユーザー名 {psychometrician[0]}、パスワード {psychometrician[1]}（/bank/）",
+        f"  申込者          メールアドレス {applicant[0]}、パスワード {applicant[1]}（{applicant_ja}：/booking/）",
+        f"  心理測定担当者  ユーザー名 {psychometrician[0]}、パスワード {psychometrician[1]}（/bank/）",
         f"デモの時間枠はいま始まります。開始が遅れた分は、実際の会場と同じく {minutes} 分から差し引かれます。",
         "",
         "Demo logins",
@@ -97,12 +109,11 @@ def demo_logins(logins, *, booked: int, centre: str, proctor, other_proctor, app
         state = "checked in, ready to sit" if login.checked_in else "booked; a proctor checks them in first"
         lines.append(f"  candidate       admission code {login.admission_code}, date of birth "
                      f"{login.date_of_birth.isoformat()}  ({login.name}, {state})")
-    bookings = f"{booked} booking{'s' if booked != 1 else ''}" if booked else "no booking yet"
     lines += [
         f"  proctor         username {proctor[0]}, password {proctor[1]}  (the demo centre, {centre})",
         f"  proctor         username {other_proctor[0]}, password {other_proctor[1]}  "
         f"(another centre: {other_proctor[2]})",
-        f"  applicant       e-mail {applicant[0]}, password {applicant[1]}  (registered, {bookings}: /booking/)",
+        f"  applicant       e-mail {applicant[0]}, password {applicant[1]}  ({applicant_en}: /booking/)",
         f"  psychometrician username {psychometrician[0]}, password {psychometrician[1]}  (/bank/)",
         f"The demo slot starts now; a late start is deducted from the {minutes} minutes, as at a real centre.",
         "",

@@ -74,11 +74,16 @@ def _operator(name: str):
     return Actor.operations(name)
 
 
+def account_change(command):
+    """A staff account change: the account's username, and who decided it and why (audited)."""
+    command = click.option("--by", "actor", default="operations", show_default=True)(command)
+    command = click.option("--reason", required=True, help="Why (kept in the audit trail).")(command)
+    return click.argument("username")(command)
+
+
 @staff_group.command("password")
-@click.argument("username")
+@account_change
 @click.password_option("--password", prompt="New password", help="The new password (asked for if not given).")
-@click.option("--reason", required=True, help="Why (kept in the audit trail).")
-@click.option("--by", "actor", default="operations", show_default=True)
 def staff_password(username, password, reason, actor) -> None:
     """Give a staff account a new password; every sign-in it has ends."""
     from centers.accounts import change_password
@@ -89,29 +94,25 @@ def staff_password(username, password, reason, actor) -> None:
 
 
 @staff_group.command("close")
-@click.argument("username")
-@click.option("--reason", required=True, help="Why (kept in the audit trail).")
-@click.option("--by", "actor", default="operations", show_default=True)
+@account_change
 def staff_close(username, reason, actor) -> None:
     """Close a staff account: it can no longer sign in, and every sign-in it has ends now."""
-    from centers.accounts import set_active
-
-    with _sessions()() as session:
-        ended = set_active(session, username, False, actor=_operator(actor), reason=reason, now=utcnow())
-    click.echo(f"{username}: closed; {ended} sign-in(s) ended")
+    _set_active(username, False, reason, actor)
 
 
 @staff_group.command("reopen")
-@click.argument("username")
-@click.option("--reason", required=True, help="Why (kept in the audit trail).")
-@click.option("--by", "actor", default="operations", show_default=True)
+@account_change
 def staff_reopen(username, reason, actor) -> None:
     """Reopen a closed staff account."""
+    _set_active(username, True, reason, actor)
+
+
+def _set_active(username: str, active: bool, reason: str, actor: str) -> None:
     from centers.accounts import set_active
 
     with _sessions()() as session:
-        set_active(session, username, True, actor=_operator(actor), reason=reason, now=utcnow())
-    click.echo(f"{username}: open again")
+        ended = set_active(session, username, active, actor=_operator(actor), reason=reason, now=utcnow())
+    click.echo(f"{username}: closed; {ended} sign-in(s) ended" if not active else f"{username}: open again")
 
 
 COMMANDS = [logins_group, staff_group]

@@ -24,6 +24,7 @@ from functools import wraps
 from typing import Callable, TypeVar
 
 from flask import abort, after_this_request, current_app, g, redirect, request, session, url_for
+from flask_babel import lazy_gettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from centers import sign_ins
@@ -122,6 +123,15 @@ def local_path(target: str, fallback: str) -> str:
     return fallback
 
 
+# Whom a staff page is for, as its refusal says it (by the sorted roles staff_required names).
+_PAGE_FOR = {
+    ("proctor",): lazy_gettext("This page is for proctors."),
+    ("psychometrician",): lazy_gettext("This page is for psychometricians."),
+    ("proctor", "psychometrician"): lazy_gettext("This page is for proctors and psychometricians."),
+    (): lazy_gettext("This page is for other staff."),
+}
+
+
 def staff_required(*roles: str):
     """Only an active staff account of one of ``roles``, signed in now; others are sent to log in or refused."""
 
@@ -134,7 +144,7 @@ def staff_required(*roles: str):
                     session.clear()
                 return redirect(url_for("staff.login_form", next=request.path))
             if account.role not in roles:
-                abort(403, description=f"This page is for {' and '.join(r + 's' for r in roles)}.")
+                abort(403, description=str(_PAGE_FOR.get(tuple(sorted(roles)), _PAGE_FOR[()])))
             g.staff = account
             return view(*args, **kwargs)
 

@@ -1,13 +1,13 @@
 """The candidate at the seat: login, instructions, the sitting, the score."""
 from __future__ import annotations
 
-import datetime as dt
+import gzip
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from centers.bookings import normalise_admission_code
-from delivery import sittings
+from delivery import prepared, sittings
 from delivery.models import CLOSED_SITTING, SittingStatus
 from delivery.sittings import Paused
 from delivery.throttle import LoginThrottled
@@ -22,6 +22,8 @@ from delivery.web.auth import (
 from delivery.web.context import answers, db, now, program
 from delivery.web.errors import too_many_attempts
 from delivery.web.i18n import user_message
+from delivery.web.observability import metrics
+from persistence import typed_input
 from persistence.errors import Conflict, DomainError, InvalidInput, NotFound, NotSignedIn
 from persistence.unit_of_work import unit_of_work
 from scoring import certificates
@@ -64,9 +66,8 @@ def login_form():
 @blueprint.post("/login")
 def login():
     code = request.form.get("admission_code", "").strip()[:ADMISSION_CODE_LENGTH]
-    try:
-        date_of_birth = dt.date.fromisoformat(request.form.get("date_of_birth", ""))
-    except ValueError:
+    date_of_birth = typed_input.date(request.form.get("date_of_birth"))  # 2000/4/1, ２０００年４月１日, ...
+    if date_of_birth is None:
         return render_template("candidate/login.html", error="Enter your date of birth as on the admission slip.",
                                admission_code=code), 422
     try:
@@ -117,7 +118,13 @@ def start():
     if request.form.get("agree") != "yes":
         _current_sitting()  # signed in at all?
         return redirect(url_for("candidate.instructions", must_agree=1))
-    sittings.candidate_start(db(), program(), sitting_id, token, now())
+    moment = now()
+    if answers().start(sitting_id, sittings.token_hash(token), moment,
+                       lambda waiting, slot_start: sittings.seconds_at_start(program(), waiting, slot_start, moment)):
+        metrics().sittings_started.inc()  # the ORM's count of status changes does not see this statement
+    else:
+        # Started already, too early, or no time left: the service does what is right or says why.
+        sittings.candidate_start(db(), program(), sitting_id, token, moment)
     return redirect(url_for("candidate.sitting_page"))
 
 
@@ -303,6 +310,34 @@ def clock():
         remaining_seconds=sittings.remaining_seconds(sitting, current),
         result_url=url_for("candidate.result") if sitting.status in CLOSED_SITTING else None,
     )
+
+
+@blueprint.get("/api/sitting/questions")
+def questions():
+    """The running sitting's questions as prepared at login: one row read, sent as stored (gzip);
+    304 when the page has them already. The answers, marks and clock come from /api/sitting."""
+    sitting_id, token = candidate_credentials()
+    found = answers().read_questions(sitting_id, sittings.token_hash(token))
+    body = prepared.opened(sitting_id, found[1]) if found else None
+    if body is None:
+        sitting = _current_sitting()
+        if sitting.status not in (SittingStatus.IN_PROGRESS, SittingStatus.PAUSED):
+            raise Conflict("The questions are shown once the sitting has started.")
+        stored = sittings.prepared_questions(db(), program(), sitting)
+        found, body = (stored.etag, stored.body), prepared.opened(sitting_id, stored.body)
+    etag = found[0]
+    if etag in request.if_none_match:
+        response = Response(status=304)
+    elif "gzip" in request.accept_encodings:
+        response = Response(body, mimetype="application/json")
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = Response(gzip.decompress(body), mimetype="application/json")
+    response.set_etag(etag)
+    response.headers["Vary"] = "Accept-Encoding"
+    # Private to this seat's sign-in; asked again on every load (a new sign-in, a new answer).
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @blueprint.post("/api/sitting/finish")

@@ -1,10 +1,14 @@
-"""Errors as the user sees them: a clear message, JSON for the API, never a trace."""
+"""Errors as the user sees them: a clear message in the reader's language, JSON for the API,
+never a trace; and the error page keeps the user in their area (the staff navigation, the
+applicant's booking header, the seat's way back to its sitting), not on a bare page."""
 from __future__ import annotations
 
 import logging
 import sqlite3
 
-from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask import Flask, Response, g, jsonify, make_response, render_template, request, session
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, DisconnectionError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -45,21 +49,60 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def error_response(status: int, message: str) -> Response:
+def user_area(*, look_up: bool = True) -> dict:
+    """The area of the user an error page is shown to, and what its menu needs: ``area`` is
+    "proctor", "psychometrician", "applicant", "seat" or None (anyone).
+
+    The views keep who is signed in on ``g`` (``g.staff``, ``g.applicant``); an error raised before
+    a view ran (an unknown address, a refused role) looks the sign-in up, unless ``look_up`` is
+    False: a database that cannot be reached is not asked again. A lookup that fails leaves the
+    page without a menu rather than failing the error page."""
+    role = session.get("role")
+    if role in ("proctor", "psychometrician"):
+        account = g.get("staff")
+        if account is None and look_up:
+            account = _quietly("current_staff")
+            if account is not None:
+                g.staff = account
+        return {"area": account.role} if account is not None else {}
+    if role == "applicant":
+        candidate = g.get("applicant")
+        if candidate is None and look_up:
+            candidate = _quietly("current_applicant")
+        return {"area": "applicant", "candidate": candidate} if candidate is not None else {}
+    if role == "candidate":
+        return {"area": "seat"}
+    return {}
+
+
+def _quietly(lookup: str):
+    from delivery.web import auth
+
+    try:
+        return getattr(auth, lookup)()
+    except Exception:  # the page that tells of an error must not fail on a second one
+        log.warning("no menu on the error page: the sign-in could not be looked up", exc_info=True)
+        return None
+
+
+def error_response(status: int, message: str, *, look_up: bool = True) -> Response:
     if wants_json():
         response = jsonify(error=message, status=status)
     else:
-        response = make_response(render_template("error.html", status=status, message=message))
+        response = make_response(render_template("error.html", status=status, message=message,
+                                                 **user_area(look_up=look_up)))
     response.status_code = status
     return response
 
 
 # What the candidate (or anyone) reads when the database does not take a request: the
 # request changed nothing, so it can simply be sent again once the fault is cleared.
-DATABASE_UNREACHABLE = ("The server could not reach its database; nothing was lost. "
-                        "Please try again; if this keeps happening, tell the proctor.")
-STORAGE_FULL = ("The server cannot store anything right now (its storage is full); nothing was saved and "
-                "nothing saved before is lost. Please tell the proctor, then try again.")
+# N_ marks a message for the catalogue (babel's keyword); it is translated where it is shown.
+N_ = str
+DATABASE_UNREACHABLE = N_("The server could not reach its database; nothing was lost. "
+                          "Please try again; if this keeps happening, tell the proctor.")
+STORAGE_FULL = N_("The server cannot store anything right now (its storage is full); nothing was saved "
+                  "and nothing saved before is lost. Please tell the proctor, then try again.")
 
 
 def storage_full(error: BaseException) -> bool:
@@ -99,12 +142,14 @@ def register(app: Flask) -> None:
     @app.errorhandler(AssemblyError)
     def assembly_failed(error):
         log.error("assembly failed: %s", error)
-        return error_response(503, f"The exam cannot be assembled: {error}. Please tell the proctor.")
+        return error_response(503, _("The exam cannot be assembled: %(reason)s. Please tell the proctor.",
+                                     reason=user_message(error)))
 
     @app.errorhandler(CertificateError)
     def certificate_unavailable(error):
         log.error("certificate signing failed: %s", error)
-        return error_response(503, "The certificate cannot be signed right now; your score is safe. Please try later.")
+        return error_response(503, _("The certificate cannot be signed right now; your score is safe. "
+                                     "Please try later."))
 
     @app.errorhandler(LoginThrottled)
     def throttled(error):
@@ -112,7 +157,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):
-        return error_response(400, "The form has expired or did not come from this site; reload the page and try again.")
+        return error_response(400, _("The form has expired or did not come from this site; reload the page and "
+                                     "try again."))
 
     @app.errorhandler(StorageUnavailable)
     @app.errorhandler(OperationalError)
@@ -124,11 +170,11 @@ def register(app: Flask) -> None:
         if storage_full(error):
             # Not cleared by waiting a second: someone has to free space first.
             log.error("database storage full on %s %s: %s", request.method, request.path, reason)
-            response = error_response(503, STORAGE_FULL)
+            response = error_response(503, _(STORAGE_FULL), look_up=False)
             response.headers["Retry-After"] = "30"
         else:
             log.warning("database unavailable on %s %s: %s", request.method, request.path, reason)
-            response = error_response(503, DATABASE_UNREACHABLE)
+            response = error_response(503, _(DATABASE_UNREACHABLE), look_up=False)
             response.headers["Retry-After"] = "1"
         return response
 
@@ -139,13 +185,27 @@ def register(app: Flask) -> None:
         # integer beyond 64 bits (OverflowError), PostgreSQL's column its type (DataError).
         log.info("value out of range on %s %s: %s", request.method, request.path,
                  " ".join(str(getattr(error, "orig", None) or error).split())[:200])
-        return error_response(422, "A value in the request is out of range; check the numbers and try again.")
+        return error_response(422, _("A value in the request is out of range; check the numbers and try again."),
+                              look_up=False)
 
     @app.errorhandler(HTTPException)
     def http_error(error):
-        return error_response(error.code or 500, error.description or error.name)
+        # Werkzeug's own descriptions are English; ours (abort(403, description=_(...))) are translated.
+        described = error.description if error.description != type(error).description else None
+        return error_response(error.code or 500, described or str(HTTP_WORDS.get(error.code, error.name)))
 
     @app.errorhandler(Exception)
     def unexpected(error):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "Something went wrong on our side; please try again.")
+        return error_response(500, _("Something went wrong on our side; please try again."), look_up=False)
+
+
+# What the error page says for the HTTP errors werkzeug raises itself (its descriptions are English).
+HTTP_WORDS = {
+    400: lazy_gettext("The request was not understood; go back and try again."),
+    403: lazy_gettext("You may not open this page."),
+    404: lazy_gettext("There is no such page; check the address."),
+    405: lazy_gettext("This page cannot be used that way; go back and use its form or link."),
+    413: lazy_gettext("What was sent is too large."),
+    429: lazy_gettext("Too many requests; please wait a moment and try again."),
+}

@@ -12,16 +12,20 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from centers import bookings, incidents
 from centers.accounts import Actor
 from centers.calendar import local_today
-from centers.models import INCIDENT_KINDS, BookingStatus, Slot
+from centers.models import INCIDENT_KINDS, SEAT_FEATURES, Booking, BookingStatus, Slot
 from delivery import console, sittings
+from delivery.models import SittingStatus
 from delivery.web.auth import staff_required
 from delivery.web.context import db, form_id, now, program, query_id
-from persistence.errors import InvalidInput, NotFound
+from delivery.web.errors import http_status
+from delivery.web.i18n import user_message
+from persistence.errors import Conflict, InvalidInput, NotFound, Refused
 
 blueprint = Blueprint("proctor", __name__, url_prefix="/proctor")
 ID = "int(max=2147483647)"
@@ -35,8 +39,47 @@ def _reason() -> str:
     return request.form.get("reason", "")
 
 
-def _back(booking):
-    return redirect(url_for("proctor.board", slot=booking.slot_id))
+# ---- the words of the console, in the reader's language ------------------------------
+
+def status_labels() -> dict[str, str]:
+    """A seat's, a booking's or a sitting's state as the board says it (console.STATUS_ORDER)."""
+    return {
+        console.FREE: _("free"),
+        console.OUT_OF_SERVICE: _("out of service"),
+        BookingStatus.BOOKED: _("not checked in"),
+        BookingStatus.NO_SHOW: _("no-show"),
+        BookingStatus.CHECKED_IN: _("checked in"),
+        SittingStatus.WAITING: _("logged in"),
+        SittingStatus.IN_PROGRESS: _("in progress"),
+        SittingStatus.PAUSED: _("paused"),
+        SittingStatus.FINISHED: _("finished"),
+        SittingStatus.ENDED: _("ended"),
+    }
+
+
+def incident_kind_labels() -> dict[str, str]:
+    labels = {"equipment": _("equipment"), "identity": _("identity"), "misconduct": _("misconduct"),
+              "late_arrival": _("late arrival"), "health": _("health"), "environment": _("environment"),
+              "other": _("other")}
+    return {kind: labels.get(kind, kind.replace("_", " ")) for kind in INCIDENT_KINDS}
+
+
+def seat_feature_labels() -> dict[str, str]:
+    labels = {"wheelchair": _("wheelchair"), "front": _("front row"), "near_exit": _("near the exit")}
+    return {feature: labels.get(feature, feature.replace("_", " ")) for feature in SEAT_FEATURES}
+
+
+def slot_kind_label(kind: str) -> str:
+    return {"morning": _("morning"), "afternoon": _("afternoon"), "evening": _("evening")}.get(kind, kind)
+
+
+def slot_label(slot: Slot) -> str:
+    return _("%(kind)s %(time)s", kind=slot_kind_label(slot.kind), time=sittings.local_time(program(), slot.starts_at))
+
+
+def _words() -> dict:
+    return {"status_labels": status_labels(), "incident_kinds": incident_kind_labels(),
+            "seat_features": seat_feature_labels()}
 
 
 def _viewed_slot(session: Session, slot_id: int | None) -> Slot | None:
@@ -65,12 +108,13 @@ def _board_context(slot_param: int | None) -> dict:
         slots = console.slots_of_day(db(), g.staff.centre_id, slot.date)
     rows = console.board(db(), g.staff.centre_id, slot.id, current) if slot else []
     return {
-        "centre": g.staff.centre, "day": day, "slots": slots, "slot": slot, "rows": rows,
-        "summary": console.board_summary(rows), "incident_kinds": INCIDENT_KINDS,
-        "slot_time": sittings.local_time(program(), slot.starts_at) if slot else "",
-        "slot_labels": {s.id: f"{s.kind} {sittings.local_time(program(), s.starts_at)}" for s in slots},
+        "centre": g.staff.centre, "day": slot.date if slot else day, "slots": slots, "slot": slot,
+        "seated": [r for r in rows if r.seat_label is not None], "unseated": [r for r in rows if r.seat_label is None],
+        "summary": console.board_summary(rows), "quiet_minutes": console.QUIET_MINUTES,
+        "slot_labels": {s.id: slot_label(s) for s in slots},
         "poll_seconds": current_app.config["BOARD_POLL_SECONDS"],
         "updated": current.astimezone(ZoneInfo(program().timezone)).strftime("%H:%M:%S"),
+        **_words(),
     }
 
 
@@ -89,62 +133,111 @@ def board_live():
 
 # ---- one candidate -----------------------------------------------------------------
 
-@blueprint.get(f"/bookings/<{ID}:booking_id>")
-@staff_required("proctor")
-def booking_panel(booking_id: int):
+def _panel_context(booking_id: int, error: Exception | None = None) -> dict:
     current = now()
     shown = console.panel(db(), program(), booking_id, _actor(), current)
     booking = shown.booking
-    return render_template(
-        "proctor/booking.html", booking=booking, sitting=shown.sitting, status=shown.status, actions=shown.actions,
-        status_label=shown.status_label, time_left=shown.time_left, slot_started=current >= booking.slot.starts_at,
+    return dict(
+        booking=booking, sitting=shown.sitting, status=shown.status, actions=shown.actions,
+        time_left=shown.time_left, slot_started=current >= booking.slot.starts_at,
         seats=shown.seats, move_seats=[s for s in shown.seats if s.id != booking.seat_id],
-        incident_kinds=INCIDENT_KINDS, slot_time=sittings.local_time(program(), booking.slot.starts_at),
-        minutes_left_to_add=shown.minutes_left_to_add, awaiting_login=shown.status == BookingStatus.CHECKED_IN,
+        slot_label=slot_label(booking.slot), minutes_left_to_add=shown.minutes_left_to_add,
+        awaiting_login=shown.status == BookingStatus.CHECKED_IN,
+        no_show_from=sittings.local_time(program(), booking.slot.starts_at + dt.timedelta(
+            minutes=program().admission.no_show_grace_minutes)),
+        poll_seconds=current_app.config["BOARD_POLL_SECONDS"],
+        error=user_message(error) if error is not None else None, error_field=getattr(error, "field", None),
+        **_words(),
     )
+
+
+def _panel(booking_id: int, error: Exception | None = None) -> str:
+    return render_template("proctor/booking.html", **_panel_context(booking_id, error))
+
+
+@blueprint.get(f"/bookings/<{ID}:booking_id>")
+@staff_required("proctor")
+def booking_panel(booking_id: int):
+    return _panel(booking_id)
+
+
+@blueprint.get(f"/bookings/<{ID}:booking_id>/live")
+@staff_required("proctor")
+def booking_live(booking_id: int):
+    """The panel's facts alone (state, question, time left), which the panel polls like the board."""
+    return render_template("proctor/_panel_facts.html", **_panel_context(booking_id))
+
+
+def _ours(booking_id: int) -> bool:
+    """Whether the booking is at the proctor's own centre (read only: nothing is recorded)."""
+    booking = db().get(Booking, booking_id)
+    return booking is not None and booking.slot.centre_id == g.staff.centre_id
+
+
+def _in_place(booking_id: int, act):
+    """Do ``act`` (a service call; its flash message) and come back to the same panel. A refusal of
+    an action on one's own candidate is shown on the panel itself, with its status code; another
+    centre's booking is refused as the service says (and recorded there)."""
+    try:
+        message = act()
+    except (InvalidInput, Conflict, Refused) as error:
+        if not _ours(booking_id):
+            raise
+        return _panel(booking_id, error), http_status(error)
+    flash(message)
+    return redirect(url_for("proctor.booking_panel", booking_id=booking_id))
 
 
 @blueprint.post(f"/bookings/<{ID}:booking_id>/check-in")
 @staff_required("proctor")
 def check_in(booking_id: int):
-    booking = bookings.check_in(db(), booking_id, now(), actor=_actor(), seat_id=form_id("seat_id", "seat"),
-                                identity_verified=request.form.get("identity_verified") == "yes", reason=_reason())
-    flash(f"{booking.candidate.name} is checked in at seat {booking.seat.label}.")
-    return _back(booking)
+    def act() -> str:
+        booking = bookings.check_in(db(), booking_id, now(), actor=_actor(), seat_id=form_id("seat_id", "seat"),
+                                    identity_verified=request.form.get("identity_verified") == "yes",
+                                    reason=_reason())
+        return _("%(name)s is checked in at seat %(seat)s.", name=booking.candidate.name, seat=booking.seat.label)
+
+    return _in_place(booking_id, act)
 
 
 @blueprint.post(f"/bookings/<{ID}:booking_id>/no-show")
 @staff_required("proctor")
 def no_show(booking_id: int):
-    booking = bookings.no_show(db(), booking_id, now(), actor=_actor(), reason=_reason())
-    flash(f"{booking.candidate.name} is recorded as a no-show.")
-    return _back(booking)
+    def act() -> str:
+        booking = bookings.no_show(db(), booking_id, now(), actor=_actor(), reason=_reason())
+        return _("%(name)s is recorded as a no-show.", name=booking.candidate.name)
 
-
-def _done(outcome: sittings.ConsoleOutcome, message: str):
-    flash(message.format(name=outcome.booking.candidate.name, **outcome.details))
-    return _back(outcome.booking)
+    return _in_place(booking_id, act)
 
 
 @blueprint.post(f"/bookings/<{ID}:booking_id>/start")
 @staff_required("proctor")
 def start(booking_id: int):
-    return _done(sittings.proctor_start(db(), program(), booking_id, now(), actor=_actor(), reason=_reason()),
-                 "{name}'s sitting has started.")
+    def act() -> str:
+        outcome = sittings.proctor_start(db(), program(), booking_id, now(), actor=_actor(), reason=_reason())
+        return _("%(name)s's sitting has started.", name=outcome.booking.candidate.name)
+
+    return _in_place(booking_id, act)
 
 
 @blueprint.post(f"/bookings/<{ID}:booking_id>/pause")
 @staff_required("proctor")
 def pause(booking_id: int):
-    return _done(sittings.pause(db(), program(), booking_id, now(), actor=_actor(), reason=_reason()),
-                 "{name}'s sitting is paused; the clock is stopped.")
+    def act() -> str:
+        outcome = sittings.pause(db(), program(), booking_id, now(), actor=_actor(), reason=_reason())
+        return _("%(name)s's sitting is paused; the clock is stopped.", name=outcome.booking.candidate.name)
+
+    return _in_place(booking_id, act)
 
 
 @blueprint.post(f"/bookings/<{ID}:booking_id>/resume")
 @staff_required("proctor")
 def resume(booking_id: int):
-    return _done(sittings.resume(db(), program(), booking_id, now(), actor=_actor(), reason=_reason()),
-                 "{name}'s sitting is running again.")
+    def act() -> str:
+        outcome = sittings.resume(db(), program(), booking_id, now(), actor=_actor(), reason=_reason())
+        return _("%(name)s's sitting is running again.", name=outcome.booking.candidate.name)
+
+    return _in_place(booking_id, act)
 
 
 def _whole_minutes() -> int | None:
@@ -155,41 +248,68 @@ def _whole_minutes() -> int | None:
 @blueprint.post(f"/bookings/<{ID}:booking_id>/add-time")
 @staff_required("proctor")
 def add_time(booking_id: int):
-    minutes = _whole_minutes()
-    if minutes is None:
-        bookings.viewed_booking(db(), booking_id, _actor(), now(), "add_time")  # another centre's: refused first
-        raise InvalidInput("Enter the minutes to add as a whole number.", field="minutes")
-    return _done(sittings.add_time(db(), program(), booking_id, minutes, now(), actor=_actor(), reason=_reason()),
-                 "{name} has {minutes} more minutes.")
+    def act() -> str:
+        minutes = _whole_minutes()
+        if minutes is None:
+            bookings.viewed_booking(db(), booking_id, _actor(), now(), "add_time")  # another centre's: refused first
+            raise InvalidInput("Enter the minutes to add as a whole number.", field="minutes")
+        outcome = sittings.add_time(db(), program(), booking_id, minutes, now(), actor=_actor(), reason=_reason())
+        return _("%(name)s has %(minutes)s more minutes.", name=outcome.booking.candidate.name,
+                 minutes=outcome.details["minutes"])
+
+    return _in_place(booking_id, act)
 
 
 @blueprint.post(f"/bookings/<{ID}:booking_id>/move-seat")
 @staff_required("proctor")
 def move_seat(booking_id: int):
-    seat_id = form_id("seat_id", "seat")
-    if seat_id is None:
-        bookings.viewed_booking(db(), booking_id, _actor(), now(), "move_seat")  # another centre's: refused first
-        raise InvalidInput("Choose the seat to move to.", field="seat_id")
-    return _done(sittings.move_seat(db(), program(), booking_id, seat_id, now(), actor=_actor(), reason=_reason(),
-                                    out_of_service=request.form.get("out_of_service") == "yes"),
-                 "{name} moves to seat {to_seat}: the sitting is paused until they log in there and you resume it.")
+    def act() -> str:
+        seat_id = form_id("seat_id", "seat")
+        if seat_id is None:
+            bookings.viewed_booking(db(), booking_id, _actor(), now(), "move_seat")  # another centre's: refused first
+            raise InvalidInput("Choose the seat to move to.", field="seat_id")
+        outcome = sittings.move_seat(db(), program(), booking_id, seat_id, now(), actor=_actor(), reason=_reason(),
+                                     out_of_service=request.form.get("out_of_service") == "yes")
+        return _("%(name)s moves to seat %(seat)s: the sitting is paused until they log in there and you resume it.",
+                 name=outcome.booking.candidate.name, seat=outcome.details["to_seat"])
+
+    return _in_place(booking_id, act)
 
 
 @blueprint.post(f"/bookings/<{ID}:booking_id>/end")
 @staff_required("proctor")
 def end(booking_id: int):
-    return _done(sittings.end(db(), program(), booking_id, now(), actor=_actor(), reason=_reason()),
-                 "{name}'s sitting is ended.")
+    def act() -> str:
+        if request.form.get("confirm") != "yes":
+            bookings.viewed_booking(db(), booking_id, _actor(), now(), "end")  # another centre's: refused first
+            raise InvalidInput("Tick the box to confirm that the sitting ends for good.", field="confirm")
+        outcome = sittings.end(db(), program(), booking_id, now(), actor=_actor(), reason=_reason())
+        return _("%(name)s's sitting is ended.", name=outcome.booking.candidate.name)
+
+    return _in_place(booking_id, act)
 
 
 @blueprint.post("/incidents")
 @staff_required("proctor")
 def log_incident():
-    incident = incidents.log_incident(db(), now(), actor=_actor(), kind=request.form.get("kind", ""),
-                                      description=request.form.get("description", ""),
-                                      slot_id=form_id("slot_id", "slot"), booking_id=form_id("booking_id", "booking"))
-    flash("The incident is logged.")
-    slot_id = incident.slot_id
+    """Log an incident from the board (of the slot) or from a candidate's panel (of the booking);
+    back to where it was logged, with a refusal shown there."""
+    booking_id = form_id("booking_id", "booking")
+    slot_id = form_id("slot_id", "slot")
+
+    def act() -> str:
+        incidents.log_incident(db(), now(), actor=_actor(), kind=request.form.get("kind", ""),
+                               description=request.form.get("description", ""), slot_id=slot_id,
+                               booking_id=booking_id)
+        return _("The incident is logged.")
+
+    if booking_id is not None:
+        return _in_place(booking_id, act)
+    try:
+        flash(act())
+    except InvalidInput as error:
+        context = _board_context(slot_id)
+        return render_template("proctor/board.html", error=user_message(error), **context), http_status(error)
     return redirect(url_for("proctor.board", slot=slot_id) if slot_id else url_for("proctor.board"))
 
 
@@ -209,7 +329,15 @@ def report():
     result = console.day_report(db(), program(), g.staff.centre_id, day, current)
     return render_template(
         "proctor/report.html", centre=g.staff.centre, report=result, totals=result.totals,
-        slot_labels={s.slot.id: f"{s.slot.kind} {sittings.local_time(program(), s.slot.starts_at)}"
-                     for s in result.slots},
-        incident_times={i.id: sittings.local_time(program(), i.at) for i, _ in result.incidents},
+        slot_labels={s.slot.id: slot_label(s.slot) for s in result.slots},
+        incident_times={i.id: sittings.local_time(program(), i.at) for i, _by in result.incidents},
+        action_labels=action_labels(), **_words(),
     )
+
+
+def action_labels() -> dict[str, str]:
+    """The audit trail's names of the console's actions, as the report lists them."""
+    return {"check_in": _("check-ins"), "no_show": _("no-shows recorded"), "start": _("sittings started"),
+            "pause": _("pauses"), "resume": _("resumptions"), "add_time": _("time added"),
+            "move_seat": _("seat moves"), "end": _("sittings ended"), "log_incident": _("incidents logged"),
+            "view_board": _("board views"), "view_booking": _("panel views")}

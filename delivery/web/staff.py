@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from centers import accounts
 from centers.passwords import MAX_LENGTH, MIN_LENGTH, WrongPassword
@@ -19,6 +20,7 @@ from delivery.web.auth import (
 from delivery.web.context import db, now
 from delivery.web.errors import too_many_attempts
 from delivery.web.i18n import user_message
+from persistence import typed_input
 from persistence.errors import InvalidInput, NotSignedIn
 
 blueprint = Blueprint("staff", __name__, url_prefix="/staff")
@@ -34,15 +36,16 @@ def login_form():
 
 @blueprint.post("/login")
 def login():
-    username = request.form.get("username", "").strip()[:USERNAME_LENGTH]
+    username = typed_input.plain(request.form.get("username"))[:USERNAME_LENGTH]  # ｐｒｏｃｔｏｒ is proctor
     password = request.form.get("password", "")
     try:
         account, token = throttled_sign_in("staff", username, lambda: accounts.sign_in(
             db(), username, password, client=client_address(), now=now()))
     except LoginThrottled as refused:
-        return too_many_attempts(render_template("staff/login.html", error=str(refused), username=username), refused)
+        return too_many_attempts(render_template("staff/login.html", error=user_message(refused), username=username),
+                                 refused)
     except NotSignedIn as refused:
-        return render_template("staff/login.html", error=str(refused), username=username), 401
+        return render_template("staff/login.html", error=user_message(refused), username=username), 401
     sign_in_staff(account, token)
     return redirect(local_path(request.form.get("next", ""), url_for(HOME[account.role])))
 
@@ -66,9 +69,9 @@ def password():
         token = throttled_sign_in("staff", g.staff.username, lambda: accounts.change_own_password(
             db(), g.staff.id, current, new, client=client_address(), now=now()), wrong=(WrongPassword,))
     except LoginThrottled as refused:
-        return too_many_attempts(render_template("staff/password.html", error=str(refused), **page), refused)
+        return too_many_attempts(render_template("staff/password.html", error=user_message(refused), **page), refused)
     except InvalidInput as error:
         return render_template("staff/password.html", error=user_message(error), **page), 422
     sign_in_staff(g.staff, token)
-    flash("Your password is changed; every other sign-in of your account has ended.")
+    flash(_("Your password is changed; every other sign-in of your account has ended."))
     return redirect(url_for(HOME[g.staff.role]))

@@ -133,6 +133,9 @@ def browser(chromium):
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    # English chosen with the switch, as the other tests' clients (tests/conftest.py EnglishReader); a test
+    # of the Japanese pages clears it (context.clear_cookies()) or chooses 日本語.
+    context.add_cookies([{"name": "cbt_language", "value": "en", "domain": "127.0.0.1", "path": "/"}])
     page = context.new_page()
     yield page
     context.close()
