@@ -22,8 +22,6 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a closed network: no background connections chromium would make on its own.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# The browser asks for /favicon.ico by itself; the app has none, and no page names one.
-IGNORED_CONSOLE = ("/favicon.ico",)
 # Chromium logs every 4xx answer as "Failed to load resource". For a page (a form sent back with its
 # message, an error page) or a script's request (a seat told it was signed out) that is the server's
 # deliberate answer, which the tests check; a stylesheet, script, image or font that fails to load,
@@ -85,8 +83,6 @@ class WatchedBrowser:
         if message.type != "error":
             return
         where = (message.location or {}).get("url", "")
-        if where.endswith(IGNORED_CONSOLE):
-            return
         failed = FAILED_LOAD.match(message.text)
         if failed and 400 <= int(failed.group(1)) < 500 and self._kinds.get(where) in ANSWERED:
             return

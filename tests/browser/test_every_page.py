@@ -94,9 +94,7 @@ def _console_states(session, program, centre, slot, now) -> dict:
     bookings = {}
     for n, ((name, kana), state) in enumerate(zip(names, ("booked", "checked_in", "waiting", "in_progress",
                                                            "answering", "paused", "finished", "ended"))):
-        candidate = Candidate(name=name, date_of_birth=dt.date(1995, 1, 1 + n))
-        if hasattr(Candidate, "name_kana"):
-            candidate.name_kana = kana
+        candidate = Candidate(name=name, name_kana=kana, date_of_birth=dt.date(1995, 1, 1 + n))
         booking = book(session, candidate, slot, seat_id=free[n])
         if state != "booked":
             booking.status, booking.checked_in_at = "checked_in", now
@@ -209,7 +207,7 @@ def _applicant(session, program, centre, now) -> dict:
     today = now.date()
     extend_calendar(session, program, today, 40, centre_ids=[centre.id])
     email = f"walk-{uuid.uuid4().hex[:8]}@example.com"
-    candidate = register(session, name="山田 花子", date_of_birth=dt.date(2001, 2, 3), email=email,
+    candidate = register(session, name="山田 花子", name_kana="ヤマダ ハナコ", date_of_birth=dt.date(2001, 2, 3), email=email,
                          password=APPLICANT_PASSWORD, occupation="student", company_type=None, today=today)
     slot = session.scalar(select(Slot).where(Slot.centre_id == centre.id, Slot.date >= today + dt.timedelta(days=14))
                           .order_by(Slot.starts_at))
