@@ -40,7 +40,7 @@ run: $(INSTALLED) translations
 	$(BIN)/cbt db upgrade
 	$(BIN)/cbt sample load
 	$(BIN)/cbt centres load
-	$(BIN)/cbt demo
+	CBT_PUBLIC_URL=http://$(HOST):$(PORT) $(BIN)/cbt demo
 	$(BIN)/cbt serve --host $(HOST) --port $(PORT)
 
 $(AXE): tests/browser/package.json tests/browser/package-lock.json

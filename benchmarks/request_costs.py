@@ -62,6 +62,7 @@ def main() -> None:
 
         def log_in(i):
             person = population.candidates[i]
+            seats[i].set_cookie("cbt_seat", person["seat_cookie"])
             token = CSRF_FIELD.search(seats[i].get("/").get_data(as_text=True)).group(1)
             pages[i] = seats[i].post("/login", follow_redirects=True, data={
                 "csrf_token": token, "admission_code": person["admission_code"],

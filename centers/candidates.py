@@ -12,6 +12,7 @@ from centers.models import COMPANY_TYPES, OCCUPATIONS, Candidate
 from centers.passwords import MAX_LENGTH, MIN_LENGTH, WrongPassword, hash_password, password_matches
 from persistence import typed_input
 from persistence.errors import InvalidInput, NotSignedIn
+from persistence.personal import lookup_hash
 from persistence.unit_of_work import unit_of_work
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -32,6 +33,12 @@ class RegistrationError(InvalidInput):
 def normalise_email(email: str) -> str:
     """The address as stored: full-width forms folded (:func:`persistence.typed_input.email`)."""
     return typed_input.email(email)
+
+
+def by_email(email: str):
+    """The condition that finds the candidate with this e-mail address: addresses are encrypted,
+    so the look-up goes through their keyed hash."""
+    return Candidate.email_hash == lookup_hash(normalise_email(email))
 
 
 def register(session: Session, *, name: str, date_of_birth: dt.date | None, email: str, password: str,
@@ -65,7 +72,7 @@ def register(session: Session, *, name: str, date_of_birth: dt.date | None, emai
         problems["date_of_birth"] = InvalidInput("Enter a real date of birth.")
     if len(email) > EMAIL_LENGTH or not _EMAIL.match(email):
         problems["email"] = InvalidInput("Enter an e-mail address like name@example.com.")
-    elif session.scalar(select(func.count(Candidate.id)).where(Candidate.email == email)):
+    elif session.scalar(select(func.count(Candidate.id)).where(by_email(email))):
         problems["email"] = InvalidInput("This e-mail address is already registered; sign in instead.")
     if len(password) < MIN_LENGTH:
         problems["password"] = InvalidInput("Choose a password of at least {limit} characters.", limit=MIN_LENGTH)
@@ -97,7 +104,7 @@ def register_and_sign_in(session: Session, *, name: str, date_of_birth: dt.date 
 
 def authenticate(session: Session, email: str, password: str) -> Candidate | None:
     """The registered candidate with this e-mail and password, or None."""
-    candidate = session.scalar(select(Candidate).where(Candidate.email == normalise_email(email)))
+    candidate = session.scalar(select(Candidate).where(by_email(email)))
     stored = candidate.password_hash if candidate is not None else None
     return candidate if password_matches(stored, password) else None
 

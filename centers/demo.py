@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from centers.accounts import create_staff
 from centers.bookings import book
 from centers.calendar import extend_calendar
+from centers.candidates import by_email
 from centers.models import Booking, BookingStatus, Candidate, Centre, Room, Seat, Slot, SlotStatus, StaffAccount
 from centers.passwords import hash_password
 from persistence.unit_of_work import unit_of_work
@@ -111,7 +112,7 @@ def ensure_demo_centre(session: Session) -> Centre:
     if session.scalar(select(StaffAccount).where(StaffAccount.username == DEMO_OTHER_PROCTOR[0])) is None:
         create_staff(session, username=DEMO_OTHER_PROCTOR[0], display_name="Demo Proctor (Osaka)",
                      password=DEMO_OTHER_PROCTOR[1], role="proctor", centre_id=other.id)
-    if session.scalar(select(Candidate).where(Candidate.email == DEMO_APPLICANT[0])) is None:
+    if session.scalar(select(Candidate).where(by_email(DEMO_APPLICANT[0]))) is None:
         session.add(Candidate(name="Demo Applicant", date_of_birth=dt.date(1998, 7, 7), email=DEMO_APPLICANT[0],
                               password_hash=hash_password(DEMO_APPLICANT[1]), occupation="student"))
     if session.scalar(select(StaffAccount).where(StaffAccount.username == DEMO_PROCTOR[0])) is None:
@@ -138,15 +139,18 @@ def _demo_candidates(session: Session, timezone: str, now: dt.datetime, sitting_
     fresh = session.scalars(
         select(Booking).join(Booking.slot).join(Booking.candidate)
         .where(Slot.centre_id == centre.id, Slot.kind == "demo", Slot.starts_at > now - FRESH_FOR,
-               Slot.starts_at <= now, Candidate.name.like("Demo Candidate%"))
+               Slot.starts_at <= now)
         .order_by(Booking.id)
     ).all()
+    # Names are encrypted: the demo's own candidates are told apart after decryption.
+    fresh = [b for b in fresh if b.candidate.name.startswith("Demo Candidate")]
     usable = [b for b in fresh if b.id not in sitting_started]
     checked_in = [b for b in usable if b.status == BookingStatus.CHECKED_IN]
     booked = [b for b in usable if b.status == BookingStatus.BOOKED]
     if not checked_in or not booked:
         slot = _demo_slot(session, centre, timezone, now)
-        taken = session.scalar(select(func.count(Candidate.id)).where(Candidate.name.like("Demo Candidate%"))) or 0
+        taken = session.scalar(select(func.count(Booking.id)).join(Booking.slot)
+                               .where(Slot.centre_id == centre.id, Slot.kind == "demo")) or 0
         seats = [s.id for s in centre.seats]
         if not checked_in:
             booking = book(session, _candidate(session, taken + 1), slot, seat_id=seats[taken % len(seats)])
@@ -165,7 +169,7 @@ def demo_applicant_booking(session: Session, program: ExamProgram, now: dt.datet
     """The demo applicant's booking still to come (the one the booking pages show), if they have made one."""
     from centers.bookings import upcoming_booking
 
-    applicant = session.scalar(select(Candidate.id).where(Candidate.email == DEMO_APPLICANT[0]))
+    applicant = session.scalar(select(Candidate.id).where(by_email(DEMO_APPLICANT[0])))
     return upcoming_booking(session, applicant, program, now) if applicant is not None else None
 
 
@@ -184,3 +188,24 @@ def _demo_slot(session: Session, centre: Centre, timezone: str, now: dt.datetime
                     starts_at=start, capacity=len(centre.seats), booked=0, status=SlotStatus.OPEN)
         session.add(slot)
     return slot
+
+
+def demo_seat_link(session: Session, now: dt.datetime) -> tuple[str, str]:
+    """A one-time link that enrols a browser as a seat of the demo centre, issued by the demo proctor
+    (audited like any enrolment): the link's code and the seat's label. A seat with no PC yet is
+    chosen, so a browser enrolled before keeps working."""
+    from centers import seats
+    from centers.accounts import Actor
+    from centers.models import SeatEnrolment
+
+    with unit_of_work(session):
+        centre = ensure_demo_centre(session)
+    held = set(session.scalars(select(SeatEnrolment.seat_id).where(SeatEnrolment.centre_id == centre.id,
+                                                                    SeatEnrolment.revoked_at.is_(None),
+                                                                    SeatEnrolment.token_hash.is_not(None))))
+    active = [s for s in centre.seats if s.active]
+    seat = next((s for s in active if s.id not in held), active[0])
+    proctor = session.scalar(select(StaffAccount).where(StaffAccount.username == DEMO_PROCTOR[0]))
+    code, enrolled = seats.issue_enrolment_link(session, seat.id, actor=Actor.staff(proctor),
+                                                reason="the demo's seat PC", now=now)
+    return code, enrolled.seat_label

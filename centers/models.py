@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import Boolean, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from centers.states import Machine, Status, StatusText, Transition, status_check, status_values
 from persistence import Base, UTCDateTime, utcnow
+from persistence.personal import PersonalDate, PersonalText, lookup_hash
 from persistence.settings import DEFAULT_PROGRAM
 
 STAFF_ROLES = ("proctor", "psychometrician")
@@ -103,6 +104,35 @@ class Seat(Base):
         return need is None or need in self.features.split()
 
 
+class SeatEnrolment(Base):
+    """A PC enrolled by a proctor as one seat of their centre: candidates of the centre's
+    bookings log in only at such a PC (the program's ``seat_enrolment_required``).
+
+    The PC holds a long-lived signed cookie with a random credential whose hash is
+    ``token_hash``; a one-time enrolment link (``cbt seats enrol``) holds ``link_hash`` until a
+    browser claims it. One PC per seat and one seat per PC: enrolling a seat again, or
+    enrolling an enrolled PC as another seat (the PC moved), revokes the older enrolment.
+    Revoked rows are kept for the record.
+    """
+
+    __tablename__ = "seat_enrolments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int] = mapped_column(ForeignKey("centres.id"), index=True)
+    seat_id: Mapped[int] = mapped_column(ForeignKey("seats.id"), index=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    link_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    link_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    enrolled_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+
+    centre: Mapped[Centre] = relationship()
+    seat: Mapped[Seat] = relationship()
+
+
 class Slot(Base):
     """One sitting time at one centre (e.g. the morning slot of a date).
 
@@ -154,20 +184,31 @@ class CalendarClosure(Base):
 
 
 class Candidate(Base):
+    """A candidate. Name, kana, date of birth and e-mail are encrypted at rest
+    (:mod:`persistence.personal`); ``email_hash``, a keyed hash of the e-mail, finds a
+    registered candidate by address (:func:`centers.candidates.by_email`)."""
+
     __tablename__ = "candidates"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(PersonalText())
     # The name's reading in katakana (フリガナ): identity checks read it aloud.
-    name_kana: Mapped[str | None] = mapped_column(String(128))
-    date_of_birth: Mapped[dt.date] = mapped_column(Date)
+    name_kana: Mapped[str | None] = mapped_column(PersonalText())
+    date_of_birth: Mapped[dt.date] = mapped_column(PersonalDate())
     # Registered candidates sign in to their bookings with e-mail and password.
-    email: Mapped[str | None] = mapped_column(String(256), unique=True)
+    email: Mapped[str | None] = mapped_column(PersonalText())
+    email_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(256))
     # The exam's statistics are reported by these groups (see the exam spec).
     occupation: Mapped[str | None] = mapped_column(String(16))  # "working" | "student"
     company_type: Mapped[str | None] = mapped_column(String(16))  # "it" | "non-it"
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @validates("email")
+    def _hash_email(self, _key: str, email: str | None) -> str | None:
+        # The look-up hash follows the address, whoever sets it.
+        self.email_hash = lookup_hash(email.strip().lower()) if email else None
+        return email
 
 
 class Booking(Base):

@@ -34,20 +34,43 @@ class WrongPassword(InvalidInput):
 
 _lock = threading.Lock()
 _slots: threading.BoundedSemaphore | None = None
+_gate: threading.BoundedSemaphore | None = None
 _dummy_hash: str | None = None
 
 
 def set_slots(count: int) -> None:
-    """Bound the hashes computed at once in this process (read from the settings by default)."""
-    global _slots
+    """Bound the hashes computed at once in this process (read from the settings by default), and
+    the sign-ins under way at once (:func:`sign_in_gate`) to as many."""
+    global _slots, _gate
     with _lock:
         _slots = threading.BoundedSemaphore(count)
+        _gate = threading.BoundedSemaphore(count)
 
 
 def _semaphore() -> threading.BoundedSemaphore:
     if _slots is None:
         set_slots(load_settings().password_hash_slots)
     return _slots
+
+
+@contextmanager
+def sign_in_gate() -> Iterator[None]:
+    """At most ``CBT_PASSWORD_HASH_SLOTS`` password sign-ins under way at once in this process;
+    one more is refused at once (503 with Retry-After), before it reads or locks anything.
+
+    Without it a storm of sign-ins from one address (a centre's staff behind one NAT) queued on
+    the throttle's row of that address and held every thread of the server while it waited, so
+    the candidates' answer saves waited behind them (docs/benchmarks.md, the sign-in storm)."""
+    if _gate is None:
+        _semaphore()
+    gate = _gate
+    if not gate.acquire(blocking=False):
+        raise Unavailable("The server is busy signing other people in; please try again in a moment.",
+                          retry_after=RETRY_AFTER_SECONDS)
+    try:
+        yield
+    finally:
+        gate.release()
 
 
 @contextmanager

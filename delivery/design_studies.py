@@ -27,11 +27,28 @@ from scoring.batch import AnswerSheet, VersionTable, score_sheet
 from scoring.rules import rule_of_program
 
 DESIGNS = ("loft", "forms")
+# The one source of the limits on the number of simulated candidates: the CLI runs up to
+# MAX_CANDIDATES; a web request is kept to WEB_MAX_CANDIDATES (larger studies run with `cbt simulate`).
+MIN_CANDIDATES = 50
 MAX_CANDIDATES = 20_000
+WEB_MAX_CANDIDATES = 2_000
+MAX_FORMS = 50
 
 
 class StudyError(InvalidInput):
     """A study that cannot run as asked."""
+
+
+def check_candidates(candidates: int | None, limit: int = MAX_CANDIDATES) -> None:
+    """Refuse a number of candidates outside MIN_CANDIDATES..limit, in the words of the caller's limit."""
+    limit = min(limit, MAX_CANDIDATES)
+    if candidates is not None and MIN_CANDIDATES <= candidates <= limit:
+        return
+    if limit < MAX_CANDIDATES:
+        raise StudyError("Simulate between {low} and {high} candidates here; run larger studies with cbt simulate.",
+                         field="candidates", low=MIN_CANDIDATES, high=f"{limit:,}")
+    raise StudyError("Simulate between {low} and {high} candidates.", field="candidates", low=MIN_CANDIDATES,
+                     high=f"{limit:,}")
 
 
 def study_pool(session: Session, program: ExamProgram, source: str, rng: np.random.Generator) -> tuple[Pool, str]:
@@ -43,26 +60,26 @@ def study_pool(session: Session, program: ExamProgram, source: str, rng: np.rand
         try:
             size = int(source.split(":", 1)[1])
         except ValueError:
-            raise StudyError(f"pool {source!r}: give the number of synthetic items, e.g. synthetic:5000",
-                             field="pool") from None
+            raise StudyError("Pool {source}: give the number of synthetic items, e.g. synthetic:5000.",
+                             field="pool", source=source) from None
         if not 200 <= size <= 50_000:
-            raise StudyError("a synthetic pool has between 200 and 50,000 items", field="pool")
+            raise StudyError("A synthetic pool has between 200 and 50,000 items.", field="pool")
         return synthetic_pool(program, size, rng), f"synthetic pool of {size} items"
-    raise StudyError(f"pool {source!r}: use 'bank' or 'synthetic:N'", field="pool")
+    raise StudyError("Pool {source}: use bank or synthetic:N.", field="pool", source=source)
 
 
 def run_study(session: Session, program: ExamProgram, *, candidates: int, designs: tuple[str, ...] = DESIGNS,
               pool_source: str = "bank", n_forms: int = 10, seed: int = 1, actor: str, actor_role: str,
-              now: dt.datetime) -> DesignStudy:
+              now: dt.datetime, max_candidates: int = MAX_CANDIDATES) -> DesignStudy:
     """Simulate ``candidates`` candidates (each sitting twice) through each design; store and return the study.
-    Commits (audited)."""
-    if not 50 <= candidates <= MAX_CANDIDATES:
-        raise StudyError(f"simulate between 50 and {MAX_CANDIDATES:,} candidates", field="candidates")
+    ``max_candidates`` is the caller's limit (:data:`WEB_MAX_CANDIDATES` for a web request). Commits (audited)."""
+    check_candidates(candidates, max_candidates)
     unknown = [d for d in designs if d not in DESIGNS]
     if unknown or not designs:
-        raise StudyError(f"designs are {', '.join(DESIGNS)}; got {', '.join(designs) or 'none'}", field="designs")
-    if not 1 <= n_forms <= 50:
-        raise StudyError("between 1 and 50 pre-assembled forms", field="forms")
+        raise StudyError("The designs are {designs}; got {given}.", field="designs", designs=", ".join(DESIGNS),
+                         given=", ".join(designs) or "-")
+    if not 1 <= n_forms <= MAX_FORMS:
+        raise StudyError("Between 1 and {high} pre-assembled forms.", field="forms", high=MAX_FORMS)
     rng = np.random.default_rng(seed)
     pool, description = study_pool(session, program, pool_source, rng)
     settings = program.assembly
@@ -70,7 +87,7 @@ def run_study(session: Session, program: ExamProgram, *, candidates: int, design
     try:
         targets = targets_for(program, pool)
     except AssemblyInfeasible as error:  # the pool lacks a field
-        raise StudyError(str(error)) from None
+        raise StudyError("The pool cannot meet the information targets: {error}", error=str(error)) from None
     rule = rule_of_program(program)
     item_fields = np.array(program.field_codes)[pool.field]
 
@@ -122,7 +139,7 @@ def _assembler(design: str, program: ExamProgram, pool: Pool, blueprint, targets
                               max_overlap=settings.overlap_items(scored),
                               max_uses=max(1, math.floor(settings.max_exposure * n_forms + 1e-9)), rng=rng)
     except AssemblyInfeasible as error:
-        raise StudyError(f"{design}: {error}") from None
+        raise StudyError("The {design} design cannot be assembled: {error}", design=design, error=str(error)) from None
 
     def draw(generator, counts, sittings):
         return made[int(generator.integers(len(made)))]

@@ -29,12 +29,13 @@ from itembank.program import ExamProgram
 PURPOSE = b"cbt sitting questions "
 
 
-def questions_document(program: ExamProgram, items) -> dict:
-    """What the page shows of each question (``items``: ``sittings.presented_items``), without
-    the answers and marks, which change."""
+def questions_document(program: ExamProgram, shown) -> dict:
+    """What the page shows of each question (``shown``: ``sittings.presentation``), without the
+    answers and marks, which change."""
     fields = {f.code: f.name for f in program.fields}
     return {
-        "option_labels": list(program.option_labels),
+        "language": shown.language,
+        "option_labels": list(shown.option_labels),
         "items": [
             {
                 "position": item.position,
@@ -48,7 +49,7 @@ def questions_document(program: ExamProgram, items) -> dict:
                 "language": item.language,
                 "options": [{"id": o.id, "text": o.text} for o in item.options],
             }
-            for item in items
+            for item in shown.items
         ],
     }
 
@@ -60,18 +61,19 @@ def packed(document: dict) -> tuple[str, bytes]:
     return hashlib.sha256(text).hexdigest()[:32], gzip.compress(text, compresslevel=6, mtime=0)
 
 
-def prepare(session: Session, program: ExamProgram, sitting: Sitting, language: str,
-            keyring: Keyring | None = None) -> SittingQuestions:
-    """Render, compress and seal ``sitting``'s questions and store them with it (in the caller's
-    unit of work); replaces what was stored before."""
-    from delivery.sittings import presented_items
+def prepare(session: Session, program: ExamProgram, sitting: Sitting, keyring: Keyring | None = None
+            ) -> SittingQuestions:
+    """Render, compress and seal ``sitting``'s questions, in its language, and store them with it
+    (in the caller's unit of work); replaces what was stored before."""
+    from delivery.sittings import presentation
 
-    etag, body = packed(questions_document(program, presented_items(session, sitting)))
+    shown = presentation(session, program, sitting)
+    etag, body = packed(questions_document(program, shown))
     stored = session.get(SittingQuestions, sitting.id)
     if stored is None:
         stored = SittingQuestions(sitting_id=sitting.id)
         session.add(stored)
-    stored.language, stored.etag, stored.body = language, etag, seal(body, PURPOSE + str(sitting.id).encode(), keyring)
+    stored.language, stored.etag, stored.body = shown.language, etag, seal(body, PURPOSE + str(sitting.id).encode(), keyring)
     session.flush()
     return stored
 

@@ -25,7 +25,7 @@ import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, joinedload
 
-from centers import bookings
+from centers import bookings, seats
 from centers.accounts import Actor
 from centers.calendar import local_today
 from centers.locks import locked_one
@@ -77,9 +77,13 @@ def _locked_sitting_of_booking(session: Session, booking_id: int) -> Sitting | N
 
 def candidate_login(
     session: Session, program: ExamProgram, admission_code: str, date_of_birth: dt.date, now: dt.datetime,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | None = None, *, seat_token: str | None = None,
 ) -> tuple[Sitting, str]:
     """Log a candidate in at the seat; returns the sitting and a fresh login token.
+
+    ``seat_token`` is the PC's seat credential (:mod:`centers.seats`): where the program
+    requires it (``seat_enrolment_required``), the PC must be enrolled as a seat of the
+    booking's centre, or the login is refused (403, not counted as a wrong guess).
 
     The sitting and its form are created at the first login, during the check-in
     window: the start then only starts the clock, so every centre can start a slot
@@ -91,6 +95,11 @@ def candidate_login(
         found = bookings.find_by_admission(session, admission_code, date_of_birth)
         if found is None:
             raise NotSignedIn("The admission code and date of birth do not match a booking.")
+        if program.admission.seat_enrolment_required:
+            seat = seats.enrolled_seat(session, seat_token)
+            if seat is None or seat.centre_id != found.slot.centre_id:
+                raise Refused("This PC is not enrolled as a seat of {centre}; please ask the proctor.",
+                              centre=found.slot.centre.name)
         # The booking's lock: two logins with the same slip queue, and the second finds the first's sitting.
         booking = locked_one(session, Booking, found.id)
         sitting = _locked_sitting_of_booking(session, booking.id)
@@ -133,13 +142,8 @@ def candidate_login(
             for p in form
         ])
         # The questions rendered now, during check-in, not at the slot's start (delivery.prepared).
-        prepared.prepare(session, program, sitting, sitting_language(program, booking))
+        prepared.prepare(session, program, sitting)
     return sitting, token
-
-
-def sitting_language(program: ExamProgram, booking: Booking) -> str:
-    """The language the sitting is shown in: the one recorded with the booking, else the program's."""
-    return booking.language or getattr(program, "default_language", None) or "ja"
 
 
 def prepared_questions(session: Session, program: ExamProgram, sitting: Sitting) -> prepared.SittingQuestions:
@@ -150,7 +154,7 @@ def prepared_questions(session: Session, program: ExamProgram, sitting: Sitting)
         stored = session.get(prepared.SittingQuestions, sitting.id)
         if stored is not None and prepared.opened(sitting.id, stored.body) is not None:
             return stored
-        return prepared.prepare(session, program, sitting, sitting_language(program, booking_of(session, sitting)))
+        return prepared.prepare(session, program, sitting)
 
 
 def sitting_for_token(session: Session, sitting_id: int, token: str, *, lock: bool = False) -> Sitting:
@@ -370,7 +374,33 @@ def display_order(entry: SittingItem, n_options: int) -> list[int]:
     return [int(i) for i in entry.option_order.split(",")]
 
 
-def presented_items(session: Session, sitting: Sitting) -> list[PresentedItem]:
+def sitting_language(session: Session, program: ExamProgram, sitting: Sitting) -> str:
+    """The language the sitting is shown in: its booking's, else (None, or a language the program
+    no longer gives) the program's default."""
+    language = session.scalar(select(Booking.language).where(Booking.id == sitting.booking_id))
+    return language if language in program.languages else program.default_language
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """What the candidate's page shows of a sitting: its language, the option labels of that
+    language, and the items in it (each in the default language where it lacks the sitting's)."""
+
+    language: str
+    option_labels: tuple[str, ...]
+    items: list[PresentedItem]
+
+
+def presentation(session: Session, program: ExamProgram, sitting: Sitting, *, with_items: bool = True
+                 ) -> Presentation:
+    language = sitting_language(session, program, sitting)
+    items = presented_items(session, sitting, (language, program.default_language)) if with_items else []
+    return Presentation(language=language, option_labels=program.labels_for(language), items=items)
+
+
+def presented_items(session: Session, sitting: Sitting, languages: tuple[str, ...] = ()) -> list[PresentedItem]:
+    """The sitting's items in the first of ``languages`` each has (else in its own language); the
+    options keep their content index, so the key and the answers are the same in every language."""
     # One query for the sitting's positions and the cached, decrypted contents: this runs for
     # every candidate at the slot's start, all at once.
     entries = session.execute(
@@ -381,7 +411,7 @@ def presented_items(session: Session, sitting: Sitting) -> list[PresentedItem]:
     contents = contents_by_version(session, {entry.item_version_id for entry in entries})
     presented = []
     for entry in entries:
-        content = contents[entry.item_version_id]
+        content = contents[entry.item_version_id].shown_in(*languages)
         presented.append(
             PresentedItem(
                 position=entry.position,
@@ -500,9 +530,9 @@ def resume(session: Session, program: ExamProgram, booking_id: int, now: dt.date
 
 
 def max_added_minutes(program: ExamProgram) -> int:
-    """The most time proctors may add to one sitting in all: the program's own duration (the
-    program file has no setting of its own for it yet)."""
-    return program.duration_minutes
+    """The most time proctors may add to one sitting in all: the program file's
+    ``[admission] max_added_minutes``."""
+    return program.admission.max_added_minutes
 
 
 def minutes_left_to_add(program: ExamProgram, sitting: Sitting) -> int:

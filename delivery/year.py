@@ -22,10 +22,10 @@ import numpy as np
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from centers import bookings, calendar
+from centers import bookings, calendar, seats
 from centers.accounts import Actor, create_staff
 from centers.demo import load_demo_centres
-from centers.models import Booking, Candidate, Centre, Slot, SlotStatus, StaffAccount
+from centers.models import Booking, Candidate, Centre, Seat, Slot, SlotStatus, StaffAccount
 from delivery import sittings
 from delivery.answers import AnswerStore
 from delivery.rescoring import ReproductionReport, check_reproduction
@@ -114,6 +114,7 @@ def simulate_year(engine: Engine, session: Session, program: ExamProgram, *, can
     # The sittings, in the order their days come.
     store = AnswerStore(engine)
     truth: dict[int, tuple[float, float, float, int]] = {}
+    seat_pcs: dict[int, str] = {}
     done = 0
     for starts_at, booking_id, k in sorted(booked):
         if not comes[k]:
@@ -121,9 +122,16 @@ def simulate_year(engine: Engine, session: Session, program: ExamProgram, *, can
         booking = session.get(Booking, booking_id)
         bookings.check_in(session, booking.id, starts_at - dt.timedelta(minutes=20),
                           actor=Actor.staff(proctors[booking.slot.centre_id]), identity_verified=True)
+        centre_id = booking.slot.centre_id
+        if centre_id not in seat_pcs:
+            # Each centre's proctor enrols one PC as a seat, where its candidates log in in turn.
+            seat_pcs[centre_id], _seat = seats.enrol_this_pc(
+                session, session.scalar(select(Seat.id).where(Seat.centre_id == centre_id).order_by(Seat.id)),
+                actor=Actor.staff(proctors[centre_id]), reason="simulated year", now=starts_at)
         sitting, token = sittings.candidate_login(session, program, booking.admission_code,
                                                   booking.candidate.date_of_birth,
-                                                  starts_at - dt.timedelta(minutes=10), rng)
+                                                  starts_at - dt.timedelta(minutes=10), rng,
+                                                  seat_token=seat_pcs[centre_id])
         sittings.candidate_start(session, program, sitting.id, token, starts_at)
         unknown = {i.item_version_id for i in sitting.items} - set(truth)
         for version in versions_by_id(session, unknown).values():

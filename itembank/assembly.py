@@ -431,8 +431,9 @@ def draw_form(session: Session, program: ExamProgram, rng: np.random.Generator) 
         else:
             if not bank.forms:
                 why = "; ".join(f"{code}: {reason}" for code, reason in bank.unusable_forms.items())
-                raise AssemblyError("no published form can be drawn" + (f" ({why})" if why else
-                                                                        ": publish a reviewed form first"))
+                if why:
+                    raise AssemblyError("no published form can be drawn ({why})", why=why)
+                raise AssemblyError("no published form can be drawn: publish a reviewed form first")
             drawn = bank.forms[int(rng.integers(len(bank.forms)))]
             chosen, form_id = drawn.indices, drawn.form_id
         pretest = _choose_pretest(program, bank, chosen, pretest_counts, rng)

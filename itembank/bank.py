@@ -38,7 +38,8 @@ class Parameters:
 
     def __post_init__(self) -> None:
         if not (self.a > 0 and -10 < self.b < 10 and 0 <= self.c < 1):
-            raise InvalidInput(f"implausible parameters a={self.a}, b={self.b}, c={self.c}: need a > 0, |b| < 10, 0 <= c < 1")
+            raise InvalidInput("implausible parameters a={a}, b={b}, c={c}: need a > 0, |b| < 10, 0 <= c < 1",
+                               a=self.a, b=self.b, c=self.c)
 
 
 CODE_MAX_LENGTH = 32
@@ -57,23 +58,23 @@ def check_code(code: object) -> str:
         raise InvalidInput("an item code is needed (1 to 32 characters)", field="code")
     code = code.strip()
     if len(code) > CODE_MAX_LENGTH:
-        raise InvalidInput(f"item code {code[:40]!r} is {len(code)} characters long; at most {CODE_MAX_LENGTH}",
-                           field="code")
+        raise InvalidInput("item code '{code}' is {length} characters long; at most {most}", field="code",
+                           code=code[:40], length=len(code), most=CODE_MAX_LENGTH)
     if "/" in code:
-        raise InvalidInput(f"item code {code!r} contains '/': a code names the item's page, use letters, "
-                           "digits and '-' or '.'", field="code")
+        raise InvalidInput("item code '{code}' contains '/': a code names the item's page, use letters, "
+                           "digits and '-' or '.'", field="code", code=code)
     if code.startswith(CODE_FORBIDDEN_START):
-        raise InvalidInput(f"item code {code!r} starts with {code[0]!r}: a spreadsheet would take it for a "
-                           "formula; start it with a letter or digit", field="code")
+        raise InvalidInput("item code '{code}' starts with '{first}': a spreadsheet would take it for a "
+                           "formula; start it with a letter or digit", field="code", code=code, first=code[0])
     if any(not character.isprintable() or character.isspace() for character in code):
-        raise InvalidInput(f"item code {code!r} contains a space or a control character", field="code")
+        raise InvalidInput("item code '{code}' contains a space or a control character", field="code", code=code)
     return code
 
 
 def check_options_for_program(program: ExamProgram, code: str, content: ItemContent) -> None:
     if len(content.options) != len(program.option_labels):
-        raise InvalidInput(f"item {code}: the program needs {len(program.option_labels)} options, "
-                           f"found {len(content.options)}", field="options")
+        raise InvalidInput("item {code}: the program needs {needed} options, found {found}", field="options",
+                           code=code, needed=len(program.option_labels), found=len(content.options))
 
 
 def check_content_for_program(program: ExamProgram, code: str, content: ItemContent) -> None:
@@ -100,19 +101,20 @@ def add_item(
     :func:`itembank.exchange.create_draft`, the restore and the sample bank). The field follows
     from the category."""
     if status not in ITEM_STATUSES:
-        raise InvalidInput(f"unknown status {status!r}; one of {', '.join(ITEM_STATUSES)}")
+        raise InvalidInput("unknown status '{status}'; one of {statuses}", status=status, statuses=", ".join(ITEM_STATUSES))
     code = check_code(code)
     try:
         field = program.field_of_category(category)
     except KeyError:
-        raise InvalidInput(f"item {code}: category {category} is not in the syllabus") from None
+        raise InvalidInput("item {code}: category {category} is not in the syllabus", code=code,
+                           category=category) from None
     check_content_for_program(program, code, content)
     if parameters is not None and not isinstance(parameters, Parameters):
         parameters = Parameters(*parameters, source=parameter_source)
     if status in ("operational",) and parameters is None:
-        raise InvalidInput(f"item {code}: an operational item needs IRT parameters")
+        raise InvalidInput("item {code}: an operational item needs IRT parameters", code=code)
     if session.scalar(select(Item.id).where(Item.code == code)) is not None:
-        raise Conflict(f"item {code} is already in the bank")
+        raise Conflict("item {code} is already in the bank", code=code)
     at = at or dt.datetime.now(dt.timezone.utc)
     item = Item(code=code, field=field, category=category, status=status, author=author, created_at=at)
     item.versions.append(_version(1, content, parameters, author, at, note))
@@ -142,6 +144,21 @@ def _version(number: int, content: ItemContent | str, parameters: Parameters | N
 EDITABLE = ("draft", "reviewed")
 
 
+def edit_refusal(item: Item) -> Conflict | None:
+    """Why ``item``'s content cannot be edited (the error :func:`edit_content` raises), or None if it can."""
+    if item.status in EDITABLE:
+        return None
+    if item.status == "pretest":
+        return Conflict("Item {code} is in pretest: its text stays as the candidates see it until a calibration run "
+                        "has estimated it. Only draft and reviewed items can be edited.", code=item.code)
+    if item.status == "operational":
+        return Conflict("Item {code} is operational: its parameters and the results scored with it belong to this "
+                        "text, so it cannot be edited. Write a new draft item instead, or correct a key by "
+                        "rescoring.", code=item.code)
+    return Conflict("Item {code} is retired: it stays as it was shown to candidates and cannot be edited.",
+                    code=item.code)
+
+
 def edit_content(session: Session, program: ExamProgram, code: str, content: ItemContent, *, actor: str,
                  actor_role: str, now: dt.datetime, reason: str = "") -> ItemVersion:
     """A new version with new content (the parameters are dropped: they belonged to the old text).
@@ -151,13 +168,13 @@ def edit_content(session: Session, program: ExamProgram, code: str, content: Ite
     """
     with unit_of_work(session):
         item = item_by_code(session, code, lock=True)
-        if item.status not in EDITABLE:
-            raise Conflict(f"item {code} is {item.status}: only draft or reviewed items can be edited "
-                           "(move it back to review first)")
+        refused = edit_refusal(item)
+        if refused is not None:
+            raise refused
         check_options_for_program(program, code, content)
         current = item.current_version
         if unpack(current.content) == content:
-            raise Conflict(f"item {code}: nothing changed")
+            raise Conflict("item {code}: nothing changed", code=code)
         version = _version(current.version + 1, content, None, actor, now, reason or "content edit")
         item.versions.append(version)
         if item.status == "reviewed":
@@ -187,7 +204,7 @@ def item_by_code(session: Session, code: str, *, lock: bool = False) -> Item:
         query = query.with_for_update()
     item = session.scalar(query)
     if item is None:
-        raise NotFound(f"no item {code}")
+        raise NotFound("no item {code}", code=code)
     return item
 
 
@@ -241,6 +258,75 @@ def browse(
             or any(needle in o.casefold() for o in e.content.options)
         ]
     return entries
+
+
+# The bank list's sort keys: columns sorted in SQL, and "shown" (the caller's exposure counts).
+SORT_KEYS = ("code", "field", "category", "status", "version", "a", "b", "c", "shown")
+_SORT_COLUMNS = {"code": Item.code, "field": Item.field, "category": Item.category, "status": Item.status,
+                 "version": ItemVersion.version, "a": ItemVersion.a, "b": ItemVersion.b, "c": ItemVersion.c}
+
+
+@dataclass(frozen=True)
+class BankPage:
+    """One page of the filtered, sorted bank: its entries and how many items match in all."""
+
+    entries: list[BankEntry]
+    total: int
+    offset: int
+    limit: int
+
+
+def browse_page(
+    session: Session,
+    *,
+    field: str | None = None,
+    category: int | None = None,
+    status: str | None = None,
+    text: str | None = None,
+    sort: str = "code",
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = 50,
+    shown: dict[int, int] | None = None,
+) -> BankPage:
+    """A page of :func:`browse`, sorted by one of :data:`SORT_KEYS` (then by code).
+
+    Without a text filter the page is cut in SQL and only its items are decrypted; a text
+    filter reads every filtered item's content (it is encrypted, so SQL cannot search it),
+    and sorting by exposure orders the item ids by the counts given in ``shown``.
+    """
+    if sort not in SORT_KEYS:
+        raise InvalidInput("Unknown sort {sort}; one of {keys}.", field="sort", sort=sort, keys=", ".join(SORT_KEYS))
+    if text or sort == "shown":
+        entries = browse(session, field=field, category=category, status=status, text=text)
+        counts = shown or {}
+        key = {"shown": lambda e: counts.get(e.item.id, 0)}.get(sort) or (
+            lambda e: _sort_value(e, sort))
+        entries.sort(key=lambda e: e.item.code)
+        present = [e for e in entries if key(e) is not None]
+        present.sort(key=key, reverse=descending)
+        ordered = present + [e for e in entries if key(e) is None]
+        return BankPage(ordered[offset:offset + limit], len(ordered), offset, limit)
+    query = _with_latest_version()
+    filters = []
+    if field:
+        filters.append(Item.field == field)
+    if category:
+        filters.append(Item.category == category)
+    if status:
+        filters.append(Item.status == status)
+    query = query.where(*filters)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    column = _SORT_COLUMNS[sort]
+    order = [column.is_(None), column.desc() if descending else column.asc(), Item.code]
+    rows = session.execute(query.order_by(*order).offset(offset).limit(limit))
+    return BankPage([BankEntry(item, version, unpack(version.content)) for item, version in rows], total, offset, limit)
+
+
+def _sort_value(entry: BankEntry, sort: str):
+    if sort in ("version", "a", "b", "c"):
+        return getattr(entry.version, sort)
+    return getattr(entry.item, sort)
 
 
 def entry(session: Session, code: str) -> BankEntry | None:

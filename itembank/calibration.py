@@ -185,8 +185,9 @@ def _dif(responses: np.ndarray, matching: np.ndarray, groups: dict[str, np.ndarr
 
 def _enough_sittings(data: ResponseSet, settings: CalibrationSettings) -> None:
     if data.n_sittings < settings.min_sittings:
-        raise InvalidInput(f"{data.n_sittings} finished sittings in the window; a calibration run needs at least "
-                               f"{settings.min_sittings} (the program's min_sittings)")
+        raise InvalidInput("{n} finished sittings in the window; a calibration run needs at least "
+                               "{minimum} (the program's min_sittings)", n=data.n_sittings,
+                               minimum=settings.min_sittings)
 
 
 def _calibrate(*args, **kwargs):
@@ -194,7 +195,7 @@ def _calibrate(*args, **kwargs):
     try:
         return engine.calibrate(*args, **kwargs)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
-        raise InvalidInput(f"the calibration failed on this data ({error}); widen the window") from None
+        raise InvalidInput("the calibration failed on this data ({error}); widen the window", error=str(error)) from None
 
 
 def run_pretest_calibration(session: Session, program: ExamProgram, data: ResponseSet, *, actor: str,
@@ -214,8 +215,8 @@ def _pretest_run(session: Session, program: ExamProgram, data: ResponseSet, *, a
     if pretest.index.size == 0:
         raise InvalidInput("the finished sittings hold no responses to items that are still in pretest")
     if anchors.index.size < 10:
-        raise InvalidInput(f"only {anchors.index.size} operational items with parameters were answered; "
-                               "the scale needs more anchors")
+        raise InvalidInput("only {n} operational items with parameters were answered; "
+                               "the scale needs more anchors", n=anchors.index.size)
     columns = np.concatenate([anchors.index, pretest.index])
     keys = np.concatenate([anchors.keys, pretest.keys])
     choices = data.choices[:, columns]
@@ -355,7 +356,7 @@ def get_run(session: Session, run_id: int) -> CalibrationRun:
     run = session.scalar(select(CalibrationRun).where(CalibrationRun.id == run_id).options(
         selectinload(CalibrationRun.items).selectinload(CalibrationItem.item)))
     if run is None:
-        raise NotFound(f"no calibration run {run_id}")
+        raise NotFound("no calibration run {run}", run=run_id)
     return run
 
 
@@ -363,7 +364,7 @@ def _run_item(run: CalibrationRun, code: str) -> CalibrationItem:
     for entry in run.items:
         if entry.item.code == code:
             return entry
-    raise NotFound(f"item {code} is not in calibration run {run.id}")
+    raise NotFound("item {code} is not in calibration run {run}", code=code, run=run.id)
 
 
 def approve(session: Session, program: ExamProgram, run_id: int, code: str, *, actor: str, actor_role: str,
@@ -374,21 +375,23 @@ def approve(session: Session, program: ExamProgram, run_id: int, code: str, *, a
     with unit_of_work(session):
         run = get_run(session, run_id)
         if run.kind != "pretest":
-            raise Conflict(f"run {run_id} is a {run.kind} run; only pretest runs approve items")
+            raise Conflict("run {run} is a {kind} run; only pretest runs approve items", run=run_id, kind=run.kind)
         entry = _run_item(run, code)
         if entry.decision != "pending":
-            raise Conflict(f"{code} was already {entry.decision} in run {run_id}")
+            raise Conflict("{code} was already {decision} in run {run}", code=code, decision=entry.decision,
+                           run=run_id)
         item = entry.item
         if item.status != "pretest":
-            raise Conflict(f"{code} is {item.status}, no longer in pretest")
+            raise Conflict("{code} is {status}, no longer in pretest", code=code, status=item.status)
         if item.current_version.id != entry.item_version_id:
-            raise Conflict(f"{code} has a newer version than the one this run calibrated")
+            raise Conflict("{code} has a newer version than the one this run calibrated", code=code)
         settings = program.calibration
         if entry.n_responses < settings.min_responses:
-            raise Conflict(f"{code} has {entry.n_responses} responses in run {run_id}; at least "
-                                   f"{settings.min_responses} are needed to approve it")
+            raise Conflict("{code} has {n} responses in run {run}; at least {minimum} are needed to approve it",
+                           code=code, n=entry.n_responses, run=run_id, minimum=settings.min_responses)
         if not entry.converged or entry.a is None or entry.b is None or entry.c is None:
-            raise Conflict(f"{code}'s estimates did not settle in run {run_id} ({entry.message})")
+            raise Conflict("{code}'s estimates did not settle in run {run} ({message})", code=code, run=run_id,
+                           message=entry.message)
         version = new_parameter_version(session, item, Parameters(
             entry.a, entry.b, entry.c, "calibration", entry.se_a, entry.se_b, entry.se_c, run.id, entry.n_responses),
             actor=actor, now=now, note=f"calibration run {run.id}")
@@ -411,7 +414,8 @@ def reject(session: Session, program: ExamProgram, run_id: int, code: str, *, ac
         run = get_run(session, run_id)
         entry = _run_item(run, code)
         if run.kind != "pretest" or entry.decision != "pending":
-            raise Conflict(f"{code} cannot be rejected in run {run_id} (it is {entry.decision})")
+            raise Conflict("{code} cannot be rejected in run {run} (it is {decision})", code=code, run=run_id,
+                           decision=entry.decision)
         lifecycle.move(session, program, code, "reviewed", actor=actor, actor_role=actor_role, now=now,
                        reason=f"rejected in calibration run {run.id}: {note}", calibration_run_id=run.id)
         entry.decision, entry.decided_by, entry.decided_at, entry.decision_note = "rejected", actor, now, note[:500]
@@ -445,8 +449,8 @@ def _drift_run(session: Session, program: ExamProgram, data: ResponseSet, *, act
     counts = (responses >= 0).sum(axis=0)
     usable = counts >= settings.min_responses
     if usable.sum() < 10:
-        raise InvalidInput(f"fewer than 10 operational items have {settings.min_responses} responses "
-                               "in the window; widen it")
+        raise InvalidInput("fewer than 10 operational items have {minimum} responses in the window; widen it",
+                           minimum=settings.min_responses)
     responses, counts = responses[:, usable], counts[usable]
     versions = [v for v, u in zip(operational.versions, usable) if u]
     items = [i for i, u in zip(operational.items, usable) if u]
@@ -501,7 +505,7 @@ def acknowledge(session: Session, run_id: int, code: str, *, actor: str, actor_r
         run = get_run(session, run_id)
         entry = _run_item(run, code)
         if run.kind != "drift" or entry.decision != "pending":
-            raise Conflict(f"{code} cannot be acknowledged in run {run_id}")
+            raise Conflict("{code} cannot be acknowledged in run {run}", code=code, run=run_id)
         entry.decision, entry.decided_by, entry.decided_at = "acknowledged", actor, now
         entry.decision_note = note[:500]
         audit.record(session, actor=actor, actor_role=actor_role, action="calibration.acknowledge",

@@ -5,6 +5,11 @@ stem, an optional table and figure, the options, the key and the rationale,
 and what exchange with other tools needs kept with them (QTI): a shared
 stimulus shown with the item, instructions for the candidate, the title, the
 language, the choice identifiers, and whether the options may be shuffled.
+An item may carry its text in other languages too (:class:`LanguageVersion`:
+stem, options, rationale, table, the figure's text alternative, the stimulus,
+instructions and title); the key, the choice identifiers, the figure's image and
+the IRT parameters are the item's, whatever the language. Content written before
+there were language versions reads as one language, its own.
 Every read and write of ``ItemVersion.content`` goes through :func:`pack` and
 :func:`unpack`, which encrypt and decrypt it with AES-256-GCM under the keys of
 :mod:`itembank.keyring` (outside the database). A stored value reads
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import os
 import re
@@ -26,6 +32,8 @@ from dataclasses import asdict, dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from defusedxml.ElementTree import fromstring as defused_fromstring
+from sqlalchemy import String
+from sqlalchemy.types import TypeDecorator
 
 from itembank.keyring import Keyring, current_keyring
 from persistence.errors import InvalidInput
@@ -42,6 +50,72 @@ _AAD = b"cbt item content "
 
 class ContentError(InvalidInput):
     """Item content that cannot be used as given."""
+
+
+def _check_texts(stem: str, options: tuple[str, ...]) -> None:
+    if not isinstance(stem, str) or not stem.strip():
+        raise ContentError("the stem is empty", field="stem")
+    if len(options) < 2 or any(not isinstance(o, str) or not o.strip() for o in options):
+        raise ContentError("an item needs at least two non-empty options", field="options")
+    if len(set(options)) != len(options):
+        raise ContentError("two options are the same", field="options")
+
+
+def _check_table(table: dict | None) -> None:
+    if table is None:
+        return
+    header, rows = table.get("header"), table.get("rows")
+    if not isinstance(header, list) or not isinstance(rows, list) or any(
+        not isinstance(r, list) or len(r) != len(header) for r in rows
+    ):
+        raise ContentError("a table needs a header and rows of the header's length", field="table")
+
+
+def _check_language(language: object) -> None:
+    if not isinstance(language, str) or len(language) > 35 or not LANGUAGE.match(language):
+        raise ContentError("{language!r} is not a language tag", field="language", language=language)
+
+
+def same_language(tag: str, wanted: str) -> bool:
+    """Whether the text tagged ``tag`` is in ``wanted`` (BCP 47 tags compare without case;
+    "ja" wants "ja-JP" as well)."""
+    tag, wanted = tag.casefold(), wanted.casefold()
+    return bool(tag) and bool(wanted) and (tag == wanted or tag.split("-")[0] == wanted.split("-")[0])
+
+
+@dataclass(frozen=True)
+class LanguageVersion:
+    """An item's text in another language than its own: what a candidate reads.
+
+    ``table`` and ``stimulus`` are None where the item's own serve every language (a truth
+    table, a passage not translated); ``figure_alt`` is the figure's text alternative in this
+    language (needed when the item has a figure, "" when it has none).
+    """
+
+    language: str
+    stem: str
+    options: tuple[str, ...]
+    rationale: str = ""
+    table: dict | None = None
+    figure_alt: str = ""
+    stimulus: dict | None = None  # {"title", "text"}: the shared passage in this language
+    instructions: str = ""
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", tuple(self.options))
+        _check_language(self.language)
+        if not self.language:
+            raise ContentError("a language version needs its language", field="language")
+        _check_texts(self.stem, self.options)
+        _check_table(self.table)
+        if self.stimulus is not None and (not isinstance(self.stimulus, dict) or set(self.stimulus) != {
+                "title", "text"} or not all(isinstance(v, str) for v in self.stimulus.values())
+                                          or not self.stimulus["text"].strip()):
+            raise ContentError("a stimulus in another language needs exactly title and text")
+        for name in ("rationale", "figure_alt", "instructions", "title"):
+            if not isinstance(getattr(self, name), str):
+                raise ContentError("{name} is text", field=name, name=name)
 
 
 class ContentKeyError(ContentError):
@@ -64,26 +138,20 @@ class ItemContent:
     choice_ids: tuple[str, ...] = ()  # the options' identifiers in QTI; () for choice_A, choice_B, ...
     shuffle: bool = True  # whether a sitting may show the options in another order
     fixed: tuple[int, ...] = ()  # options that keep their place when the others are shuffled
+    # The text in other languages than ``language`` (which they need stated), one version each.
+    translations: tuple[LanguageVersion, ...] = ()
 
     def __post_init__(self) -> None:
         # JSON and callers give lists; the content is frozen and compared by value.
         object.__setattr__(self, "options", tuple(self.options))
         object.__setattr__(self, "choice_ids", tuple(self.choice_ids))
         object.__setattr__(self, "fixed", tuple(sorted(int(i) for i in self.fixed)))
-        if not self.stem.strip():
-            raise ContentError("the stem is empty", field="stem")
-        if len(self.options) < 2 or any(not o.strip() for o in self.options):
-            raise ContentError("an item needs at least two non-empty options", field="options")
-        if len(set(self.options)) != len(self.options):
-            raise ContentError("two options are the same", field="options")
+        object.__setattr__(self, "translations", tuple(
+            t if isinstance(t, LanguageVersion) else _language_version(t) for t in self.translations))
+        _check_texts(self.stem, self.options)
         if not 0 <= self.key < len(self.options):
-            raise ContentError(f"key {self.key} is not an option index", field="key")
-        if self.table is not None:
-            header, rows = self.table.get("header"), self.table.get("rows")
-            if not isinstance(header, list) or not isinstance(rows, list) or any(
-                not isinstance(r, list) or len(r) != len(header) for r in rows
-            ):
-                raise ContentError("a table needs a header and rows of the header's length", field="table")
+            raise ContentError("key {key} is not an option index", field="key", key=self.key)
+        _check_table(self.table)
         if self.figure is not None:
             check_figure(self.figure)
         if self.choice_ids and (len(self.choice_ids) != len(self.options) or len(set(self.choice_ids)) != len(
@@ -98,10 +166,126 @@ class ItemContent:
                 raise ContentError("a stimulus needs exactly identifier, title and text")
             if not IDENTIFIER.match(self.stimulus["identifier"]) or not self.stimulus["text"].strip():
                 raise ContentError("a stimulus needs an identifier (letters, digits, _ . -) and text")
-        if len(self.language) > 35 or not LANGUAGE.match(self.language):
-            raise ContentError(f"{self.language!r} is not a language tag")
+        _check_language(self.language)
         if not isinstance(self.shuffle, bool):
             raise ContentError("shuffle is true or false")
+        self._check_translations()
+
+    def _check_translations(self) -> None:
+        if self.translations and not self.language:
+            raise ContentError("state the language of the item's own text before adding another language",
+                               field="language")
+        # A version's table or passage that is the item's own is stored as None ("the item's"), so
+        # that content compares equal however it was given (an import gives every version in full).
+        object.__setattr__(self, "translations", tuple(self._normalised(v) for v in self.translations))
+        seen = [self.language]
+        for version in self.translations:
+            if any(version.language.casefold() == other.casefold() for other in seen):
+                raise ContentError("the item has its text in {language} twice", field="language",
+                                   language=version.language)
+            seen.append(version.language)
+            if len(version.options) != len(self.options):
+                raise ContentError("the {language} version has {found} options; the item has {count}",
+                                   field="options", language=version.language, found=len(version.options),
+                                   count=len(self.options))
+            if self.figure is not None and not version.figure_alt.strip():
+                raise ContentError("the {language} version needs the figure's text alternative",
+                                   field="figure_alt", language=version.language)
+            if self.figure is None and version.figure_alt:
+                raise ContentError("the {language} version describes a figure the item does not have",
+                                   field="figure_alt", language=version.language)
+            if version.stimulus is not None and self.stimulus is None:
+                raise ContentError("the {language} version has a stimulus the item does not have",
+                                   language=version.language)
+
+    def _normalised(self, version: LanguageVersion) -> LanguageVersion:
+        same = {}
+        if version.table is not None and version.table == self.table:
+            same["table"] = None
+        if version.stimulus is not None and self.stimulus is not None and version.stimulus == {
+                "title": self.stimulus["title"], "text": self.stimulus["text"]}:
+            same["stimulus"] = None
+        return dataclasses.replace(version, **same) if same else version
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the item's text is in, its own first ("" when its own is not stated)."""
+        return (self.language, *(t.language for t in self.translations))
+
+    def translation(self, language: str) -> LanguageVersion | None:
+        """The version in ``language`` (an exact tag, without case) among the other languages."""
+        return next((t for t in self.translations if t.language.casefold() == language.casefold()), None)
+
+    def in_language(self, language: str) -> ItemContent | None:
+        """The item as one language shows it (no other versions), or None if it lacks ``language``.
+
+        The key, choice identifiers, shuffling and the figure's image are the item's; the text
+        is the version's, the table and stimulus the item's own where the version has none.
+        Views are kept with the content (which never changes): a sitting asks for them on every
+        read of its page."""
+        views = self.__dict__.setdefault("_views", {})
+        wanted = language.casefold()
+        if wanted not in views:
+            views[wanted] = self._in_language(language)
+        return views[wanted]
+
+    def _in_language(self, language: str) -> ItemContent | None:
+        if language.casefold() == self.language.casefold():
+            return self._view(translations=())
+        version = self.translation(language)
+        if version is None:
+            return None
+        stimulus = self.stimulus
+        if stimulus is not None and version.stimulus is not None:
+            stimulus = {**stimulus, **version.stimulus}
+        return self._view(
+            stem=version.stem, options=version.options, rationale=version.rationale,
+            table=version.table if version.table is not None else self.table,
+            figure={**self.figure, "alt": version.figure_alt} if self.figure else None,
+            stimulus=stimulus, instructions=version.instructions, title=version.title,
+            language=version.language, translations=())
+
+    def shown_in(self, *languages: str | None) -> ItemContent:
+        """The item in the first of ``languages`` it has ("ja" takes "ja-JP" too), else in its own."""
+        views = self.__dict__.setdefault("_views", {})
+        if languages not in views:
+            views[languages] = self._shown_in(languages)
+        return views[languages]
+
+    def _shown_in(self, languages: tuple[str | None, ...]) -> ItemContent:
+        for wanted in languages:
+            if not wanted:
+                continue
+            for tag in self.languages:
+                if tag and same_language(tag, wanted):
+                    return self.in_language(tag)
+        return self.in_language(self.language)
+
+    def with_translation(self, version: LanguageVersion) -> ItemContent:
+        """This content with ``version`` added, or put in place of the one in its language."""
+        wanted = version.language.casefold()
+        if self.translation(version.language) is None:
+            return dataclasses.replace(self, translations=(*self.translations, version))
+        return dataclasses.replace(self, translations=tuple(
+            version if t.language.casefold() == wanted else t for t in self.translations))
+
+    def without_language(self, language: str) -> ItemContent:
+        """This content without its version in ``language`` (never its own language)."""
+        if language.casefold() == self.language.casefold():
+            raise ContentError("the item's own language cannot be removed; make another language its own first",
+                               field="language")
+        if self.translation(language) is None:
+            raise ContentError("the item has no text in {language}", field="language", language=language)
+        return dataclasses.replace(self, translations=tuple(
+            t for t in self.translations if t.language.casefold() != language.casefold()))
+
+    def _view(self, **changes) -> ItemContent:
+        # A view of content already checked: built without checking again (figures are costly
+        # to check, and a sitting's start builds a hundred views).
+        view = object.__new__(ItemContent)
+        for field in dataclasses.fields(self):
+            object.__setattr__(view, field.name, changes.get(field.name, getattr(self, field.name)))
+        return view
 
     @property
     def fixed_positions(self) -> tuple[int, ...]:
@@ -120,8 +304,8 @@ def check_figure(figure: dict) -> None:
     if not isinstance(figure, dict) or set(figure) != {"media_type", "data", "alt"}:
         raise ContentError("a figure needs exactly media_type, data and alt", field="figure")
     if figure["media_type"] not in FIGURE_TYPES:
-        raise ContentError(f"a figure must be one of {', '.join(FIGURE_TYPES)}, not {figure['media_type']!r}",
-                           field="figure")
+        raise ContentError("a figure must be one of {types}, not {media_type!r}", field="figure",
+                           types=", ".join(FIGURE_TYPES), media_type=figure["media_type"])
     if not isinstance(figure["alt"], str) or not figure["alt"].strip():
         raise ContentError("a figure needs a text alternative (alt) for candidates who cannot see it",
                            field="figure_alt")
@@ -130,8 +314,8 @@ def check_figure(figure: dict) -> None:
     except (binascii.Error, TypeError, ValueError):
         raise ContentError("the figure's data is not base64", field="figure") from None
     if len(raw) > FIGURE_MAX_BYTES:
-        raise ContentError(f"the figure is {len(raw) // 1024} KiB; at most {FIGURE_MAX_BYTES // 1024} KiB",
-                           field="figure")
+        raise ContentError("the figure is {size} KiB; at most {limit} KiB", field="figure",
+                           size=len(raw) // 1024, limit=FIGURE_MAX_BYTES // 1024)
     check_figure_bytes(raw, figure["media_type"])
 
 
@@ -145,7 +329,8 @@ def check_figure_bytes(raw: bytes, media_type: str) -> None:
     """Refuse a figure whose bytes are not of ``media_type``, or an SVG that could run code."""
     if media_type != "image/svg+xml":
         if not raw.startswith(MAGIC[media_type]):
-            raise ContentError(f"the figure is named {media_type} but its content is not a {media_type} image")
+            raise ContentError("the figure is named {media_type} but its content is not a {media_type} image",
+                               media_type=media_type)
         return
     try:
         root = defused_fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
@@ -156,11 +341,11 @@ def check_figure_bytes(raw: bytes, media_type: str) -> None:
     for element in root.iter():
         tag = element.tag.rsplit("}", 1)[-1] if isinstance(element.tag, str) else ""
         if tag in SVG_ACTIVE:
-            raise ContentError(f"the SVG figure holds a <{tag}> element, which could run code; remove it")
+            raise ContentError("the SVG figure holds a <{tag}> element, which could run code; remove it", tag=tag)
         for name, value in element.attrib.items():
             local = name.rsplit("}", 1)[-1].lower()
             if local.startswith("on"):
-                raise ContentError(f"the SVG figure has an event handler ({local}); remove it")
+                raise ContentError("the SVG figure has an event handler ({name}); remove it", name=local)
             if local == "href" and not value.strip().startswith(("#", "data:image/")):
                 raise ContentError("the SVG figure links to another document; only images inside it are allowed")
 
@@ -169,7 +354,30 @@ def to_dict(content: ItemContent) -> dict:
     data = asdict(content)
     for name in ("options", "choice_ids", "fixed"):
         data[name] = list(data[name])
+    if content.translations:
+        data["translations"] = [translation_dict(t) for t in content.translations]
+    else:
+        del data["translations"]  # single-language content is stored as it was before
     return data
+
+
+def translation_dict(version: LanguageVersion) -> dict:
+    data = asdict(version)
+    data["options"] = list(data["options"])
+    return data
+
+
+def _language_version(data: object) -> LanguageVersion:
+    if not isinstance(data, dict):
+        raise ContentError("a language version is an object with language, stem and options")
+    try:
+        return LanguageVersion(
+            language=data["language"], stem=data["stem"], options=tuple(data["options"]),
+            rationale=data.get("rationale", "") or "", table=data.get("table"),
+            figure_alt=data.get("figure_alt", "") or "", stimulus=data.get("stimulus"),
+            instructions=data.get("instructions", "") or "", title=data.get("title", "") or "")
+    except KeyError as error:
+        raise ContentError("a language version needs {name}", name=error.args[0]) from None
 
 
 def from_dict(data: dict) -> ItemContent:
@@ -188,11 +396,12 @@ def from_dict(data: dict) -> ItemContent:
             choice_ids=tuple(data.get("choice_ids") or ()),
             shuffle=data.get("shuffle", True),
             fixed=tuple(data.get("fixed") or ()),
+            translations=tuple(data.get("translations") or ()),
         )
     except ContentError:
         raise
     except (KeyError, TypeError, AttributeError, ValueError) as error:
-        raise ContentError(f"malformed item content: {error!r}") from None
+        raise ContentError("malformed item content: {error}", error=repr(error)) from None
 
 
 _ciphers: dict[tuple[str, bytes], AESGCM] = {}
@@ -230,13 +439,14 @@ def unpack(stored: str, keyring: Keyring | None = None) -> ItemContent:
         raise ContentKeyError("stored item content is not encrypted (run `cbt items encrypt`)")
     key = keyring.keys.get(kid)
     if key is None:
-        raise ContentKeyError(f"item content is encrypted with key {kid}, which {keyring.source} does not hold")
+        raise ContentKeyError("item content is encrypted with key {kid}, which {source} does not hold",
+                              kid=kid, source=keyring.source)
     try:
         raw = base64.b64decode(stored[PREFIX_LENGTH:])
         plain = _cipher(kid, key).decrypt(raw[:12], raw[12:], _AAD + kid.encode())
     except InvalidTag:
-        raise ContentKeyError(f"key {kid} of {keyring.source} does not decrypt the item content "
-                              "(a wrong key, or the stored value was altered)") from None
+        raise ContentKeyError("key {kid} of {source} does not decrypt the item content "
+                              "(a wrong key, or the stored value was altered)", kid=kid, source=keyring.source) from None
     except (binascii.Error, ValueError):
         raise ContentKeyError("stored item content is damaged") from None
     return from_dict(json.loads(plain))
@@ -249,3 +459,44 @@ def reencrypt(stored: str, old: Keyring, new: Keyring) -> str:
     if key_id_of(stored) == new.active:
         return stored
     return pack(unpack(stored, old), new)
+
+
+# Other secrets of the bank kept beside the items (a scoring amendment's corrected key) are
+# encrypted under the same keys, bound to their own associated data.
+_SEALED_AAD = b"cbt sealed value "
+
+
+def seal_value(value: int, keyring: Keyring | None = None) -> str:
+    """A whole number (an answer key) encrypted under the active content key, stored like content."""
+    keyring = keyring or current_keyring()
+    kid = keyring.active
+    nonce = os.urandom(12)
+    sealed = _cipher(kid, keyring.keys[kid]).encrypt(nonce, str(int(value)).encode(), _SEALED_AAD + kid.encode())
+    return f"{FORMAT}:{kid}:{base64.b64encode(nonce + sealed).decode()}"
+
+
+def open_value(stored: str, keyring: Keyring | None = None) -> int:
+    keyring = keyring or current_keyring()
+    kid = key_id_of(stored)
+    key = keyring.keys.get(kid) if kid else None
+    if key is None:
+        raise ContentKeyError(f"a sealed value is encrypted with key {kid}, which {keyring.source} does not hold")
+    try:
+        raw = base64.b64decode(stored[PREFIX_LENGTH:])
+        return int(_cipher(kid, key).decrypt(raw[:12], raw[12:], _SEALED_AAD + kid.encode()))
+    except (InvalidTag, binascii.Error, ValueError):
+        raise ContentKeyError(f"key {kid} of {keyring.source} does not decrypt a sealed value") from None
+
+
+class SealedInteger(TypeDecorator[int]):
+    """A whole number encrypted at rest under the content keys (re-encrypted by a key rotation:
+    :func:`itembank.encryption.rotate_keys` walks every column of this type)."""
+
+    impl = String(128)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else seal_value(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else open_value(value)

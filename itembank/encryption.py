@@ -15,10 +15,10 @@ from typing import Callable
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from itembank.content import PREFIX_LENGTH, ContentKeyError, key_id_of, reencrypt, unpack
+from itembank.content import PREFIX_LENGTH, ContentKeyError, SealedInteger, key_id_of, reencrypt, unpack
 from itembank.keyring import Keyring, current_keyring, use_keyring, write_key_file
 from itembank.models import ItemVersion
-from persistence import audit
+from persistence import Base, audit
 from persistence.unit_of_work import unit_of_work
 
 
@@ -91,6 +91,20 @@ def reencrypt_bank(session: Session, old: Keyring, new: Keyring, *, batch: int =
     return changed
 
 
+def reencrypt_sealed_values(session: Session) -> int:
+    """Write every :class:`~itembank.content.SealedInteger` value again, under the process's active
+    key (read with the keyring that holds the old keys too), in the caller's transaction."""
+    done = 0
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if not isinstance(column.type, SealedInteger):
+                continue
+            for row_id, value in session.execute(select(table.c.id, column).where(column.is_not(None))).all():
+                session.execute(update(table).where(table.c.id == row_id).values({column.name: value}))
+                done += 1
+    return done
+
+
 def rotate_keys(session: Session, keyring: Keyring | None = None, *, actor: str, actor_role: str,
                 now: dt.datetime, progress: Callable[[int, int], None] | None = None) -> RotationReport:
     """Rotate to a new key and re-encrypt the bank in one transaction, audited in it. Commits.
@@ -113,8 +127,10 @@ def rotate_keys(session: Session, keyring: Keyring | None = None, *, actor: str,
         rotated = keyring
     with unit_of_work(session):
         changed = reencrypt_bank(session, keyring, rotated, progress=progress)
+        sealed = reencrypt_sealed_values(session)
         audit.record(session, actor=actor, actor_role=actor_role, action="bank.rotate_key", subject="bank",
-                     details={"new_key": rotated.active, "old_keys": list(old_keys), "reencrypted": changed}, at=now)
+                     details={"new_key": rotated.active, "old_keys": list(old_keys), "reencrypted": changed,
+                              "sealed_values": sealed}, at=now)
     if rotated.writable:
         final = rotated.only_active()
         write_key_file(final)

@@ -26,7 +26,7 @@ def _items(session: Session, codes: list[str]) -> list[Item]:
     found = {i.code: i for i in session.scalars(select(Item).where(Item.code.in_(codes)))}
     unknown = [c for c in codes if c not in found]
     if unknown:
-        raise NotFound(f"no such item(s): {', '.join(unknown)}", field="items")
+        raise NotFound("no such item(s): {codes}", field="items", codes=", ".join(unknown))
     return [found[c] for c in codes]
 
 
@@ -58,7 +58,7 @@ def delete_enemy_set(session: Session, name: str, *, actor: str, actor_role: str
     with unit_of_work(session):
         enemy_set = session.scalar(select(EnemySet).where(EnemySet.name == name))
         if enemy_set is None:
-            raise NotFound(f"no enemy set {name}")
+            raise NotFound("no enemy set {name}", name=name)
         session.delete(enemy_set)
         audit.record(session, actor=actor, actor_role=actor_role, action="enemies.delete",
                      subject=f"enemies:{name}", reason=reason, at=now)

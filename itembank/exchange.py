@@ -35,7 +35,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from itembank.bank import Parameters, _version, add_item, check_code, check_content_for_program
-from itembank.content import ContentError, ItemContent, to_dict, unpack
+from itembank.content import ContentError, ItemContent, LanguageVersion, to_dict, unpack
 from itembank.enemies import enemy_sets, save_enemy_set
 from itembank.models import (
     ITEM_STATUSES,
@@ -99,8 +99,8 @@ class ImportReport:
 
 def check_mode(mode: str) -> str:
     if mode not in IMPORT_MODES:
-        raise InvalidInput(f"unknown import mode {mode!r}: 'all' (all or nothing) or 'valid' (the good items land)",
-                           field="mode")
+        raise InvalidInput("unknown import mode {mode!r}: 'all' (all or nothing) or 'valid' (the good items land)",
+                           field="mode", mode=mode)
     return mode
 
 
@@ -149,6 +149,33 @@ class StimulusDocument(_Part):
     text: str
 
 
+class LanguageStimulusDocument(_Part):
+    model_config = ConfigDict(extra="forbid")
+    title: str
+    text: str
+
+
+class LanguageVersionDocument(_Part):
+    """The item's text in another language (the key and the figure's image are the item's)."""
+
+    language: str
+    stem: str
+    options: list[str] = Field(min_length=2)
+    rationale: str | None = ""
+    table: TableDocument | None = None
+    figure_alt: str = ""
+    stimulus: LanguageStimulusDocument | None = None
+    instructions: str = ""
+    title: str = ""
+
+    def version(self) -> LanguageVersion:
+        return LanguageVersion(language=self.language, stem=self.stem, options=tuple(self.options),
+                               rationale=self.rationale or "", table=self.table.model_dump() if self.table else None,
+                               figure_alt=self.figure_alt,
+                               stimulus=self.stimulus.model_dump() if self.stimulus else None,
+                               instructions=self.instructions, title=self.title)
+
+
 class ContentDocument(_Part):
     stem: str
     options: list[str] = Field(min_length=2)
@@ -164,6 +191,8 @@ class ContentDocument(_Part):
     choice_ids: list[str] = []
     shuffle: bool = True
     fixed: list[int] = []
+    # The text in other languages than ``language``.
+    translations: list[LanguageVersionDocument] = []
 
     def content(self) -> ItemContent:
         """The item content (ContentError says what the content itself gets wrong)."""
@@ -172,7 +201,8 @@ class ContentDocument(_Part):
                            figure=self.figure.model_dump() if self.figure else None,
                            stimulus=self.stimulus.model_dump() if self.stimulus else None,
                            instructions=self.instructions, title=self.title, language=self.language,
-                           choice_ids=tuple(self.choice_ids), shuffle=self.shuffle, fixed=tuple(self.fixed))
+                           choice_ids=tuple(self.choice_ids), shuffle=self.shuffle, fixed=tuple(self.fixed),
+                           translations=tuple(t.version() for t in self.translations))
 
 
 class ParametersDocument(_Part):
@@ -344,18 +374,18 @@ def parse_content(raw: Any, where: str = "content") -> ItemContent:
     try:
         document = ContentDocument.model_validate(raw)
     except ValidationError as error:
-        raise InvalidInput(f"{where}: {_first_error(error)}") from None
+        raise InvalidInput("{where}: {first_error}", where=where, first_error=_first_error(error)) from None
     try:
         return document.content()
     except ContentError as error:
-        raise ContentError(f"{where}: {error}") from None
+        raise ContentError("{where}: {error}", where=where, error=error) from None
 
 
 def _content(version: VersionDocument, where: str) -> ItemContent:
     try:
         return version.content.content()
     except ContentError as error:
-        raise ContentError(f"{where}.content: {error}") from None
+        raise ContentError("{where}.content: {error}", where=where, error=error) from None
 
 
 # Export ---------------------------------------------------------------------------------------
@@ -489,8 +519,8 @@ def import_bank(session: Session, program: ExamProgram, document: dict | str | b
                 try:
                     program.field_of_category(item.category)
                 except KeyError:
-                    raise InvalidInput(f"items[{index}].category: {item.category} is not in the syllabus of "
-                                       f"{program.code}") from None
+                    raise InvalidInput("items[{index}].category: {category} is not in the syllabus of {code}",
+                                       index=index, category=item.category, code=program.code) from None
                 newest = len(item.versions) - 1
                 content = _content(item.versions[newest], f"items[{index}].versions[{newest}]")
                 check_content_for_program(program, code, content)
@@ -545,10 +575,10 @@ def _restored_item(item: ItemDocument, index: int, program: ExamProgram, runs: s
     try:
         field_code = program.field_of_category(item.category)
     except KeyError:
-        raise InvalidInput(f"items[{index}].category: {item.category} is not in the syllabus of "
-                           f"{program.code}") from None
+        raise InvalidInput("items[{index}].category: {category} is not in the syllabus of {code}", index=index,
+                           category=item.category, code=program.code) from None
     if item.status not in ITEM_STATUSES:
-        raise InvalidInput(f"items[{index}].status: unknown status {item.status!r}")
+        raise InvalidInput("items[{index}].status: unknown status {status!r}", index=index, status=item.status)
     restored = Item(code=code, category=item.category, field=field_code, status=item.status,
                     author=item.author or "system", created_at=item.created_at)
     numbers = []
@@ -563,15 +593,15 @@ def _restored_item(item: ItemDocument, index: int, program: ExamProgram, runs: s
                 parameters = Parameters(p.a, p.b, p.c, p.source, p.se_a, p.se_b, p.se_c,
                                         p.calibration_run if p.calibration_run in runs else None, p.n_responses)
             except InvalidInput as error:
-                raise InvalidInput(f"{where}.parameters: {error}") from None
+                raise InvalidInput("{where}.parameters: {error}", where=where, error=error) from None
         version = _version(v.version or number, content, parameters, v.created_by or "system",
                            v.created_at or dt.datetime.now(dt.timezone.utc), v.note or "")
         restored.versions.append(version)
         numbers.append(version.version)
     if numbers != sorted(set(numbers)):
-        raise InvalidInput(f"items[{index}].versions: version numbers must be distinct and in order")
+        raise InvalidInput("items[{index}].versions: version numbers must be distinct and in order", index=index)
     if restored.status == "operational" and not restored.versions[-1].has_parameters:
-        raise InvalidInput(f"items[{index}]: an operational item needs IRT parameters")
+        raise InvalidInput("items[{index}]: an operational item needs IRT parameters", index=index)
     for h in item.history:
         restored.history.append(ItemStatusChange(
             from_status=h.from_status, to_status=h.to_status, actor=h.actor or "system",
@@ -599,8 +629,8 @@ def _restore_runs(session: Session, raw_runs: list[RunDocument], items: dict[str
                 continue
             versions = {v.version: v.id for v in item.versions}
             if e.version not in versions:
-                raise InvalidInput(f"calibration_runs[{index}].items[{position}].version: item {e.code} has no "
-                                   f"version {e.version}")
+                raise InvalidInput("calibration_runs[{index}].items[{position}].version: item {code} has no version {version}",
+                                   index=index, position=position, code=e.code, version=e.version)
             run.items.append(CalibrationItem(
                 item_id=item.id, item_version_id=versions[e.version], new_version_id=versions.get(e.new_version),
                 decided_at=e.decided_at, **{name: getattr(e, name) for name in RUN_ITEM_FIELDS}))
@@ -630,8 +660,8 @@ def restore_bank(session: Session, program: ExamProgram, document: dict | str | 
     with unit_of_work(session):
         held = session.scalar(select(func.count(Item.id))) or 0
         if held:
-            raise Conflict(f"the bank holds {held} item(s): a restore goes into an empty bank only "
-                           "(import the file instead to add its items as drafts)")
+            raise Conflict("the bank holds {held} item(s): a restore goes into an empty bank only (import the file "
+                           "instead to add its items as drafts)", held=held)
         runs = {r.id for r in parsed.calibration_runs}  # references are resolved after the runs are recreated
         restored: list[Item] = []
         seen: set[str] = set()

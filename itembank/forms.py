@@ -46,7 +46,7 @@ def form_by_code(session: Session, code: str, *, lock: bool = False) -> Form:
         query = query.with_for_update()
     form = session.scalar(query)
     if form is None:
-        raise NotFound(f"no form {code}")
+        raise NotFound("no form {code}", code=code)
     return form
 
 
@@ -77,8 +77,9 @@ def assemble_batch(session: Session, program: ExamProgram, count: int, *, actor:
         max_uses = math.floor(settings.max_exposure * total + 1e-9)
         if max_uses < 1:
             needed = math.ceil(1 / settings.max_exposure - 1e-9)
-            raise AssemblyError(f"exposure: with at most {settings.max_exposure:.0%} of the forms per item, at least "
-                                f"{needed} forms must be in use; assemble {needed - len(previous)} or more")
+            raise AssemblyError("exposure: with at most {share} of the forms per item, at least {needed} forms must "
+                                "be in use; assemble {more} or more", share=f"{settings.max_exposure:.0%}",
+                                needed=needed, more=needed - len(previous))
         scored = sum(f.scored for f in program.fields)
         max_overlap = settings.overlap_items(scored)
         try:
@@ -209,10 +210,10 @@ def publish(session: Session, program: ExamProgram, code: str, *, actor: str, ac
     with unit_of_work(session):
         form = form_by_code(session, code, lock=True)
         if form.status != "draft":
-            raise Conflict(f"form {code} is {form.status}; only a draft can be published")
+            raise Conflict("form {code} is {status}; only a draft can be published", code=code, status=form.status)
         problems = review(session, program, form).problems
         if problems:
-            raise Conflict(f"form {code} cannot be published: {'; '.join(problems)}")
+            raise Conflict("form {code} cannot be published: {problems}", code=code, problems="; ".join(problems))
         form.status, form.published_at, form.published_by = "published", now, actor
         session.flush()
         audit.record(session, actor=actor, actor_role=actor_role, action="forms.publish", subject=f"form:{code}",
@@ -227,7 +228,7 @@ def retire(session: Session, code: str, *, actor: str, actor_role: str, now: dt.
     with unit_of_work(session):
         form = form_by_code(session, code, lock=True)
         if form.status == "retired":
-            raise Conflict(f"form {code} is already retired")
+            raise Conflict("form {code} is already retired", code=code)
         previous = form.status
         form.status, form.retired_at, form.retired_by = "retired", now, actor
         session.flush()

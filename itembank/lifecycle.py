@@ -43,7 +43,8 @@ def move(session, program: ExamProgram, code: str, to_status: str, *, actor: str
         step = program.lifecycle_step(item.status, to_status)
         if step is None:
             options = ", ".join(s.to_status for s in program.next_statuses(item.status)) or "none"
-            raise Conflict(f"{code} is {item.status}; it cannot move to {to_status} (possible: {options})")
+            raise Conflict("{code} is {status}; it cannot move to {to_status} (possible: {options})", code=code,
+                           status=item.status, to_status=to_status, options=options)
         why_not = refusal(step, item, actor, actor_role, by_calibration=calibration_run_id is not None)
         if why_not:
             raise (Refused if actor_role not in step.roles else Conflict)(why_not)

@@ -54,7 +54,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from itembank.bank import BankEntry, browse, check_content_for_program
-from itembank.content import FIGURE_TYPES, IDENTIFIER, ContentError, ItemContent
+from itembank.content import FIGURE_TYPES, IDENTIFIER, ContentError, ItemContent, LanguageVersion
 from itembank.exchange import ImportReport, ItemOutcome, Rejected, check_mode, create_draft
 from itembank.models import Item
 from itembank.program import ExamProgram
@@ -177,15 +177,16 @@ def collapse(text: str) -> str:
 def parse_xml(data: bytes, where: str) -> Element:
     """Parse untrusted XML: no DTD (hence no entity expansion, no external entities)."""
     if len(data) > MAX_XML_BYTES:
-        raise QTIError(f"{where}: {len(data) // 1024} KiB of XML is more than the {MAX_XML_BYTES // 1024} KiB allowed")
+        raise QTIError("{where}: {count} KiB of XML is more than the {max_xml_bytes} KiB allowed", where=where,
+                       count=len(data) // 1024, max_xml_bytes=MAX_XML_BYTES // 1024)
     data = _as_utf8(data, where)
     try:
         root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as error:
-        raise QTIError(f"{where}: refused unsafe XML ({type(error).__name__}: DTDs and entities are not "
-                       "allowed)") from None
+        raise QTIError("{where}: refused unsafe XML ({name}: DTDs and entities are not allowed)", where=where,
+                       name=type(error).__name__) from None
     except Exception as error:  # ElementTree.ParseError and expat errors
-        raise QTIError(f"{where}: not well-formed XML ({error})") from None
+        raise QTIError("{where}: not well-formed XML ({error})", where=where, error=error) from None
     _check_depth(root, where)
     return root
 
@@ -205,9 +206,10 @@ def _as_utf8(data: bytes, where: str) -> bytes:
     try:
         text = data.decode(name)
     except LookupError:
-        raise QTIError(f"{where}: the encoding {name} is not one this server reads") from None
+        raise QTIError("{where}: the encoding {name} is not one this server reads", where=where, name=name) from None
     except UnicodeDecodeError as error:
-        raise QTIError(f"{where}: the document is not valid {name} (byte {error.start})") from None
+        raise QTIError("{where}: the document is not valid {name} (byte {start})", where=where, name=name,
+                       start=error.start) from None
     start, end = declared.span(1)
     return (data[:start].decode("ascii", "replace") + "UTF-8" + text[len(data[:end].decode(name)):]).encode("utf-8")
 
@@ -217,7 +219,8 @@ def _check_depth(root: Element, where: str) -> None:
     level, depth = [root], 1
     while level:
         if depth > MAX_XML_DEPTH:
-            raise QTIError(f"{where}: elements are nested more than {MAX_XML_DEPTH} deep")
+            raise QTIError("{where}: elements are nested more than {max_xml_depth} deep", where=where,
+                           max_xml_depth=MAX_XML_DEPTH)
         level = [child for element in level for child in element]
         depth += 1
 
@@ -329,7 +332,7 @@ class _Reader:
             number = 0
             for entry in element:
                 if _local(entry.tag) != "li":
-                    raise QTIError(f"<{_local(entry.tag)}> in a list is not supported")
+                    raise QTIError("<{tag}> in a list is not supported", tag=_local(entry.tag))
                 number += 1
                 lines: list[str] = []
                 self.flow(entry, lines, "text" if context not in ("body", "prompt") else context)
@@ -352,7 +355,7 @@ class _Reader:
                         self.flow(row, sink, "cell" if context == "body" else context)
                 self.note("a layout table (role=presentation) read as the text of its cells, in reading order")
             elif context != "body":
-                raise QTIError(f"a table {self._where_name(context)} is not supported")
+                raise QTIError("a table {where_in} is not supported", where_in=self._where_name(context))
             else:
                 if self.table is not None:
                     raise QTIError("more than one table in the stem")
@@ -360,7 +363,7 @@ class _Reader:
                 self.note("table", kept=True)
         elif name in ("img", "object"):
             if context not in ("body", "prompt", "cell"):
-                raise QTIError(f"a figure {self._where_name(context)} is not supported")
+                raise QTIError("a figure {where_in} is not supported", where_in=self._where_name(context))
             self.take_figure(element, len(sink) if sink is self.stem else None)
         elif name == "choiceInteraction" and context == "body":
             if self.interaction is not None:
@@ -388,7 +391,7 @@ class _Reader:
             elif name in INLINE or name in ("rt", "rp"):
                 yield from self._pre_text(child)
             else:
-                raise QTIError(f"<{name}> inside <pre> is not supported")
+                raise QTIError("<{name}> inside <pre> is not supported", name=name)
             yield child.tail or ""
 
     def _hidden(self, element: Element) -> bool:
@@ -469,9 +472,10 @@ class _Reader:
         media_type = EXTENSION_TYPES.get(posixpath.splitext(href.lower())[1])
         if media_type is None:
             stated = _attr(element, "type") or "this type"
-            raise QTIError(f"figure {href}: only {', '.join(FIGURE_TYPES)} figures are supported, not {stated}")
+            raise QTIError("figure {href}: only {figure_types} figures are supported, not {stated}", href=href,
+                           figure_types=', '.join(FIGURE_TYPES), stated=stated)
         if not alt and not self.hidden:
-            raise QTIError(f"figure {href} has no text alternative (alt)")
+            raise QTIError("figure {href} has no text alternative (alt)", href=href)
         data = self.read_file(posixpath.normpath(posixpath.join(posixpath.dirname(self.where), href)))
         self.figure = {"media_type": media_type, "data": base64.b64encode(data).decode(), "alt": alt}
         self.figure_at = stem_lines
@@ -518,7 +522,7 @@ class _Reader:
         if _local(root.tag) == "assessmentStimulus":
             body = _find(root, "stimulusBody")
             if body is None:
-                raise QTIError(f"shared stimulus {path} has no stimulus body")
+                raise QTIError("shared stimulus {path} has no stimulus body", path=path)
         identifier = _attr(root, "identifier") or root.get("id") or posixpath.splitext(posixpath.basename(path))[0]
         title = _attr(root, "title") or root.get("label") or ""
         self.take_stimulus(identifier, title, body, path)
@@ -529,7 +533,7 @@ class _Reader:
         lines: list[str] = []
         self.flow(body, lines, "stimulus")
         if not lines:
-            raise QTIError(f"shared stimulus {path} has no text")
+            raise QTIError("shared stimulus {path} has no text", path=path)
         if not NCNAME.match(identifier):
             derived = re.sub(r"[^A-Za-z0-9_.-]", "_", identifier)
             derived = derived if NCNAME.match(derived) else "s_" + derived
@@ -545,10 +549,10 @@ class _Reader:
         path = posixpath.normpath(posixpath.join(posixpath.dirname(self.where), href))
         root = parse_xml(self.read_file(path), path)
         if _local(root.tag) != "assessmentStimulus":
-            raise QTIError(f"{path} is not an assessment stimulus (root <{_local(root.tag)}>)")
+            raise QTIError("{path} is not an assessment stimulus (root <{tag}>)", path=path, tag=_local(root.tag))
         body = _find(root, "stimulusBody")
         if body is None:
-            raise QTIError(f"shared stimulus {path} has no stimulus body")
+            raise QTIError("shared stimulus {path} has no stimulus body", path=path)
         self.take_stimulus(_attr(element, "identifier") or _attr(root, "identifier") or "",
                            _attr(element, "title") or _attr(root, "title") or "", body, path)
 
@@ -562,10 +566,11 @@ def parse_item(data: bytes, where: str, read_file, option_count: int,
     root = parse_xml(data, where)
     namespace = _namespace(root.tag)
     if namespace in OLD_NAMESPACES:
-        raise QTIError(f"{OLD_NAMESPACES[namespace]} items are not supported (QTI 2.1, 2.2 and 3.0 are)")
+        raise QTIError("{standard} items are not supported (QTI 2.1, 2.2 and 3.0 are)",
+                       standard=OLD_NAMESPACES[namespace])
     version = ITEM_NAMESPACES.get(namespace)
     if _local(root.tag) != "assessmentItem" or version is None:
-        raise QTIError(f"not a QTI 2.1, 2.2 or 3.0 assessment item (root <{root.tag}>)")
+        raise QTIError("not a QTI 2.1, 2.2 or 3.0 assessment item (root <{tag}>)", tag=root.tag)
     identifier = (_attr(root, "identifier") or "").strip()
     if not identifier:
         raise QTIError("the item has no identifier")
@@ -582,7 +587,7 @@ def parse_item(data: bytes, where: str, read_file, option_count: int,
         elif name == "modalFeedback":
             reader.feedback(child, "modalFeedback")
         elif name in ("templateDeclaration", "templateProcessing"):
-            raise QTIError(f"<{name}> (template items) is not supported")
+            raise QTIError("<{name}> (template items) is not supported", name=name)
         elif name == "stylesheet":
             reader.note(f"stylesheet {child.get('href')} not used")
         elif name == "companionMaterialsInfo":
@@ -596,41 +601,44 @@ def parse_item(data: bytes, where: str, read_file, option_count: int,
     others = sorted({_local(e.tag) for e in body.iter() if _local(e.tag).endswith("Interaction")
                      and _local(e.tag) != "choiceInteraction"})
     if others:
-        raise QTIError(f"only items with exactly one choiceInteraction can be taken (found: {', '.join(others)})")
+        raise QTIError("only items with exactly one choiceInteraction can be taken (found: {others})",
+                       others=', '.join(others))
     reader.flow(body, reader.stem, "body")
     interaction = reader.interaction
     if interaction is None:
         raise QTIError("only items with exactly one choiceInteraction can be taken (found: none)")
     if (_attr(interaction, "maxChoices") or "1") != "1":
-        raise QTIError(f"maxChoices is {_attr(interaction, 'maxChoices')}: only single-response items can be taken")
+        raise QTIError("maxChoices is {given}: only single-response items can be taken",
+                       given=_attr(interaction, 'maxChoices'))
 
     response_id = _attr(interaction, "responseIdentifier")
     declaration = next((d for d in root if _local(d.tag) == "responseDeclaration"
                         and _attr(d, "identifier") == response_id), None)
     if declaration is None:
-        raise QTIError(f"no responseDeclaration for {response_id!r}")
+        raise QTIError("no responseDeclaration for {response_id!r}", response_id=response_id)
     if _attr(declaration, "cardinality") != "single" or _attr(declaration, "baseType") != "identifier":
         raise QTIError("the response must have cardinality single and baseType identifier")
     correct = _find(declaration, "correctResponse")
     values = [collapse("".join(v.itertext())) for v in (correct if correct is not None else [])
               if _local(v.tag) == "value"]
     if len(values) != 1:
-        raise QTIError(f"the item needs exactly one correct response value, found {len(values)}")
+        raise QTIError("the item needs exactly one correct response value, found {count}", count=len(values))
     _check_processing(root, reader)
 
     choices = _children(interaction, "simpleChoice")
     if len(choices) != option_count:
-        raise QTIError(f"the program's items have {option_count} options; this one has {len(choices)}")
+        raise QTIError("the program's items have {option_count} options; this one has {count}",
+                       option_count=option_count, count=len(choices))
     choice_ids = tuple((_attr(c, "identifier") or "").strip() for c in choices)
     if values[0] not in choice_ids:
-        raise QTIError(f"the correct response {values[0]!r} is not one of the choices")
+        raise QTIError("the correct response {given!r} is not one of the choices", given=values[0])
     options = []
     for choice in choices:
         lines: list[str] = []
         try:
             reader.flow(choice, lines, "choice")
         except QTIError as error:
-            raise QTIError(f"choice {_attr(choice, 'identifier')}: {error}") from None
+            raise QTIError("choice {identifier}: {error}", identifier=_attr(choice, 'identifier'), error=error) from None
         options.append("\n".join(lines))
     shuffle = (_attr(interaction, "shuffle") or "false").strip() == "true"
     fixed = tuple(i for i, c in enumerate(choices) if (_attr(c, "fixed") or "false").strip() == "true")
@@ -665,7 +673,7 @@ def parse_item(data: bytes, where: str, read_file, option_count: int,
             language=language, choice_ids=() if choice_ids == default_choice_ids else choice_ids,
             shuffle=shuffle, fixed=fixed)
     except ContentError as error:
-        raise QTIError(str(error)) from None
+        raise QTIError(error.template, field=error.field, **error.params) from None
     return ParsedItem(identifier, content, version, tuple(reader.kept), tuple(reader.changed))
 
 
@@ -700,32 +708,37 @@ class Package:
             self.zip = zipfile.ZipFile(io.BytesIO(data))
             members = self.zip.infolist()
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as error:
-            raise QTIError(f"{name}: not a zip file, or a damaged one ({error})") from None
+            raise QTIError("{name}: not a zip file, or a damaged one ({error})", name=name, error=error) from None
         if len(members) > MAX_MEMBERS:
-            raise QTIError(f"{name}: {len(members)} files is more than the {MAX_MEMBERS} allowed")
+            raise QTIError("{name}: {count} files is more than the {max_members} allowed", name=name,
+                           count=len(members), max_members=MAX_MEMBERS)
         if sum(m.file_size for m in members) > MAX_PACKAGE_BYTES:
-            raise QTIError(f"{name}: more than {MAX_PACKAGE_BYTES // (1024 * 1024)} MiB uncompressed")
+            raise QTIError("{name}: more than {max_package_bytes} MiB uncompressed", name=name,
+                           max_package_bytes=MAX_PACKAGE_BYTES // (1024 * 1024))
         self.files = {}
         for member in members:
             path = posixpath.normpath(member.filename)
             if member.filename.startswith("/") or path.startswith("..") or "\\" in member.filename:
-                raise QTIError(f"{name}: unsafe path {member.filename!r} in the zip")
+                raise QTIError("{name}: unsafe path {filename!r} in the zip", name=name, filename=member.filename)
             if member.flag_bits & 0x1:
-                raise QTIError(f"{name}: {member.filename} is encrypted; packages must not be")
+                raise QTIError("{name}: {filename} is encrypted; packages must not be", name=name,
+                               filename=member.filename)
             if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise QTIError(f"{name}: {member.filename} uses compression method {member.compress_type}; "
-                               "only stored and deflated members are read")
+                raise QTIError("{name}: {filename} uses compression method {compress_type}; only stored and deflated "
+                               "members are read", name=name, filename=member.filename,
+                               compress_type=member.compress_type)
             if member.is_dir():
                 continue
             if path in self.files:
-                raise QTIError(f"{name}: {path} is in the zip twice; which one is meant cannot be told")
+                raise QTIError("{name}: {path} is in the zip twice; which one is meant cannot be told", name=name,
+                               path=path)
             self.files[path] = member
 
     def read(self, path: str) -> bytes:
         path = posixpath.normpath(path)
         member = self.files.get(path)
         if member is None:
-            raise QTIError(f"file {path} is not in the package")
+            raise QTIError("file {path} is not in the package", path=path)
         budget = MAX_PACKAGE_BYTES - self.inflated
         limit = min(member.file_size, budget)
         chunks, size = [], 0
@@ -735,18 +748,18 @@ class Package:
                     size += len(chunk)
                     if size > limit:
                         if size > budget:
-                            raise QTIError(f"{self.name}: more than {MAX_PACKAGE_BYTES // (1024 * 1024)} MiB "
-                                           "would be inflated; the package is refused")
-                        raise QTIError(f"file {path}: it inflates to more than the size the zip declares")
+                            raise QTIError("{name}: more than {max_package_bytes} MiB would be inflated; the package is refused",
+                                           name=self.name, max_package_bytes=MAX_PACKAGE_BYTES // (1024 * 1024))
+                        raise QTIError("file {path}: it inflates to more than the size the zip declares", path=path)
                     chunks.append(chunk)
         except QTIError:
             raise
         except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, RuntimeError, NotImplementedError,
                 OSError) as error:
-            raise QTIError(f"file {path}: the zip member is corrupt ({error})") from None
+            raise QTIError("file {path}: the zip member is corrupt ({error})", path=path, error=error) from None
         self.inflated += size
         if size != member.file_size:
-            raise QTIError(f"file {path}: its size does not match the zip directory")
+            raise QTIError("file {path}: its size does not match the zip directory", path=path)
         return b"".join(chunks)
 
 
@@ -769,7 +782,7 @@ class Manifest:
 def manifest_resources(package: Package, program: ExamProgram | None = None) -> Manifest:
     """The manifest's item resources, the items it lists that cannot be read, and notes on what was skipped."""
     if "imsmanifest.xml" not in package.files:
-        raise QTIError(f"{package.name}: no imsmanifest.xml at the top of the package")
+        raise QTIError("{name}: no imsmanifest.xml at the top of the package", name=package.name)
     root = parse_xml(package.read("imsmanifest.xml"), "imsmanifest.xml")
     if _local(root.tag) != "manifest":
         raise QTIError("imsmanifest.xml: the root element is not <manifest>")
@@ -797,12 +810,13 @@ def manifest_resources(package: Package, program: ExamProgram | None = None) -> 
             continue
         href = posixpath.normpath(href)
         if href in listed:
-            raise QTIError(f"imsmanifest.xml lists {href} more than once")
+            raise QTIError("imsmanifest.xml lists {href} more than once", href=href)
         listed.add(href)
         category, code, notes = _lom(resource, program)
         manifest.items.append(ItemResource(href, ITEM_TYPES[kind], category, code, tuple(notes)))
         if len(manifest.items) > MAX_RESOURCES:
-            raise QTIError(f"imsmanifest.xml lists more than {MAX_RESOURCES} items; split the package")
+            raise QTIError("imsmanifest.xml lists more than {max_resources} items; split the package",
+                           max_resources=MAX_RESOURCES)
     if not manifest.items and not manifest.refused:
         raise QTIError("imsmanifest.xml lists no QTI 2.1, 2.2 or 3.0 item")
     return manifest
@@ -867,6 +881,23 @@ def _derived_code(identifier: str, taken: set[str]) -> str:
         number += 1
 
 
+def choice_labels(program: ExamProgram) -> tuple[str, ...]:
+    """The labels whose names the choice identifiers take: the first language's that make QTI
+    identifiers (choice_A rather than choice_1 for ア), so that they are the same in every language."""
+    return next((labels for labels in (program.option_labels, *program.other_labels.values())
+                 if all(NCNAME.match(f"choice_{label}") for label in labels)), program.option_labels)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name-2``, ``name-3``... the first not in ``taken`` (without case); taken then."""
+    candidate, number = name, 1
+    while candidate.casefold() in taken:
+        number += 1
+        candidate = f"{name}-{number}"
+    taken.add(candidate.casefold())
+    return candidate
+
+
 def default_choice_ids(labels: tuple[str, ...]) -> tuple[str, ...]:
     """The choice identifiers written for content that holds none: choice_A, choice_B, ..."""
     return tuple(f"choice_{label}" if NCNAME.match(f"choice_{label}") else f"choice_{i + 1}"
@@ -897,13 +928,15 @@ def import_package(session: Session, program: ExamProgram, data: bytes, *, actor
     for resource in manifest.items:
         try:
             parsed = parse_item(package.read(resource.href), resource.href, package.read,
-                                len(program.option_labels), default_choice_ids(program.option_labels))
+                                len(program.option_labels), default_choice_ids(choice_labels(program)))
             if parsed.version != resource.version:
-                raise QTIError(f"the manifest says QTI {resource.version} but the item is QTI {parsed.version}")
+                raise QTIError("the manifest says QTI {version} but the item is QTI {item_version}",
+                               version=resource.version, item_version=parsed.version)
         except (QTIError, ContentError) as error:
             report.rejected.append(Rejected(resource.href, str(error)))
             continue
         parsed_items.append((resource, parsed))
+    parsed_items = _merge_languages(parsed_items, report)
 
     # Codes: this engine's own (from the manifest), else the identifier; derived, from the package
     # alone (so that a second import meets the same codes), where too long or shared.
@@ -921,7 +954,8 @@ def import_package(session: Session, program: ExamProgram, data: bytes, *, actor
             if resource.code:
                 code = resource.code
                 if len(code) > MAX_CODE:
-                    raise QTIError(f"item code {code!r} of the manifest has more than {MAX_CODE} characters")
+                    raise QTIError("item code {code!r} of the manifest has more than {max_code} characters", code=code,
+                                   max_code=MAX_CODE)
             else:
                 code, why = parsed.identifier, None
                 if len(code) > MAX_CODE:
@@ -934,18 +968,21 @@ def import_package(session: Session, program: ExamProgram, data: bytes, *, actor
                     assigned.add(code)
                     changed.insert(0, f"identifier {parsed.identifier!r} {why}: imported as code {code}")
             if code in existing:
-                raise QTIError(f"item {code} is already in the bank")
+                raise QTIError("item {code} is already in the bank", code=code)
             if code in seen:
-                raise QTIError(f"item {code} appears twice in the package")
+                raise QTIError("item {code} appears twice in the package", code=code)
             number = resource.category or category
             if number is None:
                 raise QTIError("no syllabus category (none in the manifest; give one for the import)")
             try:
                 program.category(number)
             except KeyError:
-                raise QTIError(f"category {number} is not in the syllabus") from None
+                raise QTIError("category {number} is not in the syllabus", number=number) from None
             content = parsed.content
             kept = ("stem", "options", "key") + parsed.kept
+            if any(t.title == code for t in content.translations):
+                content = dataclasses.replace(content, translations=tuple(
+                    dataclasses.replace(t, title="") if t.title == code else t for t in content.translations))
             if content.title == code:
                 content = dataclasses.replace(content, title="")
             elif content.title:
@@ -969,6 +1006,54 @@ def import_package(session: Session, program: ExamProgram, data: bytes, *, actor
                  details={"format": "qti", "package": name, "accepted": report.accepted,
                           "rejected": len(report.rejected)}, at=now)
     return report
+
+
+def _merge_languages(parsed_items: list[tuple[ItemResource, ParsedItem]], report: ImportReport
+                     ) -> list[tuple[ItemResource, ParsedItem]]:
+    """One item of each set of documents that are one item in several languages: the same code
+    (this engine's manifest code, else the identifier), each with its own xml:lang. The first is
+    the item's own language, the others its language versions; a version that is not the same
+    item (another key, other choices, another figure) is refused."""
+    groups: dict[str, list[int]] = {}
+    for index, (resource, parsed) in enumerate(parsed_items):
+        groups.setdefault(resource.code or parsed.identifier, []).append(index)
+    merged: dict[int, tuple[ItemResource, ParsedItem]] = {}
+    for indices in groups.values():
+        languages = [parsed_items[i][1].content.language.casefold() for i in indices]
+        if len(indices) == 1 or not all(languages) or len(set(languages)) != len(languages):
+            merged.update({i: parsed_items[i] for i in indices})
+            continue
+        resource, parsed = parsed_items[indices[0]]
+        content, kept = parsed.content, list(parsed.kept)
+        for index in indices[1:]:
+            other_resource, other = parsed_items[index]
+            try:
+                content = content.with_translation(_language_version(content, other.content, resource.href))
+            except (QTIError, ContentError) as error:
+                report.rejected.append(Rejected(other_resource.href, str(error)))
+                continue
+            kept.append(f"language version {other.content.language} ({other_resource.href})")
+        merged[indices[0]] = (resource, dataclasses.replace(parsed, content=content, kept=tuple(kept)))
+    return [merged[i] for i in sorted(merged)]
+
+
+def _language_version(own: ItemContent, other: ItemContent, own_href: str) -> LanguageVersion:
+    """``other`` (the same item in another language) as a language version of ``own``."""
+    same = {"key": own.key == other.key, "choice identifiers": own.choice_ids == other.choice_ids,
+            "shuffling": (own.shuffle, own.fixed) == (other.shuffle, other.fixed),
+            "figure": (own.figure or {}).get("data") == (other.figure or {}).get("data")}
+    differing = [name for name, equal in same.items() if not equal]
+    if differing:
+        raise QTIError("the {language} version is not the same item as {href} ({what} differ)",
+                       language=other.language, href=own_href, what=", ".join(differing))
+    if other.stimulus is not None and own.stimulus is None:
+        raise QTIError("the {language} version has a passage that {href} does not have",
+                       language=other.language, href=own_href)
+    return LanguageVersion(
+        language=other.language, stem=other.stem, options=other.options, rationale=other.rationale,
+        table=other.table, figure_alt=other.figure["alt"] if other.figure else "",
+        stimulus={"title": other.stimulus["title"], "text": other.stimulus["text"]} if other.stimulus else None,
+        instructions=other.instructions, title=other.title)
 
 
 # Export ---------------------------------------------------------------------------------------
@@ -1028,8 +1113,10 @@ def write_text(parent: Element, text: str, block: str | None = "p") -> None:
 
 
 def item_document(entry: BankEntry, version: str, labels: tuple[str, ...], figure_href: str | None,
-                  identifier: str | None = None, stimulus_href: str | None = None) -> bytes:
-    """One item as a QTI ``version`` document."""
+                  identifier: str | None = None, stimulus_href: str | None = None,
+                  content: ItemContent | None = None) -> bytes:
+    """One item as a QTI ``version`` document: in its own language, or as ``content`` shows it
+    (one of its language versions, :meth:`ItemContent.in_language`)."""
     namespace = VERSIONS[version].namespace
     v3 = version == "3.0"
 
@@ -1041,7 +1128,7 @@ def item_document(entry: BankEntry, version: str, labels: tuple[str, ...], figur
     def attr(qti2: str) -> str:
         return re.sub(r"(?<!^)([A-Z])", lambda m: "-" + m.group(1).lower(), qti2) if v3 else qti2
 
-    content = entry.content
+    content = content or entry.content
     ident = identifier or export_identifiers([entry.item.code])[entry.item.code]
     attributes = {"xmlns": namespace}
     if stimulus_href and not v3:
@@ -1144,20 +1231,24 @@ def export_package(session: Session, program: ExamProgram, *, version: str, acto
                    now: dt.datetime, codes: list[str] | None = None, status: str | None = None) -> bytes:
     """The chosen items (default: the whole bank, or those in ``status``) as a QTI package zip."""
     if version not in VERSIONS:
-        raise InvalidInput(f"QTI version must be one of {', '.join(VERSIONS)}")
+        raise InvalidInput("QTI version must be one of {versions}", versions=', '.join(VERSIONS))
     entries = browse(session, status=status)
     if codes:
         wanted = set(codes)
         entries = [e for e in entries if e.item.code in wanted]
         missing = wanted - {e.item.code for e in entries}
         if missing:
-            raise NotFound(f"no such item(s): {', '.join(sorted(missing))}")
+            raise NotFound("no such item(s): {missing}", missing=', '.join(sorted(missing)))
     qti = VERSIONS[version]
     identifiers = export_identifiers([e.item.code for e in entries])
     stimulus_files = _stimulus_files(entries)
     members: list[tuple[str, bytes]] = []
     resources = Element("resources")
     written_stimuli: set[str] = set()
+    labels = choice_labels(program)
+    # File and resource names in use: a language version's must not be another item's.
+    taken = {ident.casefold() for ident in identifiers.values()} | {
+        stimulus_id.casefold() for stimulus_id, _ in stimulus_files.values()}
     for entry in entries:
         ident = identifiers[entry.item.code]
         href = f"items/{ident}.xml"
@@ -1181,8 +1272,7 @@ def export_package(session: Session, program: ExamProgram, *, version: str, acto
                     "type": STIMULUS_TYPE if version == "3.0" else "webcontent",
                     "href": f"items/{stimulus_href}"})
                 SubElement(resource, "file", {"href": f"items/{stimulus_href}"})
-        members.append((href, item_document(entry, version, program.option_labels, figure_href, ident,
-                                            stimulus_href)))
+        members.append((href, item_document(entry, version, labels, figure_href, ident, stimulus_href)))
         resource = Element("resource", {"identifier": f"item-{ident}", "type": qti.item_type, "href": href})
         _lom_metadata(resource, program, entry.item.code, entry.item.category)
         for file in files:
@@ -1190,6 +1280,31 @@ def export_package(session: Session, program: ExamProgram, *, version: str, acto
         if stimulus_id:
             SubElement(resource, "dependency", {"identifierref": f"stimulus-{stimulus_id}"})
         resources.append(resource)
+        # Each other language: an item document of its own (xml:lang), the same code in the manifest,
+        # the same figure file; a passage of its own where the version has one.
+        for translation in entry.content.translations:
+            shown = entry.content.in_language(translation.language)
+            suffix = _unique(f"{ident}--{translation.language}", taken)
+            t_href, t_files = f"items/{suffix}.xml", [f"items/{suffix}.xml", *files[1:]]
+            t_stimulus_href, t_dependency = stimulus_href, stimulus_id
+            if translation.stimulus is not None and stimulus_id:
+                t_stimulus_href = f"stimuli/{suffix}.xml"
+                t_dependency = f"{suffix}"
+                members.append((f"items/{t_stimulus_href}", stimulus_document(shown.stimulus, version,
+                                                                              translation.language)))
+                stimulus_resource = SubElement(resources, "resource", {
+                    "identifier": f"stimulus-{suffix}", "type": STIMULUS_TYPE if version == "3.0" else "webcontent",
+                    "href": f"items/{t_stimulus_href}"})
+                SubElement(stimulus_resource, "file", {"href": f"items/{t_stimulus_href}"})
+            members.append((t_href, item_document(entry, version, labels, figure_href, ident, t_stimulus_href,
+                                                  content=shown)))
+            resource = Element("resource", {"identifier": f"item-{suffix}", "type": qti.item_type, "href": t_href})
+            _lom_metadata(resource, program, entry.item.code, entry.item.category)
+            for file in t_files:
+                SubElement(resource, "file", {"href": file})
+            if t_dependency:
+                SubElement(resource, "dependency", {"identifierref": f"stimulus-{t_dependency}"})
+            resources.append(resource)
     digest = hashlib.sha256()
     for member, data in members:
         digest.update(member.encode() + b"\0" + data)

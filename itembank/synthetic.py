@@ -37,6 +37,9 @@ class SyntheticParameters:
     key: np.ndarray
 
 
+SYNTHETIC_LANGUAGE = "en"  # the language synthetic items are written in
+
+
 def synthetic_parameters(program: ExamProgram, n_items: int, rng: np.random.Generator) -> SyntheticParameters:
     """The items of :func:`synthetic_items` without their content (fast for pools of thousands)."""
     weights = np.array([f.items for f in program.fields], dtype=float)
@@ -60,12 +63,14 @@ def synthetic_items(program: ExamProgram, n_items: int, rng: np.random.Generator
         field = program.fields[drawn.field[number - 1]]
         category = int(drawn.category[number - 1])
         key = int(drawn.key[number - 1])
-        options = tuple(f"Option {label} of synthetic item {number}" for label in program.option_labels)
+        labels = program.labels_for(SYNTHETIC_LANGUAGE)
+        options = tuple(f"Option {label} of synthetic item {number}" for label in labels)
         content = ItemContent(
             stem=f"Synthetic item {number} ({field.name}, category {category}): which option is the key?",
             options=options,
             key=key,
-            rationale=f"Option {program.option_labels[key]} is the key of this synthetic item.",
+            rationale=f"Option {labels[key]} is the key of this synthetic item.",
+            language=SYNTHETIC_LANGUAGE,
         )
         items.append(SyntheticItem(f"{prefix}-{number:05d}", category, content, float(drawn.a[number - 1]),
                                    float(drawn.b[number - 1]), float(drawn.c[number - 1])))

@@ -95,7 +95,14 @@ class Seat:
     timings: list[tuple[float, float]] = field(default_factory=list)  # (started, ms to the final answer)
 
     def __post_init__(self):
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+        jar = http.cookiejar.CookieJar()
+        if self.person.get("seat_cookie"):
+            # The seat's PC, enrolled by the centre's proctor: it carries the seat cookie.
+            for host in {urllib.parse.urlsplit(h).hostname for h in self.hosts}:
+                jar.set_cookie(http.cookiejar.Cookie(
+                    0, "cbt_seat", self.person["seat_cookie"], None, False, host, False, False, "/", True, False,
+                    None, False, None, None, {}))
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar),
                                                   urllib.request.HTTPSHandler(context=self.context))
 
     @property

@@ -111,6 +111,9 @@ class Candidate(Person):
         if BASELINE:
             return
         _sleep_until(time.time() + random.uniform(0, LOGIN_WINDOW) if MODE == "sitting" else 0)
+        if self.person.get("seat_cookie"):
+            # The seat's PC, enrolled by the centre's proctor: it carries the seat cookie.
+            self.client.cookies.set("cbt_seat", self.person["seat_cookie"])
         page = self.client.get("/", name="GET / (login form)")
         login = self.client.post("/login", name="POST /login", data={
             "csrf_token": _token(CSRF_FIELD, page.text), "admission_code": self.person["admission_code"],

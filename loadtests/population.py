@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,7 +19,9 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from centers.bookings import new_admission_code
-from centers.models import Booking, Candidate, Centre, Seat, Slot, StaffAccount
+from centers.models import Booking, Candidate, Centre, Seat, SeatEnrolment, Slot, StaffAccount
+from centers.seats import credential_hash
+from delivery.web.seats import seat_cookie_value
 from itembank.program import ExamProgram
 
 DATE_OF_BIRTH = dt.date(1999, 9, 9)
@@ -30,7 +33,7 @@ SLOT_KIND = "load"
 @dataclass(frozen=True)
 class Population:
     slot_starts_at: str  # ISO 8601, UTC: the minute every centre starts
-    candidates: list[dict]  # {"admission_code", "date_of_birth", "centre"}
+    candidates: list[dict]  # {"admission_code", "date_of_birth", "centre", "seat_cookie"}
     proctors: list[dict]  # {"username", "password", "slot_id"}
     applicants: list[dict]  # {"email", "password"}
     booking_slot_ids: list[int]  # open slots the booking rush books into
@@ -54,11 +57,22 @@ def _seats_at_least(session: Session, centre: Centre, count: int) -> list[Seat]:
     return seats
 
 
+def _seat_pc(session: Session, seat: Seat, now: dt.datetime, secret_key: str | None) -> str:
+    """A PC enrolled as this seat, as a proctor's enrolment leaves it: the seat cookie's value the
+    candidate's browser presents (empty when the servers' secret key is not known here)."""
+    token = secrets.token_urlsafe(32)
+    session.add(SeatEnrolment(centre=seat.centre, seat=seat, token_hash=credential_hash(token), enrolled_by="load",
+                              created_at=now, claimed_at=now))
+    return seat_cookie_value(secret_key, token) if secret_key else ""
+
+
 def populate(session: Session, program: ExamProgram, *, candidates: int, slot_starts_at: dt.datetime,
-             applicants: int = 0) -> Population:
+             applicants: int = 0, secret_key: str | None = None) -> Population:
     """Book ``candidates`` into one slot per centre starting at ``slot_starts_at``, spread evenly
     over the active centres, all checked in; a proctor per centre; ``applicants`` registered
-    candidates without a booking, and the calendar's open slots a week later for them to book."""
+    candidates without a booking, and the calendar's open slots a week later for them to book.
+    Every candidate's seat is an enrolled PC: ``seat_cookie`` is its cookie, signed with
+    ``secret_key`` (the servers')."""
     centres = session.scalars(select(Centre).where(Centre.active.is_(True)).order_by(Centre.code)).all()
     if not centres:
         raise RuntimeError("no centres: run `cbt centres load` first")
@@ -89,7 +103,7 @@ def populate(session: Session, program: ExamProgram, *, candidates: int, slot_st
                               status="checked_in", checked_in_at=now, first_date=slot.date, changes=0)
             session.add(booking)
             people.append({"admission_code": booking.admission_code, "date_of_birth": DATE_OF_BIRTH.isoformat(),
-                           "centre": centre.code})
+                           "centre": centre.code, "seat_cookie": _seat_pc(session, seats[n], now, secret_key)})
         slot.booked = here
         username = f"load-proctor-{centre.code.lower()}-{stamp}"
         session.add(StaffAccount(username=username, display_name=f"Load proctor {centre.code}",

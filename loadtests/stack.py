@@ -73,12 +73,16 @@ def prepare(url: str, var_dir: Path, *, candidates: int, slot_starts_at: dt.date
     """Migrate, load the sample bank, the centres (a week of calendar) and the population."""
     from centers.calendar import extend_calendar, local_today
     from centers.demo import load_demo_centres
+    from delivery.web import _secret_key
     from itembank.program import load_program
     from itembank.sample import load_sample_bank
     from loadtests.population import populate
     from persistence import create_database_engine, session_factory, upgrade_database
+    from persistence.settings import load_settings
 
     os.environ["CBT_VAR_DIR"] = str(var_dir)  # the content keys the servers will read
+    # The servers' secret key (made now if need be), which signs the seat PCs' cookies.
+    secret_key = _secret_key(load_settings())
     engine = create_database_engine(url)
     try:
         upgrade_database(engine)
@@ -88,7 +92,7 @@ def prepare(url: str, var_dir: Path, *, candidates: int, slot_starts_at: dt.date
             load_demo_centres(session)
             extend_calendar(session, program, local_today(program, dt.datetime.now(dt.timezone.utc)), 9)
             population = populate(session, program, candidates=candidates, slot_starts_at=slot_starts_at,
-                                  applicants=applicants)
+                                  applicants=applicants, secret_key=secret_key)
             session.commit()
     finally:
         engine.dispose()

@@ -35,6 +35,10 @@ variable                     default                          meaning
 ``CBT_SESSION_IDLE_MINUTES`` 60                               a sign-in unused this long ends
 ``CBT_SESSION_HOURS``        12                               a sign-in ends this long after it began
 ``CBT_PASSWORD_HASH_SLOTS``  2                                password hashes computed at once per process
+``CBT_PUBLIC_URL``           ``http://<CBT_BIND>``            the site's public address, for the links and
+                                                              QR codes of score reports (never the Host header)
+``CBT_PERSONAL_DATA_KEY``    file ``<keys>/personal-data.key``  encrypts candidates' personal data at rest
+                                                              (64 hex digits)
 ===========================  ===============================  =====================================
 """
 from __future__ import annotations
@@ -77,6 +81,8 @@ class Settings:
     session_idle_minutes: int = 60
     session_hours: int = 12
     password_hash_slots: int = 2
+    public_url: str = "http://127.0.0.1:8000"
+    personal_data_key: str | None = None
 
     @property
     def development_key_file(self) -> Path:
@@ -145,7 +151,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         session_idle_minutes=_whole(environ, "CBT_SESSION_IDLE_MINUTES", 60, low=1),
         session_hours=_whole(environ, "CBT_SESSION_HOURS", 12, low=1),
         password_hash_slots=_whole(environ, "CBT_PASSWORD_HASH_SLOTS", 2, low=1),
+        public_url=_public_url(text("CBT_PUBLIC_URL") or f"http://{text('CBT_BIND') or '127.0.0.1:8000'}"),
+        personal_data_key=text("CBT_PERSONAL_DATA_KEY"),
     )
+
+
+def key_settings(environ: Mapping[str, str] | None = None) -> tuple[str | None, str]:
+    """``CBT_PERSONAL_DATA_KEY`` and the key directory alone, as :func:`load_settings` reads them:
+    the personal-data columns ask for them at every value, where the whole settings cost too much."""
+    environ = os.environ if environ is None else environ
+    key_dir = environ.get("CBT_KEY_DIR") or os.path.join(environ.get("CBT_VAR_DIR") or "var", "keys")
+    return environ.get("CBT_PERSONAL_DATA_KEY") or None, key_dir
+
+
+def _public_url(value: str) -> str:
+    """The site's public address: an http(s) URL with a host, kept without a trailing slash."""
+    value = value.strip().rstrip("/")
+    scheme, _, rest = value.partition("://")
+    if scheme not in ("http", "https") or not rest or any(ch in rest for ch in " ?#\\"):
+        raise InvalidInput("CBT_PUBLIC_URL={value!r}: give the site's address, like https://cbt.example.org",
+                           value=value, field="CBT_PUBLIC_URL")
+    return value
 
 
 def export_metrics_dir(path: Path) -> None:

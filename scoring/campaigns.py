@@ -55,19 +55,21 @@ def propose(session: Session, amendments: list[Amendment], *, reason: str, actor
     campaign = RescoringCampaign(reason=reason.strip()[:500], status="proposed", proposed_by=actor, proposed_at=now)
     for amendment in amendments:
         if amendment.kind not in AMENDMENT_KINDS:
-            raise InvalidInput(f"unknown amendment {amendment.kind!r}; one of {', '.join(AMENDMENT_KINDS)}",
-                               field="kind")
+            raise InvalidInput("unknown amendment '{kind}'; one of {kinds}", field="kind", kind=amendment.kind,
+                               kinds=", ".join(AMENDMENT_KINDS))
         item = item_by_code(session, amendment.code)
         version = session.scalar(select(ItemVersion).where(ItemVersion.item_id == item.id,
                                                            ItemVersion.version == amendment.version))
         if version is None:
-            raise NotFound(f"item {amendment.code} has no version {amendment.version}", field="version")
+            raise NotFound("item {code} has no version {version}", field="version", code=amendment.code,
+                           version=amendment.version)
         if amendment.kind == "key":
             options = len(unpack(version.content).options)
             if amendment.key is None or not 0 <= amendment.key < options:
-                raise InvalidInput(f"the corrected key must be one of the {options} options", field="key")
+                raise InvalidInput("the corrected key must be one of the {options} options", field="key", options=options)
             if amendment.key == unpack(version.content).key:
-                raise InvalidInput(f"{amendment.code} v{amendment.version} already has that key", field="key")
+                raise InvalidInput("{code} v{version} already has that key", field="key", code=amendment.code,
+                                   version=amendment.version)
         campaign.amendments.append(ScoringAmendment(item_version_id=version.id, kind=amendment.kind,
                                                     key=amendment.key if amendment.kind == "key" else None))
     session.add(campaign)
@@ -96,13 +98,13 @@ def campaign_by_id(session: Session, campaign_id: int, *, lock: bool = False) ->
     query = select(RescoringCampaign).where(RescoringCampaign.id == campaign_id)
     campaign = session.scalar(query.with_for_update() if lock else query)
     if campaign is None:
-        raise NotFound(f"no rescoring campaign {campaign_id}")
+        raise NotFound("no rescoring campaign {campaign}", campaign=campaign_id)
     return campaign
 
 
 def check_decidable(campaign: RescoringCampaign, actor: str) -> None:
     if campaign.status != "proposed":
-        raise Conflict(f"campaign {campaign.id} is already {campaign.status}")
+        raise Conflict("campaign {campaign} is already {status}", campaign=campaign.id, status=campaign.status)
     if campaign.proposed_by == actor:
         raise Refused("a campaign is applied by another psychometrician than the one who proposed it")
 
@@ -150,7 +152,7 @@ def apply(session: Session, campaign: RescoringCampaign, rescored: dict[int, Sco
 def discard(session: Session, campaign: RescoringCampaign, *, actor: str, actor_role: str, now: dt.datetime,
             reason: str) -> None:
     if campaign.status != "proposed":
-        raise Conflict(f"campaign {campaign.id} is already {campaign.status}")
+        raise Conflict("campaign {campaign} is already {status}", campaign=campaign.id, status=campaign.status)
     campaign.status, campaign.decided_by, campaign.decided_at = "discarded", actor, now
     audit.record(session, actor=actor, actor_role=actor_role, action="rescoring.discard",
                  subject=f"campaign:{campaign.id}", reason=reason[:500], at=now)

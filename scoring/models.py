@@ -6,6 +6,7 @@ import datetime as dt
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from itembank.content import SealedInteger
 from persistence import Base, UTCDateTime, utcnow
 
 
@@ -114,7 +115,8 @@ class ScoringAmendment(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("rescoring_campaigns.id"), index=True)
     item_version_id: Mapped[int] = mapped_column(ForeignKey("item_versions.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
-    key: Mapped[int | None] = mapped_column(Integer)
+    # The corrected key, encrypted under the content keys like the item's own key.
+    key: Mapped[int | None] = mapped_column(SealedInteger())
 
     campaign: Mapped[RescoringCampaign] = relationship(back_populates="amendments")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -11,7 +12,8 @@ from sqlalchemy import select
 
 from centers.accounts import create_staff
 from centers.bookings import book
-from centers.models import Booking, Candidate, Centre, Seat, Slot
+from centers.models import Booking, Candidate, Centre, Seat, SeatEnrolment, Slot
+from centers.seats import credential_hash
 
 
 @dataclass
@@ -22,6 +24,30 @@ class Booked:
     date_of_birth: dt.date
     proctor: str
     password: str = "proctor-test-password"
+    # The credential of a PC enrolled as a seat of the booking's centre (the seat login needs one).
+    seat_token: str = ""
+
+
+def enrolled_pc(session, seat_id: int, now: dt.datetime) -> str:
+    """The credential of a PC enrolled as this seat, as a proctor's enrolment leaves it (made
+    directly, like the rest of a test's set-up: no audit event). One PC per seat and test; in the
+    caller's transaction (commit it before a request reads it)."""
+    pcs = session.info.setdefault("seat_pcs", {})
+    if seat_id not in pcs:
+        seat = session.get(Seat, seat_id)
+        token = secrets.token_urlsafe(32)
+        session.add(SeatEnrolment(centre_id=seat.centre_id, seat_id=seat.id, token_hash=credential_hash(token),
+                                  enrolled_by="test", created_at=now, claimed_at=now))
+        session.flush()
+        pcs[seat_id] = token
+    return pcs[seat_id]
+
+
+def enrol_browser(client, booked: Booked) -> None:
+    """This test client is the PC of the booking's seat: it carries the seat cookie."""
+    from delivery.web.seats import SEAT_COOKIE, seat_cookie_value
+
+    client.set_cookie(SEAT_COOKIE, seat_cookie_value(client.application.secret_key, booked.seat_token))
 
 
 def booked_candidate(session, program, starts_at: dt.datetime, *, checked_in: bool = True,
@@ -51,8 +77,10 @@ def booked_candidate(session, program, starts_at: dt.datetime, *, checked_in: bo
     booking = book(session, candidate, slot, seat_id=seat.id, time_multiplier=time_multiplier)
     if checked_in:
         booking.status, booking.checked_in_at = "checked_in", starts_at
+    seat_token = enrolled_pc(session, seat.id, starts_at)
     session.commit()
-    return Booked(centre_id, booking.id, booking.admission_code, candidate.date_of_birth, proctor)
+    return Booked(centre_id, booking.id, booking.admission_code, candidate.date_of_birth, proctor,
+                  seat_token=seat_token)
 
 
 def csrf_token(client, path: str = "/") -> str:
@@ -61,6 +89,8 @@ def csrf_token(client, path: str = "/") -> str:
 
 
 def login_candidate(client, booked: Booked):
+    """Log the booking's candidate in at their seat's PC (the client then carries its seat cookie)."""
+    enrol_browser(client, booked)
     token = csrf_token(client)
     return client.post("/login", data={
         "csrf_token": token, "admission_code": booked.admission_code,

@@ -21,6 +21,7 @@ from delivery.answers import AnswerStore
 from itembank.bank import versions_by_id
 from itembank.content import unpack
 from persistence import create_database_engine
+from tests.helpers import enrolled_pc
 
 
 def fast_sqlite_engine(url: str):
@@ -65,6 +66,8 @@ def simulate_sittings(engine, session, program, truth: dict[str, tuple[float, fl
         booking = book(session, candidate, slot)
         booking.status, booking.checked_in_at = "checked_in", now
         bookings.append(booking)
+    # One enrolled seat PC per centre: every candidate of the centre logs in at it in turn.
+    pcs = {centre.id: enrolled_pc(session, centre.seats[0].id, now) for centre, _slot in centres}
     session.commit()
 
     store = AnswerStore(engine)
@@ -72,7 +75,8 @@ def simulate_sittings(engine, session, program, truth: dict[str, tuple[float, fl
     keys_of_version: dict[int, int] = {}
     for index, booking in enumerate(bookings):
         sitting, token = sittings.candidate_login(session, program, booking.admission_code,
-                                                  booking.candidate.date_of_birth, now, rng)
+                                                  booking.candidate.date_of_birth, now, rng,
+                                                  seat_token=pcs[booking.slot.centre_id])
         sittings.start(session, program, sitting, now)
         session.commit()
         unknown = {i.item_version_id for i in sitting.items} - set(codes_of_version)

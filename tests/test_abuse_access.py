@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from centers.accounts import create_staff
+from centers import seats as seat_pcs
+from centers.accounts import Actor, create_staff
 from centers.bookings import book
 from centers.candidates import register
-from centers.models import Booking, Incident, Slot
+from centers.models import Booking, Incident, Slot, StaffAccount
 from delivery import rescoring
 from delivery.models import Sitting, SittingItem
 from itembank import calibration, exchange
@@ -41,7 +42,7 @@ PSYCHOMETRICIAN_PARTS = {
     "forms": "forms_list assemble_forms form_review publish_form retire_form",
     "studies": "studies_list run_study study study_plot",
     "scores": "rescoring_list propose_rescoring rescoring_campaign apply_rescoring discard_rescoring",
-    "operations": "operations operations_csv",
+    "operations": "operations operations_chart operations_csv",
 }
 
 # Who each route is for. "public": anyone; "seat": a candidate signed in at the seat (the
@@ -88,6 +89,11 @@ ACCESS = {
     **{f"proctor.{name}": "proctor" for name in (
         "board", "board_live", "booking_panel", "booking_live", "check_in", "no_show", "start", "pause", "resume",
         "add_time", "move_seat", "end", "log_incident", "report")},
+    # A proctor enrols the PC they stand at; a one-time enrolment link works for whoever opens it.
+    "seats.enrol_form": "proctor",
+    "seats.enrol": "proctor",
+    "seats.link": "public",
+    "seats.claim": "public",
     "psychometrician.bank_list": "psychometrician",
     **{f"psychometrician.{part}.{name}": "psychometrician" for part, names in PSYCHOMETRICIAN_PARTS.items()
        for name in names.split()},
@@ -112,7 +118,9 @@ STAFF = {"proctor_x", "proctor_y", "psy1", "psy2"}
 FOUR_EYES = {("psychometrician.bank.move_item", "psy1"): (409, "another person must review it"),
              ("psychometrician.scores.apply_rescoring", "psy1"): (403, "another psychometrician"),
              # The first psychometrician deleted it a moment before.
-             ("psychometrician.bank.delete_enemies", "psy2"): (404, "no enemy set")}
+             ("psychometrician.bank.delete_enemies", "psy2"): (404, "no enemy set"),
+             # A link that was never issued enrols nothing, whoever opens it.
+             **{("seats.claim", caller): (404, "unknown, used or expired") for caller in CALLERS}}
 
 
 @dataclass
@@ -213,7 +221,11 @@ def world(app, session, program, clock):
     session.commit()
 
     booking_a = a.booking_id
-    ids = {"form": form, "study": study, "booking": booking_a, "applicant_booking": applicants["applicant_a"], "item": codes[0],
+    proctor_x = session.scalar(select(StaffAccount).where(StaffAccount.username == a.proctor))
+    seat_link, _seat_of_link = seat_pcs.issue_enrolment_link(session, session.get(Booking, booking_a).seat_id,
+                                                             actor=Actor.staff(proctor_x), reason="access test",
+                                                             now=clock.now)
+    ids = {"seat_link": seat_link, "form": form, "study": study, "booking": booking_a, "applicant_booking": applicants["applicant_a"], "item": codes[0],
            "enemy_set": enemy_set, "campaign": campaign_ids[0], "discard_campaign": campaign_ids[1],
            "run": run.id, "run_item": anchor_codes[0], "slot": session.get(Booking, booking_a).slot_id,
            "centre_x": a.centre_id, "operational": operational, "nobody": f"nobody-{uuid.uuid4().hex[:8]}"}
@@ -274,6 +286,10 @@ def request_for(endpoint: str, w: World):
         "proctor.end": ("POST", f"/proctor/bookings/{i['booking']}/end", {}),
         "proctor.log_incident": ("POST", "/proctor/incidents", {}),
         "proctor.report": ("GET", "/proctor/report", None),
+        "seats.enrol_form": ("GET", "/proctor/seat", None),
+        "seats.enrol": ("POST", "/proctor/seat", {}),
+        "seats.link": ("GET", f"/seat/enrol/{i['seat_link']}", None),
+        "seats.claim": ("POST", f"/seat/enrol/{i['nobody']}", {}),
         "psychometrician.bank_list": ("GET", "/bank/", None),
         "psychometrician.bank.item": ("GET", f"/bank/items/{i['item']}", None),
         "psychometrician.bank.item_version": ("GET", f"/bank/items/{i['item']}/versions/1", None),
@@ -299,6 +315,7 @@ def request_for(endpoint: str, w: World):
         "psychometrician.calibration.decide": ("POST", f"/bank/calibration/{i['run']}/items/{i['run_item']}/decision", {}),
         "psychometrician.bank.statistics": ("GET", "/bank/statistics", None),
         "psychometrician.operations.operations": ("GET", "/bank/operations/", None),
+        "psychometrician.operations.operations_chart": ("GET", "/bank/operations/months.svg", None),
         "psychometrician.operations.operations_csv": ("GET", "/bank/operations/statistics.csv", None),
         "psychometrician.scores.rescoring_list": ("GET", "/bank/rescoring/", None),
         "psychometrician.scores.propose_rescoring": ("POST", "/bank/rescoring/", {"code": i["operational"], "version": "1",

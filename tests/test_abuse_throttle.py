@@ -17,7 +17,7 @@ from delivery import throttle
 from delivery.throttle import LoginThrottle, Rule, ThrottlePolicy
 from delivery.web import create_app
 from persistence.audit import AuditEvent, verify_chain
-from tests.helpers import booked_candidate
+from tests.helpers import booked_candidate, enrol_browser
 
 POLICY = ThrottlePolicy(
     pair=Rule(limit=3, window_seconds=600, block_seconds=60, max_block_seconds=240),
@@ -158,6 +158,7 @@ def test_the_seat_login_is_throttled_by_admission_code(app, session, program, cl
     assert int(blocked.headers["Retry-After"]) == POLICY.pair.block_seconds
     # The candidate at their seat (another PC) logs in.
     seat = Browser(app)
+    enrol_browser(seat.client, booked)
     assert seat.post("/login", {"admission_code": booked.admission_code,
                                 "date_of_birth": booked.date_of_birth.isoformat()}, "/").status_code == 302
     # A malformed date of birth is not a guess: it is not counted.

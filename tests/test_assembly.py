@@ -101,7 +101,7 @@ def test_forms_are_assembled_reviewed_published_drawn_and_retired(session, progr
     session.commit()
 
     sitting, _token = sittings.candidate_login(session, forms_program, booked.admission_code, booked.date_of_birth,
-                                               clock.now, rng)
+                                               clock.now, rng, seat_token=booked.seat_token)
     session.commit()
     drawn = session.get(Form, sitting.form_id)
     assert drawn.code in {f.code for f in made}
@@ -145,7 +145,7 @@ def test_the_forms_and_study_screens(client, session, program):
 
     bad = client.post("/bank/studies", data={"csrf_token": token, "candidates": "60", "pool": "elsewhere",
                                             "forms": "5", "design": ["loft"]})
-    assert bad.status_code == 422 and "use &#39;bank&#39; or &#39;synthetic:N&#39;" in bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "Pool elsewhere: use bank or synthetic:N." in bad.get_data(as_text=True)
     ran = client.post("/bank/studies", data={"csrf_token": token, "candidates": "60", "pool": "bank", "forms": "5",
                                             "seed": "2", "design": ["loft", "forms"]})
     assert ran.status_code == 302

@@ -15,7 +15,7 @@ from itembank.encryption import check_content_keys, rotate_keys
 from itembank.enemies import delete_enemy_set, save_enemy_set
 from itembank.keyring import current_keyring, load_keyring, use_keyring
 from itembank.models import Item, ItemStatusChange, ItemVersion
-from itembank.sample import sample_items
+from itembank.sample import sample_items, sample_translations
 from persistence import create_database_engine, session_factory, upgrade_database
 from persistence.audit import AuditEvent, verify_chain
 from persistence.errors import DomainError
@@ -30,11 +30,15 @@ def test_the_database_holds_no_item_text_in_plain_text(engine):
     assert len(rows) >= 330
     assert all(re.fullmatch(r"v1:[0-9a-f]{8}:[A-Za-z0-9+/=]+", value) for value in rows)
     stored = "\n".join(rows)
+    japanese = sample_translations()["ja"]
     for raw in sample_items()[:60]:
-        for secret in (raw["stem"][:40], max(raw["options"], key=len), raw["rationale"][:30]):
-            assert len(secret) < 8 or secret not in stored
-    # ... and every row decrypts to its item.
-    assert unpack(rows[0]).stem in {raw["stem"] for raw in sample_items()}
+        for text_of in (raw, japanese[raw["id"]]):  # neither language's text
+            for secret in (text_of["stem"][:40], max(text_of["options"], key=len), text_of["rationale"][:30]):
+                assert len(secret) < 8 or secret not in stored
+    # ... and every row decrypts to its item, in Japanese with its English version.
+    content = unpack(rows[0])
+    assert content.language == "ja" and content.stem in {raw["stem"] for raw in japanese.values()}
+    assert content.in_language("en").stem in {raw["stem"] for raw in sample_items()}
 
 
 @pytest.fixture
@@ -127,7 +131,7 @@ def test_an_edit_makes_a_new_version_and_the_old_one_stays_readable(session, pro
     session.rollback()
     # Operational content is frozen: its responses must all belong to the calibrated text.
     operational = session.scalar(select(Item).where(Item.status == "operational").limit(1))
-    with pytest.raises(DomainError, match="only draft or reviewed items can be edited"):
+    with pytest.raises(DomainError, match="is operational: .* cannot be edited"):
         bank.edit_content(session, program, operational.code, changed, **PSY)
     session.rollback()
 

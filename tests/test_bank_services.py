@@ -112,7 +112,7 @@ KATAKANA = ("ア", "イ", "ウ", "エ")
 
 def test_a_program_with_its_own_option_labels_corrects_keys_by_them(app, client, session, program, tmp_path,
                                                                        monkeypatch, database_url):
-    labelled = dataclasses.replace(program, option_labels=KATAKANA)
+    labelled = dataclasses.replace(program, option_labels=KATAKANA, other_labels={})  # the same in every language
     app.extensions["cbt"] = dataclasses.replace(app.extensions["cbt"], program=labelled)
     # A draft, which no sitting draws: the proposals change no one's score.
     item = exchange.create_draft(session, program, code=f"T22-K{uuid.uuid4().hex[:6].upper()}", category=22, note="created",
@@ -139,8 +139,9 @@ def test_a_program_with_its_own_option_labels_corrects_keys_by_them(app, client,
     # The command line reads the labels of the program it runs (CBT_PROGRAM, here a file).
     source = (tmp_path / "katakana.toml")
     from itembank.program import program_path
-    source.write_text(program_path(None).read_text(encoding="utf-8").replace(
-        'option_labels = ["A", "B", "C", "D"]', 'option_labels = ["ア", "イ", "ウ", "エ"]'), encoding="utf-8")
+    text = program_path(None).read_text(encoding="utf-8")
+    labels_line = next(line for line in text.splitlines() if line.startswith("option_labels = "))
+    source.write_text(text.replace(labels_line, 'option_labels = ["ア", "イ", "ウ", "エ"]'), encoding="utf-8")
     monkeypatch.setenv("CBT_PROGRAM", str(source))
     monkeypatch.setenv("CBT_DATABASE_URL", database_url)
     from delivery.cli import main

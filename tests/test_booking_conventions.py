@@ -13,6 +13,7 @@ from sqlalchemy import select
 from centers import bookings, calendar, candidates
 from centers.accounts import Actor
 from centers.bookings import normalise_admission_code
+from centers.candidates import by_email
 from centers.demo import DEMO_APPLICANT, demo_applicant_booking, load_centres, sample_centres
 from centers.models import Booking, Candidate, Centre, Slot
 from centers.prefectures import PREFECTURES, postal_order, prefecture_name
@@ -378,7 +379,7 @@ def test_a_database_fault_page_keeps_the_header_without_asking_the_database_agai
 # ---- cbt demo ---------------------------------------------------------------------------------------
 
 def test_the_demo_tells_the_applicant_s_booking_when_there_is_one(session, program, clock):
-    applicant = session.scalar(select(Candidate).where(Candidate.email == DEMO_APPLICANT[0]))
+    applicant = session.scalar(select(Candidate).where(by_email(DEMO_APPLICANT[0])))
     assert demo_applicant_booking(session, program, clock.now) is None
     centre = new_centre(session)
     calendar.extend_calendar(session, program, calendar.local_today(program, clock.now), 10, [centre.id])
@@ -398,7 +399,7 @@ def test_cbt_demo_prints_the_applicant_s_booking(engine, session, program, monke
     monkeypatch.setenv("CBT_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     runner = CliRunner()
     assert "registered, no booking yet" in runner.invoke(main, ["demo"], catch_exceptions=False).output
-    applicant = session.scalar(select(Candidate).where(Candidate.email == DEMO_APPLICANT[0]))
+    applicant = session.scalar(select(Candidate).where(by_email(DEMO_APPLICANT[0])))
     centre = session.scalar(select(Centre).where(Centre.code == "TKY-SJK"))
     today = calendar.local_today(program, utcnow())
     calendar.extend_calendar(session, program, today, 10, [centre.id])

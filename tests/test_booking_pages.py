@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from centers import calendar
+from centers.candidates import by_email
 from centers.models import Booking, Candidate, Slot
 from persistence.audit import AuditEvent
 from tests.centre_helpers import frozen_clock
@@ -52,7 +53,7 @@ def test_registration_reports_every_mistake_and_keeps_what_was_typed(client, ses
 
     done, form = register(client, occupation="working", company_type="non-it")
     assert done.status_code == 302 and done.headers["Location"].startswith("/booking/find")
-    candidate = session.scalar(select(Candidate).where(Candidate.email == form["email"]))
+    candidate = session.scalar(select(Candidate).where(by_email(form["email"])))
     assert (candidate.occupation, candidate.company_type) == ("working", "non-it")
     again, _ = register(client.application.test_client(), email=form["email"].upper())
     assert again.status_code == 422 and "already registered" in again.get_data(as_text=True)
@@ -132,7 +133,7 @@ def test_a_full_slot_and_another_candidate_s_booking_are_refused(client, app, se
 
 
 def test_the_admission_code_from_the_slip_logs_in_at_the_seat_after_check_in(client, session, program, clock):
-    from tests.helpers import Booked
+    from tests.helpers import Booked, enrolled_pc
 
     centre = centre_with_calendar(session, program, clock)
     today = calendar.local_today(program, clock.now)
@@ -142,6 +143,9 @@ def test_the_admission_code_from_the_slip_logs_in_at_the_seat_after_check_in(cli
                                        "confirmed": "yes"})
     booking = session.scalar(select(Booking).where(Booking.slot_id == slot.id))
     seat = client.application.test_client()
+    seat_pc = enrolled_pc(session, centre.seats[0].id, clock.now)
+    session.commit()
     response = login_candidate(seat, Booked(centre.id, booking.id, booking.admission_code,
-                                            dt.date.fromisoformat(form["date_of_birth"]), "nobody"))
+                                            dt.date.fromisoformat(form["date_of_birth"]), "nobody",
+                                            seat_token=seat_pc))
     assert response.status_code == 403 and "not today" in response.get_data(as_text=True)

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from centers.candidates import by_email
 from centers.demo import DEMO_APPLICANT, DEMO_CENTRE
 from centers.models import Candidate, Centre, Slot
 from delivery.cli import main
@@ -46,13 +47,13 @@ def test_the_demo_says_which_booking_the_applicant_has(demo, session, program, c
     from centers.accounts import Actor
 
     demo()
-    applicant = session.scalar(select(Candidate).where(Candidate.email == DEMO_APPLICANT[0]))
+    applicant = session.scalar(select(Candidate).where(by_email(DEMO_APPLICANT[0])))
     centre = session.scalar(select(Centre).where(Centre.code == DEMO_CENTRE))
     today = calendar.local_today(program, clock.now)
-    calendar.extend_calendar(session, program, today, 10, [centre.id])
+    calendar.extend_calendar(session, program, today, 14, [centre.id])
     session.commit()
-    slot = session.scalar(select(Slot).where(Slot.centre_id == centre.id, Slot.date == today + dt.timedelta(days=6),
-                                             Slot.kind == "morning"))
+    slot = session.scalar(select(Slot).where(Slot.centre_id == centre.id, Slot.date >= today + dt.timedelta(days=6),
+                                             Slot.kind == "morning").order_by(Slot.starts_at))
     made = bookings.reserve(session, program, slot.id, clock.now, candidate_id=applicant.id,
                             actor=Actor.candidate(applicant.id))
     output = demo()

@@ -58,7 +58,7 @@ def hash_slots():
 
 
 def test_simultaneous_wrong_passwords_get_no_more_checks_than_the_limit(app, session, hash_slots):
-    hash_slots(8)  # the bound on hashing is not what this test is about
+    hash_slots(30)  # the bound on hashing (and on sign-ins under way) is not what this test is about
     name = staff_account(session)
     client_address = address()
     browsers = []
@@ -96,6 +96,30 @@ def test_password_hashing_is_bounded_and_a_full_server_says_so_at_once(app, sess
     assert waited < passwords.WAIT_SECONDS + 1.5
     assert "busy" in busy.get_data(as_text=True)
     # Nothing was counted against the account: it signs in at once.
+    assert browser.post("/staff/login", data={"csrf_token": token, "username": name,
+                                              "password": "right-password-1"}).status_code == 302
+
+
+def test_a_sign_in_beyond_those_under_way_is_refused_before_it_touches_the_database(app, session, hash_slots):
+    """A storm of sign-ins from one address must not hold the server's threads waiting on the
+    throttle's row of that address: past the bound, a fast 503 that reads and locks nothing."""
+    from delivery.throttle import LoginThrottle
+
+    hash_slots(1)
+    name = staff_account(session)
+    browser = app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = address()
+    token = csrf_token(browser, "/staff/login")
+    rows = session.scalar(select(func.count()).select_from(LoginThrottle))
+    with passwords.sign_in_gate():  # one sign-in under way in this process
+        started = time.monotonic()
+        busy = browser.post("/staff/login", data={"csrf_token": token, "username": name,
+                                                  "password": "right-password-1"})
+        waited = time.monotonic() - started
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == str(passwords.RETRY_AFTER_SECONDS)
+    assert waited < passwords.WAIT_SECONDS
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(LoginThrottle)) == rows
     assert browser.post("/staff/login", data={"csrf_token": token, "username": name,
                                               "password": "right-password-1"}).status_code == 302
 
@@ -237,7 +261,9 @@ def test_added_minutes_are_whole_and_capped_by_the_program(app, session, program
 
     for wrong in ("1.5", "0", "-5", "lots", "１０", HUGE):
         assert add(wrong).status_code == 422, wrong
-    cap = program.duration_minutes
+    # The cap is the program file's [admission] max_added_minutes, not the sitting's length.
+    cap = program.admission.max_added_minutes
+    assert cap == 60 < program.duration_minutes
     assert add(str(cap - 20)).status_code == 302
     over = add("21")
     assert over.status_code == 422 and "20 are left" in over.get_data(as_text=True)

@@ -28,7 +28,8 @@ def test_simultaneous_logins_each_get_a_form_and_count_every_exposure(postgresql
     def log_in(n: int) -> int:
         with sessions() as own:
             sitting, _token = sittings.candidate_login(own, program, people[n].admission_code,
-                                                       people[n].date_of_birth, clock.now, np.random.default_rng(n))
+                                                       people[n].date_of_birth, clock.now, np.random.default_rng(n),
+                                                       seat_token=people[n].seat_token)
             own.commit()
             return sitting.id
 

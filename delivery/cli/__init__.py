@@ -31,9 +31,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from delivery.cli import assembly, bank, centres, certificates, operations, psychometrics, scoring, security
+    from delivery.cli import assembly, bank, centres, certificates, operations, psychometrics, scoring, seats, security
 
-    for module in (operations, psychometrics, bank, centres, certificates, scoring, assembly, security):
+    for module in (operations, psychometrics, bank, centres, certificates, scoring, assembly, security, seats):
         for command in module.COMMANDS:
             main.add_command(command)
 

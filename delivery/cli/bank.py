@@ -14,7 +14,6 @@ import datetime as dt
 import io
 import json
 import sys
-import zipfile
 from pathlib import Path
 
 import click
@@ -233,8 +232,10 @@ def items_export(path, kind, status, username):
         else:
             data = exchange.export_qti(session, _program(), version=kind[3:], status=status, now=_now(), **who)
             Path(path).write_bytes(data)
-            count = sum(name.startswith("items/") and name.endswith(".xml") and not name.startswith("items/stimuli/")
-                        for name in zipfile.ZipFile(path).namelist())
+            from itembank import qti
+
+            # One document per item and language, each naming its item's code in the manifest.
+            count = len({r.code or r.href for r in qti.manifest_resources(qti.Package(data, str(path)), _program()).items})
     click.echo(f"wrote {count} items to {path}")
 
 

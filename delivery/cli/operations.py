@@ -55,21 +55,40 @@ def demo() -> None:
         DEMO_PROCTOR,
         DEMO_PSYCHOMETRICIAN,
         demo_applicant_booking,
+        demo_seat_link,
         ensure_demo_candidates,
     )
+    from delivery.demo_stretch import ensure_demo_stretch, quick_engine
     from delivery.models import Sitting, SittingStatus
     from itembank.program import load_program
 
     program = load_program()
+    engine = quick_engine()
+    with session_factory(engine)() as session:
+        stretch = ensure_demo_stretch(session, engine, program, utcnow())
     with _sessions()() as session:
         started = set(session.scalars(select(Sitting.booking_id).where(Sitting.status != SittingStatus.WAITING)))
         logins = ensure_demo_candidates(session, program.timezone, utcnow(), sitting_started=started)
         booked = demo_applicant_booking(session, program, utcnow())
         applicant_booking = None if booked is None else (
             booked.slot.date, booked.slot.kind, booked.slot.centre.code, booked.admission_code)
+        seat_link = demo_seat_link(session, utcnow()) if program.admission.seat_enrolment_required else None
+    if stretch.sittings:
+        day = stretch.day
+        click.echo(f"デモ用データ：{day.year}年{day.month}月{day.day}日に終了した模擬受験 {stretch.sittings} 件"
+                   f"（事前テストの較正用：/bank/calibration）、編集できる下書きの問題 {'、'.join(stretch.drafts)}、"
+                   f"レビュー済みの問題 {'、'.join(stretch.reviewed)}")
+        click.echo(f"demo data: {stretch.sittings} simulated sittings finished on {stretch.day.isoformat()} "
+                   "(for a pretest calibration run: /bank/calibration); draft items "
+                   f"{', '.join(stretch.drafts)} and reviewed items {', '.join(stretch.reviewed)} to edit")
+    seat = None
+    if seat_link:
+        from delivery.cli.seats import enrolment_url
+
+        seat = (enrolment_url(seat_link[0]), seat_link[1])
     for line in demo_logins(logins, applicant_booking=applicant_booking, centre=DEMO_CENTRE, proctor=DEMO_PROCTOR,
                             other_proctor=DEMO_OTHER_PROCTOR, applicant=DEMO_APPLICANT,
-                            psychometrician=DEMO_PSYCHOMETRICIAN, minutes=program.duration_minutes):
+                            psychometrician=DEMO_PSYCHOMETRICIAN, minutes=program.duration_minutes, seat=seat):
         click.echo(line)
 
 
@@ -78,11 +97,11 @@ SLOT_KINDS_JA = {"morning": "午前", "afternoon": "午後", "evening": "夕方"
 
 
 def demo_logins(logins, *, applicant_booking: tuple | None, centre: str, proctor, other_proctor, applicant,
-                psychometrician, minutes: int) -> list[str]:
+                psychometrician, minutes: int, seat: tuple[str, str] | None = None) -> list[str]:
     """The demo's logins, said in Japanese and then in English: whoever starts the demo reads one of them.
 
     ``applicant_booking`` is the demo applicant's booking to come as (date, slot kind, centre code,
-    admission code), or None."""
+    admission code), or None; ``seat`` the seat PC's enrolment link and seat label, where seats enrol."""
     if applicant_booking is None:
         applicant_ja, applicant_en = "登録済み、まだ予約はありません", "registered, no booking yet"
     else:
@@ -100,6 +119,12 @@ def demo_logins(logins, *, applicant_booking: tuple | None, centre: str, proctor
         f"  試験監督者      ユーザー名 {other_proctor[0]}、パスワード {other_proctor[1]}（別の会場 {other_proctor[2]}）",
         f"  申込者          メールアドレス {applicant[0]}、パスワード {applicant[1]}（{applicant_ja}：/booking/）",
         f"  心理測定担当者  ユーザー名 {psychometrician[0]}、パスワード {psychometrician[1]}（/bank/）",
+    ]
+    if seat:
+        lines += [f"  座席の端末      受験に使うブラウザで {seat[0]} を一度開くと、デモ会場の座席 {seat[1]} として",
+                  "                  登録されます（受験者は自分の会場の登録済みの座席でのみログインできます。"
+                  "リンクは 24 時間以内に一度だけ使えます）"]
+    lines += [
         f"デモの時間枠はいま始まります。開始が遅れた分は、実際の会場と同じく {minutes} 分から差し引かれます。",
         "",
         "Demo logins",
@@ -115,6 +140,12 @@ def demo_logins(logins, *, applicant_booking: tuple | None, centre: str, proctor
         f"(another centre: {other_proctor[2]})",
         f"  applicant       e-mail {applicant[0]}, password {applicant[1]}  ({applicant_en}: /booking/)",
         f"  psychometrician username {psychometrician[0]}, password {psychometrician[1]}  (/bank/)",
+    ]
+    if seat:
+        lines += [f"  seat PC         open {seat[0]} once in the browser you sit the demo in: it",
+                  f"                  enrols it as seat {seat[1]} of the demo centre (candidates log in only at an",
+                  "                  enrolled seat of their centre; the link works once, for 24 hours)"]
+    lines += [
         f"The demo slot starts now; a late start is deducted from the {minutes} minutes, as at a real centre.",
         "",
     ]

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from delivery.cli.bank import _actor, _now, _open, _program, as_option
+from itembank.program import ExamProgram
 from persistence.errors import InvalidInput
 
 
@@ -47,7 +48,7 @@ def _print_campaign(campaign, labels: tuple[str, ...]) -> None:
 @rescoring_group.command("propose")
 @click.option("--item", "code", required=True, help="Item code, e.g. T23-004.")
 @click.option("--version", "version", required=True, type=int, help="The item version whose scoring changes.")
-@click.option("--key", help="The corrected key, as the program labels the options (e.g. A, B, C, D).")
+@click.option("--key", help="The corrected key, as the program labels the options in any of its languages (e.g. ア or A).")
 @click.option("--withdraw", is_flag=True, help="Withdraw the version from scoring instead.")
 @click.option("--reason", required=True)
 @as_option
@@ -63,18 +64,20 @@ def propose(code: str, version: int, key: str | None, withdraw: bool, reason: st
     if withdraw:
         amendment = Amendment(code, version, "withdrawn")
     else:
-        amendment = Amendment(code, version, "key", option_index(program.option_labels, key))
+        amendment = Amendment(code, version, "key", option_index(program, key))
     with _open() as session:
         campaign = propose_campaign(session, [amendment], reason=reason, now=_now(), **who)
         _print_campaign(campaign, program.option_labels)
 
 
-def option_index(labels: tuple[str, ...], label: str) -> int:
-    """The position of the option labelled ``label`` (as the program labels them), or InvalidInput."""
-    cleaned = label.strip()
-    if cleaned not in labels:
-        raise InvalidInput(f"the key {label!r} is not an option label; one of {', '.join(labels)}", field="key")
-    return labels.index(cleaned)
+def option_index(program: ExamProgram, label: str) -> int:
+    """The position of the option labelled ``label`` in any of the program's languages (ア or A),
+    or InvalidInput."""
+    index = program.option_index(label)
+    if index is None:
+        raise InvalidInput("the key {label!r} is not an option label; one of {labels}", field="key", label=label,
+                           labels=", ".join(program.option_labels))
+    return index
 
 
 @rescoring_group.command("show")

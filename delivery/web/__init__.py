@@ -54,7 +54,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     LOGIN_THROTTLE (a :class:`delivery.throttle.ThrottlePolicy`) only as a setting.
     See docs/security.md and docs/deployment.md.
     """
-    app = Flask(__name__)
+    app = CBTFlask(__name__)
     app.json = BoundedJSON(app)
     app.url_map.converters["int"] = DatabaseInteger
     deployment = load_settings()
@@ -75,8 +75,10 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
         # Lax: the cookie goes with top-level links into the site, never with a
         # cross-site form post or fetch (and CSRF tokens guard those anyway).
         SESSION_COOKIE_SAMESITE="Lax",
-        # A signed-in session (its cookie's signature) is good for one working day at most.
-        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
+        # A session cookie's signature is good no longer than a sign-in may last (CBT_SESSION_HOURS).
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=deployment.session_hours),
+        # The address printed in score reports and their QR codes (CBT_PUBLIC_URL), never the Host header.
+        PUBLIC_URL=deployment.public_url,
         # A sitting lasts hours; the token is bound to the session instead.
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_HEADERS=["X-CSRFToken"],
@@ -85,6 +87,9 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     )
     if settings:
         app.config.update(settings)
+        if "SESSION_HOURS" in settings and "PERMANENT_SESSION_LIFETIME" not in settings:
+            app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=settings["SESSION_HOURS"])
+    app.config["PUBLIC_URL"] = str(app.config["PUBLIC_URL"]).rstrip("/")
     app.config.setdefault("SECRET_KEY", None)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _secret_key(deployment)
@@ -119,7 +124,18 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(_upload_limits)
     csrf.init_app(app)
 
-    from delivery.web import candidate, errors, i18n, openapi, operations, proctor, psychometrician, public, staff
+    from delivery.web import (
+        candidate,
+        errors,
+        i18n,
+        openapi,
+        operations,
+        proctor,
+        psychometrician,
+        public,
+        seats,
+        staff,
+    )
 
     i18n.init_app(app)
 
@@ -129,6 +145,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(public.blueprint)
     app.register_blueprint(staff.blueprint)
     app.register_blueprint(proctor.blueprint)
+    app.register_blueprint(seats.blueprint)
     app.register_blueprint(psychometrician.blueprint)
     errors.register(app)
     app.teardown_appcontext(context.close_session)
@@ -136,6 +153,21 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.url_defaults(_static_version)
     app.jinja_env.globals["program"] = program
     return app
+
+
+class CBTFlask(Flask):
+    """Flask whose external URLs (``url_for(..., _external=True)``: the links and QR codes of
+    score reports) start with the configured public address (``CBT_PUBLIC_URL``), never with the
+    Host header of the request, which a client chooses."""
+
+    def url_for(self, endpoint: str, *, _anchor=None, _method=None, _scheme=None, _external=None, **values) -> str:
+        if not _external:
+            return super().url_for(endpoint, _anchor=_anchor, _method=_method, **values)
+        path = super().url_for(endpoint, _anchor=_anchor, _method=_method, _external=False, **values)
+        if request:
+            # The path after the application's own mount point: the public address names that.
+            path = path[len(request.script_root):]
+        return self.config["PUBLIC_URL"] + path
 
 
 class DatabaseInteger(IntegerConverter):

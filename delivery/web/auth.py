@@ -27,7 +27,7 @@ from flask import abort, after_this_request, current_app, g, redirect, request, 
 from flask_babel import lazy_gettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from centers import sign_ins
+from centers import passwords, sign_ins
 from centers.models import Candidate, StaffAccount
 from centers.sign_ins import Timeouts
 from delivery import throttle
@@ -198,7 +198,11 @@ def throttled_sign_in(kind: str, account: str, sign_in: Callable[[], T],
     PCs of a centre are shared)."""
     known = kind != "seat" and _device_tag(kind, account) in _known_tags()
     attempt = throttle.Attempt(kind, account, client_address(), known_device=known)
-    result = throttle.guarded(db(), throttle_policy(), attempt, now(), sign_in, wrong)
+    if kind == "seat":  # no password: not gated (a whole slot logs in within minutes)
+        result = throttle.guarded(db(), throttle_policy(), attempt, now(), sign_in, wrong)
+    else:
+        with passwords.sign_in_gate():
+            result = throttle.guarded(db(), throttle_policy(), attempt, now(), sign_in, wrong)
     if kind != "seat":
         _remember_device(kind, account)
     return result

@@ -23,6 +23,7 @@ from delivery.web.context import answers, db, now, program
 from delivery.web.errors import too_many_attempts
 from delivery.web.i18n import user_message
 from delivery.web.observability import metrics
+from delivery.web.seats import seat_token
 from persistence import typed_input
 from persistence.errors import Conflict, DomainError, InvalidInput, NotFound, NotSignedIn
 from persistence.unit_of_work import unit_of_work
@@ -72,7 +73,7 @@ def login():
                                admission_code=code), 422
     try:
         sitting, token = throttled_sign_in("seat", normalise_admission_code(code), lambda: sittings.candidate_login(
-            db(), program(), code, date_of_birth, now()))
+            db(), program(), code, date_of_birth, now(), seat_token=seat_token()))
     except LoginThrottled as refused:
         return too_many_attempts(render_template("candidate/login.html", error=str(refused), admission_code=code),
                                  refused)
@@ -170,11 +171,12 @@ def report():
 # The JSON API behind the sitting page.
 
 def _state(sitting) -> dict:
-    labels = program().option_labels
     fields = {f.code: f.name for f in program().fields}
     running = sitting.status in (SittingStatus.IN_PROGRESS, SittingStatus.PAUSED)
-    items = sittings.presented_items(db(), sitting) if running else []
+    shown = sittings.presentation(db(), program(), sitting, with_items=running)
+    labels, items = shown.option_labels, shown.items
     return {
+        "language": shown.language,
         "status": str(sitting.status),
         "remaining_seconds": sittings.remaining_seconds(sitting, now()),
         "sitting_key": sitting.id,

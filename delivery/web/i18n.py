@@ -60,8 +60,11 @@ def user_message(error: DomainError) -> str:
     translated = gettext(error.template)
     if not error.params:
         return translated
+    # A value that is itself a refusal (a file's error inside "{where}: {error}") reads translated too.
+    params = {name: user_message(value) if isinstance(value, DomainError) else value
+              for name, value in error.params.items()}
     try:
-        return translated.format(**error.params)
+        return translated.format(**params)
     except (KeyError, IndexError, ValueError):
         return error.message
 

@@ -38,12 +38,23 @@ def start_live_server(app) -> tuple[str, object]:
     return f"http://127.0.0.1:{server.server_port}", server
 
 
+BROWSER_SECRET = "browser-test-secret"
+
+
+def at_seat_pc(page, live_server: str, booked) -> None:
+    """This browser page is the PC of the booking's seat (enrolled by tests.helpers): its seat cookie."""
+    from delivery.web.seats import SEAT_COOKIE, seat_cookie_value
+
+    page.context.add_cookies([{"name": SEAT_COOKIE, "value": seat_cookie_value(BROWSER_SECRET, booked.seat_token),
+                               "url": live_server}])
+
+
 @pytest.fixture
 def live_server(engine):
     from delivery.web import create_app
 
     # Short polling intervals, so that the tests see live updates quickly.
-    app = create_app({"ENGINE": engine, "SECRET_KEY": "browser-test-secret", "CLOCK_POLL_SECONDS": 2,
+    app = create_app({"ENGINE": engine, "SECRET_KEY": BROWSER_SECRET, "CLOCK_POLL_SECONDS": 2,
                       "BOARD_POLL_SECONDS": 1})
     address, server = start_live_server(app)
     yield address

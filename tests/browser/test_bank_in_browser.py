@@ -30,6 +30,8 @@ def test_a_psychometrician_imports_reviews_and_calibrates_in_a_browser(page, liv
     session.commit()
     violations: dict[str, list[str]] = {}
 
+    # This walk reads the English pages (test_psychometrician_in_browser.py walks both languages).
+    page.context.add_cookies([{"name": "cbt_language", "value": "en", "url": live_server}])
     page.goto(live_server + "/staff/login")
     page.get_by_label("Username").fill("psychometrician")
     page.get_by_label("Password").fill("psychometrician-demo-pass")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from centers.models import Booking
 from delivery.models import Sitting
 from persistence.audit import AuditEvent
-from tests.browser.conftest import AXE, serious_accessibility_violations
+from tests.browser.conftest import AXE, at_seat_pc, serious_accessibility_violations
 from tests.helpers import booked_candidate
 
 pytestmark = pytest.mark.browser
@@ -27,6 +27,7 @@ def reading(context, live_server, language: str) -> None:
 
 
 def candidate_logs_in(page, live_server, booked):
+    at_seat_pc(page, live_server, booked)
     page.goto(live_server + "/")
     page.locator("#admission_code").fill(booked.admission_code)
     page.locator("#date_of_birth").fill(booked.date_of_birth.isoformat())

@@ -10,6 +10,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_statistics_and_rescoring_pages_are_accessible(page, live_server):
+    # This walk reads the English pages (test_psychometrician_in_browser.py walks both languages).
+    page.context.add_cookies([{"name": "cbt_language", "value": "en", "url": live_server}])
     page.goto(live_server + "/staff/login")
     page.get_by_label("Username").fill("psychometrician")
     page.get_by_label("Password").fill("psychometrician-demo-pass")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from delivery.models import Sitting, SittingItem
 from scoring.models import ScoreResult
-from tests.browser.conftest import serious_accessibility_violations
+from tests.browser.conftest import at_seat_pc, serious_accessibility_violations
 from tests.helpers import booked_candidate
 
 pytestmark = pytest.mark.browser
@@ -29,6 +29,7 @@ def test_a_candidate_sits_the_whole_exam_in_a_browser(page, live_server, session
     booked = booked_candidate(session, program, dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5))
     violations: dict[str, list[str]] = {}
 
+    at_seat_pc(page, live_server, booked)
     page.goto(live_server + "/")
     violations["login"] = serious_accessibility_violations(page)
     page.get_by_label("Admission code").fill(booked.admission_code.lower().replace("-", ""))

@@ -10,13 +10,14 @@ commits) and render or redirect; templates only show what the view prepared.
 """
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, abort, render_template, request
+from flask_babel import gettext as _
 
 from delivery import pretest
 from delivery.web.auth import staff_required
 from delivery.web.context import db, program
 from delivery.web.psychometrician import bank, calibration, exchange, forms, operations, scores, studies
-from delivery.web.psychometrician.common import ROLE, read_filter
+from delivery.web.psychometrician.common import PAGE_SIZE, ROLE, read_filter, status_name
 from delivery.web.psychometrician.inputs import BankFilter
 from itembank import bank as bank_service
 from itembank.content import FIGURE_MAX_BYTES
@@ -40,19 +41,45 @@ def psychometricians_only():
 @blueprint.get("/")
 def bank_list():
     filters = read_filter(BankFilter(program(), request.args))
-    entries = bank_service.browse(db(), field=filters.field.data or None, category=filters.category.data,
-                                  status=filters.status.data or None, text=filters.q.data or None)
-    exposure = pretest.exposure_counts(db())
+    chosen = {"field": filters.field.data or None, "category": filters.category.data,
+              "status": filters.status.data or None, "q": filters.q.data or ""}
+    sort, order = filters.sort.data or "code", filters.order.data or "asc"
+    number = filters.page.data or 1
+    shown = {item_id: counts["shown"] for item_id, counts in pretest.exposure_counts(db()).items()}
+    found = bank_service.browse_page(db(), field=chosen["field"], category=chosen["category"],
+                                     status=chosen["status"], text=chosen["q"] or None, sort=sort,
+                                     descending=order == "desc", offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE,
+                                     shown=shown)
+    pages = max(1, -(-found.total // PAGE_SIZE))
+    if number > pages:
+        abort(404, description=_("There is no page %(page)s: the list has %(pages)s.", page=number, pages=pages))
+    # Links keep the filters and the sort; each column's link sorts by it (again: the other way).
+    kept = {key: value for key, value in (("field", chosen["field"]), ("category", chosen["category"]),
+                                          ("status", chosen["status"]), ("q", chosen["q"])) if value}
+    columns = {key: {"sort": key, "order": "desc" if key == sort and order == "asc" else "asc", **kept}
+               for key in bank_service.SORT_KEYS}
+    here = {**kept, "sort": sort, "order": order}
     return render_template(
         "psychometrician/bank.html",
-        entries=entries,
-        exposure={e.item.id: exposure.get(e.item.id, {}).get("shown", 0) for e in entries},
+        entries=found.entries,
+        total=found.total,
+        first=found.offset + 1 if found.total else 0,
+        last=found.offset + len(found.entries),
+        page=number,
+        pages=pages,
+        here=here,
+        endpoint="psychometrician.bank_list",
+        columns=columns,
+        sort=sort,
+        order=order,
+        exposure={e.item.id: shown.get(e.item.id, 0) for e in found.entries},
         counts=bank_service.counts_by_status(db()),
-        filters={"field": filters.field.data or None, "category": filters.category.data,
-                 "status": filters.status.data or None, "q": filters.q.data or ""},
+        filters=chosen,
         statuses=ITEM_STATUSES,
     )
 
+
+blueprint.add_app_template_global(status_name)
 
 for part in (bank, exchange, calibration, forms, studies, scores, operations):
     blueprint.register_blueprint(part.blueprint)

@@ -4,10 +4,12 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from delivery import pretest
 from delivery.web.context import db, now, program
 from delivery.web.errors import http_status
+from delivery.web.i18n import current_language
 from delivery.web.psychometrician.common import actor
 from delivery.web.psychometrician.inputs import DecisionForm, RunForm
 from itembank import bank, calibration, plots
@@ -42,7 +44,8 @@ def start_run():
     except DomainError as error:
         form.refuse(error)
         return _runs_page(form, http_status(error))
-    flash(f"Calibration run {run.id} finished: {len(run.items)} items from {run.n_sittings} sittings.")
+    flash(_("Calibration run %(run)s finished: %(items)s items from %(sittings)s sittings.", run=run.id,
+            items=len(run.items), sittings=run.n_sittings))
     return redirect(url_for(".calibration_run", run_id=run.id))
 
 
@@ -67,7 +70,7 @@ def _run_item(run_id: int, code: str):
     run = calibration.get_run(db(), run_id)
     entry = next((e for e in run.items if e.item.code == code), None)
     if entry is None:
-        abort(404, description=f"item {code} is not in calibration run {run_id}")
+        abort(404, description=_("Item %(code)s is not in calibration run %(run)s.", code=code, run=run_id))
     return run, entry
 
 
@@ -75,13 +78,15 @@ def _review_page(run_id: int, code: str, form: DecisionForm | None = None, statu
     run, entry = _run_item(run_id, code)
     found = bank.entry(db(), code)
     stats = entry.statistics or {}
-    labels = program().option_labels
+    language = current_language()
+    labels = program().labels_for(language)
     distractors = []
     if stats.get("distractors"):
         d = stats["distractors"]
         # The key and options of the version the run calibrated (encrypted at rest; the run's
         # statistics, kept in clear, do not hold the key).
-        calibrated = unpack(db().get(ItemVersion, entry.item_version_id).content)
+        calibrated = unpack(db().get(ItemVersion, entry.item_version_id).content).shown_in(
+            language, program().default_language)
         distractors = [{"label": labels[i], "text": calibrated.options[i], "key": i == calibrated.key,
                         "proportion": d["proportion"][i], "mean_total": d["mean_total"][i],
                         "point_biserial": d["point_biserial"][i]} for i in range(len(labels))]
@@ -115,13 +120,13 @@ def decide(run_id: int, code: str):
     try:
         if decision == "approve":
             calibration.approve(db(), program(), run_id, code, now=now(), note=note, **actor())
-            message = f"{code} approved: it is operational with the run's parameters."
+            message = _("%(code)s approved: it is operational with the run's parameters.", code=code)
         elif decision == "reject":
             calibration.reject(db(), program(), run_id, code, now=now(), note=note, **actor())
-            message = f"{code} rejected: it is back in review."
+            message = _("%(code)s rejected: it is back in review.", code=code)
         else:
             calibration.acknowledge(db(), run_id, code, now=now(), note=note, **actor())
-            message = f"Drift of {code} acknowledged."
+            message = _("Drift of %(code)s acknowledged.", code=code)
     except DomainError as error:
         form.refuse(error)
         return _review_page(run_id, code, form, http_status(error))

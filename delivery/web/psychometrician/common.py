@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from flask import Response, abort, g
+from flask_babel import gettext as _
 
 from delivery.web.psychometrician.inputs import Form
 
 ROLE = "psychometrician"
+# Rows on one page of the area's long lists (the bank, the item statistics).
+PAGE_SIZE = 50
 
 
 def actor() -> dict:
@@ -25,3 +28,10 @@ def download(body: bytes | str, filename: str, mimetype: str) -> Response:
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def status_name(status: str) -> str:
+    """An item's status (the stored enum value) in the reader's language; pages and messages use it."""
+    names = {"draft": _("draft"), "reviewed": _("reviewed"), "pretest": _("pretest"),
+             "operational": _("operational"), "retired": _("retired")}
+    return names.get(status, status)

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from delivery.web.context import db, now, program
 from delivery.web.errors import http_status
+from delivery.web.i18n import user_message
 from delivery.web.psychometrician.common import actor
 from delivery.web.psychometrician.inputs import AssembleForm, ReasonForm, RequiredReasonForm
 from itembank import forms as form_service
@@ -34,12 +36,13 @@ def assemble_forms():
         made = form_service.assemble_batch(db(), program(), form.count.data, note=form.note.data, now=now(),
                                            **actor())
     except AssemblyError as error:
-        form.form_errors.append(f"The forms cannot be assembled: {error}")
+        form.form_errors.append(_("The forms cannot be assembled: %(why)s", why=user_message(error)))
         return _forms_page(form, 422)
     except DomainError as error:
         form.refuse(error)
         return _forms_page(form, http_status(error))
-    flash(f"{len(made)} draft forms assembled: {', '.join(f.code for f in made)}. Review each before publishing.")
+    flash(_("%(n)s draft forms assembled: %(codes)s. Review each before publishing.", n=len(made),
+            codes=", ".join(f.code for f in made)))
     return redirect(url_for(".forms_list"))
 
 
@@ -65,8 +68,11 @@ def publish_form(code: str):
     except DomainError as error:
         form.refuse(error)
         return _form_page(code, publish=form, status=http_status(error))
-    flash(f"{code} is published" + ("." if program().assembly.method == "forms" else
-                                    " (the program assembles on the fly today: it is drawn once method is \"forms\")."))
+    if program().assembly.method == "forms":
+        flash(_("%(code)s is published.", code=code))
+    else:
+        flash(_("%(code)s is published (the program assembles on the fly today: it is drawn once the method is "
+                "\"forms\").", code=code))
     return redirect(url_for(".form_review", code=code))
 
 
@@ -79,5 +85,5 @@ def retire_form(code: str):
     except DomainError as error:
         form.refuse(error)
         return _form_page(code, retire=form, status=http_status(error))
-    flash(f"{code} is retired.")
+    flash(_("%(code)s is retired.", code=code))
     return redirect(url_for(".form_review", code=code))

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from delivery import rescoring
 from delivery.web.context import db, now, program
 from delivery.web.errors import http_status
+from delivery.web.i18n import current_language
 from delivery.web.psychometrician.common import actor
 from delivery.web.psychometrician.inputs import ProposeForm, RequiredReasonForm
 from itembank.content import unpack
@@ -44,14 +46,14 @@ def propose_rescoring():
 
 def _campaign_page(campaign_id: int, discard: RequiredReasonForm | None = None, status: int = 200):
     campaign = campaigns.campaign_by_id(db(), campaign_id)
-    labels = program().option_labels
+    labels = program().labels_for(current_language())
     amendments = []
     for amendment in campaign.amendments:
         version = db().get(ItemVersion, amendment.item_version_id)
         amendments.append({
             "code": version.item.code, "version": version.version,
             "was": labels[unpack(version.content).key],
-            "now": "withdrawn" if amendment.kind == "withdrawn" else f"key {labels[amendment.key]}",
+            "now": _("withdrawn") if amendment.kind == "withdrawn" else _("key %(label)s", label=labels[amendment.key]),
         })
     changes = [{"result": c.score_result_id, "before": c.before, "after": c.after,
                 "flipped": c.before["passed"] != c.after["passed"]} for c in campaign.changes]
@@ -70,7 +72,7 @@ def rescoring_campaign(campaign_id: int):
 @blueprint.post("/<int:campaign_id>/apply")
 def apply_rescoring(campaign_id: int):
     changed = rescoring.apply_campaign(db(), program(), campaign_id, now=now(), **actor())
-    flash(f"Campaign {campaign_id} applied: {changed} result(s) changed.")
+    flash(_("Campaign %(id)s applied: %(n)s result(s) changed.", id=campaign_id, n=changed))
     return redirect(url_for(".rescoring_campaign", campaign_id=campaign_id))
 
 
@@ -83,5 +85,5 @@ def discard_rescoring(campaign_id: int):
     except DomainError as error:
         form.refuse(error)
         return _campaign_page(campaign_id, discard=form, status=http_status(error))
-    flash(f"Campaign {campaign_id} discarded.")
+    flash(_("Campaign %(id)s discarded.", id=campaign_id))
     return redirect(url_for(".rescoring_campaign", campaign_id=campaign_id))

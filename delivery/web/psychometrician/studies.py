@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from delivery import design_studies
+from delivery.design_studies import MIN_CANDIDATES, WEB_MAX_CANDIDATES
 from delivery.web.context import db, now, program
 from delivery.web.errors import http_status
 from delivery.web.psychometrician.common import actor
@@ -13,14 +15,12 @@ from persistence.errors import DomainError
 
 blueprint = Blueprint("studies", __name__, url_prefix="/studies")
 
-# A study in the web request is kept small; larger ones run with `cbt simulate`.
-WEB_MAX_CANDIDATES = 2000
 
 
 def _studies_page(form: StudyForm | None = None, status: int = 200):
     return render_template("psychometrician/studies.html", studies=design_studies.studies(db()),
                            form=form or StudyForm(WEB_MAX_CANDIDATES, formdata=None, data={"candidates": 500}),
-                           limit=WEB_MAX_CANDIDATES), status
+                           low=MIN_CANDIDATES, limit=WEB_MAX_CANDIDATES), status
 
 
 @blueprint.get("")
@@ -37,11 +37,11 @@ def run_study():
         study = design_studies.run_study(db(), program(), candidates=form.candidates.data,
                                          designs=tuple(form.design.data or ()), pool_source=form.pool.data,
                                          n_forms=form.forms.data, seed=1 if form.seed.data is None else form.seed.data,
-                                         now=now(), **actor())
+                                         now=now(), max_candidates=WEB_MAX_CANDIDATES, **actor())
     except DomainError as error:
         form.refuse(error)
         return _studies_page(form, http_status(error))
-    flash(f"Design study {study.id} finished.")
+    flash(_("Design study %(id)s finished.", id=study.id))
     return redirect(url_for(".study", study_id=study.id))
 
 
@@ -64,5 +64,5 @@ def study_plot(study_id: int, plot: str):
         scope = plot[5:]
         svg = design_plots.csem_svg(results, scope, float(rule.total_minimum if scope == "total" else rule.field_minimum))
     else:
-        abort(404, description=f"no plot {plot}")
+        abort(404, description=_("There is no plot %(plot)s.", plot=plot))
     return Response(svg, mimetype="image/svg+xml")
