@@ -1,5 +1,6 @@
 # make run   create the virtualenv, the SQLite database, the sample bank, centres and calendar, then serve on :8000
 # make test  install, then run the test suite (SQLite, and PostgreSQL when CBT_DATABASE_URL names one)
+# make screenshots  every page of every user in Japanese and English, as PNGs in var/screenshots/ for review
 # make fast  the quick part: SQLite only, no browser, no slow simulations, stop at the first failure
 # make lint  ruff over the tree and a type check of engine/
 # make load  the load run against two gunicorn instances and PostgreSQL (docs/loadtests.md)
@@ -21,7 +22,7 @@ FAULTS_ARGS ?=
 
 STACK_ARGS ?=
 
-.PHONY: run test fast lint translations install browser-deps clean load faults nginx stack-up stack-down stack-status
+.PHONY: run test fast lint translations install browser-deps screenshots clean load faults nginx stack-up stack-down stack-status
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,11 +47,23 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund --silent
 	touch $@
 
-# The browser test drives Debian's chromium; install it when we may (as root, with apt).
+# The browser test drives Debian's chromium, with Debian's Noto CJK fonts so that its screenshots
+# show real Japanese glyphs; install them when we may (as root, with apt).
+BROWSER_PACKAGES := chromium fonts-noto-cjk
 browser-deps: $(AXE)
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) >/dev/null; } || \
+	  (apt-get install -y -q $(BROWSER_PACKAGES) || (apt-get update -q && apt-get install -y -q $(BROWSER_PACKAGES))) >/dev/null; } || \
 	  echo "note: chromium is not installed; the browser test will be skipped"
+	@dpkg-query -W -f='$${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed" || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -q fonts-noto-cjk || (apt-get update -q && apt-get install -y -q fonts-noto-cjk)) >/dev/null; } || \
+	  echo "note: fonts-noto-cjk is not installed; screenshots will show boxes for Japanese text"
+
+# Every page of every user in Japanese and English, at 1280x800 and 800x600, as PNGs in
+# var/screenshots/<language>-<size>/ for review (the browser walk, tests/browser/test_every_page.py);
+# the README's screenshot is refreshed from the set (docs/screenshots/).
+screenshots: $(INSTALLED) translations browser-deps
+	CBT_DATABASE_URL= CBT_TEST_POSTGRES_URL= $(BIN)/python -m tests.browser.screenshots
 
 test: $(INSTALLED) translations browser-deps
 	$(BIN)/python -m pytest

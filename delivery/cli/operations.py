@@ -47,9 +47,10 @@ def sample_load() -> None:
 
 @click.command("demo")
 def demo() -> None:
-    """Make sure there are demo candidates booked for now, and print every demo login."""
+    """Make sure there are demo candidates booked for now, and print every demo login (in Japanese, then English)."""
     from centers.demo import (
         DEMO_APPLICANT,
+        DEMO_CENTRE,
         DEMO_OTHER_PROCTOR,
         DEMO_PROCTOR,
         DEMO_PSYCHOMETRICIAN,
@@ -73,34 +74,82 @@ def demo() -> None:
             booked.slot.date, booked.slot.kind, booked.slot.centre.code, booked.admission_code)
         seat_link = demo_seat_link(session, utcnow()) if program.admission.seat_enrolment_required else None
     if stretch.sittings:
+        day = stretch.day
+        click.echo(f"デモ用データ：{day.year}年{day.month}月{day.day}日に終了した模擬受験 {stretch.sittings} 件"
+                   f"（事前テストの較正用：/bank/calibration）、編集できる下書きの問題 {'、'.join(stretch.drafts)}、"
+                   f"レビュー済みの問題 {'、'.join(stretch.reviewed)}")
         click.echo(f"demo data: {stretch.sittings} simulated sittings finished on {stretch.day.isoformat()} "
                    "(for a pretest calibration run: /bank/calibration); draft items "
                    f"{', '.join(stretch.drafts)} and reviewed items {', '.join(stretch.reviewed)} to edit")
-    click.echo("\nDemo logins")
-    click.echo("-----------")
-    for login in logins:
-        state = "checked in, ready to sit" if login.checked_in else "booked; a proctor checks them in first"
-        click.echo(f"  candidate       admission code {login.admission_code}, date of birth "
-                   f"{login.date_of_birth.isoformat()}  ({login.name}, {state})")
-    click.echo(f"  proctor         username {DEMO_PROCTOR[0]}, password {DEMO_PROCTOR[1]}  (Shinjuku, the demo centre)")
-    click.echo(f"  proctor         username {DEMO_OTHER_PROCTOR[0]}, password {DEMO_OTHER_PROCTOR[1]}  "
-               f"(another centre: {DEMO_OTHER_PROCTOR[2]})")
-    if applicant_booking is None:
-        applicant_state = "registered, no booking yet"
-    else:
-        applicant_state = (f"booked for {applicant_booking[0].isoformat()} {applicant_booking[1]} at "
-                           f"{applicant_booking[2]}, admission code {applicant_booking[3]}")
-    click.echo(f"  applicant       e-mail {DEMO_APPLICANT[0]}, password {DEMO_APPLICANT[1]}  "
-               f"({applicant_state}: /booking/)")
-    click.echo(f"  psychometrician username {DEMO_PSYCHOMETRICIAN[0]}, password {DEMO_PSYCHOMETRICIAN[1]}")
+    seat = None
     if seat_link:
         from delivery.cli.seats import enrolment_url
 
-        code, seat = seat_link
-        click.echo(f"  seat PC         open {enrolment_url(code)} once in the browser you sit the demo in: it")
-        click.echo(f"                  enrols it as seat {seat} of the demo centre (candidates log in only at an")
-        click.echo("                  enrolled seat of their centre; the link works once, for 24 hours)")
-    click.echo("The demo slot starts now; a late start is deducted from the 120 minutes, as at a real centre.\n")
+        seat = (enrolment_url(seat_link[0]), seat_link[1])
+    for line in demo_logins(logins, applicant_booking=applicant_booking, centre=DEMO_CENTRE, proctor=DEMO_PROCTOR,
+                            other_proctor=DEMO_OTHER_PROCTOR, applicant=DEMO_APPLICANT,
+                            psychometrician=DEMO_PSYCHOMETRICIAN, minutes=program.duration_minutes, seat=seat):
+        click.echo(line)
+
+
+# The slot kinds of the program file, as the Japanese lines name them.
+SLOT_KINDS_JA = {"morning": "午前", "afternoon": "午後", "evening": "夕方", "demo": "デモ"}
+
+
+def demo_logins(logins, *, applicant_booking: tuple | None, centre: str, proctor, other_proctor, applicant,
+                psychometrician, minutes: int, seat: tuple[str, str] | None = None) -> list[str]:
+    """The demo's logins, said in Japanese and then in English: whoever starts the demo reads one of them.
+
+    ``applicant_booking`` is the demo applicant's booking to come as (date, slot kind, centre code,
+    admission code), or None; ``seat`` the seat PC's enrolment link and seat label, where seats enrol."""
+    if applicant_booking is None:
+        applicant_ja, applicant_en = "登録済み、まだ予約はありません", "registered, no booking yet"
+    else:
+        day, kind, where, code = applicant_booking
+        applicant_ja = (f"予約済み：{day.year}年{day.month}月{day.day}日 {SLOT_KINDS_JA.get(kind, kind)}、"
+                        f"会場 {where}、受験番号 {code}")
+        applicant_en = f"booked for {day.isoformat()} {kind} at {where}, admission code {code}"
+    lines = ["", "デモ用のログイン", "----------------"]
+    for login in logins:
+        state = "受付済み、すぐに受験できます" if login.checked_in else "予約済み、先に試験監督者が受付をします"
+        lines.append(f"  受験者          受験番号 {login.admission_code}、生年月日 {login.date_of_birth.isoformat()}"
+                     f"（{login.name}、{state}）")
+    lines += [
+        f"  試験監督者      ユーザー名 {proctor[0]}、パスワード {proctor[1]}（デモ会場 {centre}）",
+        f"  試験監督者      ユーザー名 {other_proctor[0]}、パスワード {other_proctor[1]}（別の会場 {other_proctor[2]}）",
+        f"  申込者          メールアドレス {applicant[0]}、パスワード {applicant[1]}（{applicant_ja}：/booking/）",
+        f"  心理測定担当者  ユーザー名 {psychometrician[0]}、パスワード {psychometrician[1]}（/bank/）",
+    ]
+    if seat:
+        lines += [f"  座席の端末      受験に使うブラウザで {seat[0]} を一度開くと、デモ会場の座席 {seat[1]} として",
+                  "                  登録されます（受験者は自分の会場の登録済みの座席でのみログインできます。"
+                  "リンクは 24 時間以内に一度だけ使えます）"]
+    lines += [
+        f"デモの時間枠はいま始まります。開始が遅れた分は、実際の会場と同じく {minutes} 分から差し引かれます。",
+        "",
+        "Demo logins",
+        "-----------",
+    ]
+    for login in logins:
+        state = "checked in, ready to sit" if login.checked_in else "booked; a proctor checks them in first"
+        lines.append(f"  candidate       admission code {login.admission_code}, date of birth "
+                     f"{login.date_of_birth.isoformat()}  ({login.name}, {state})")
+    lines += [
+        f"  proctor         username {proctor[0]}, password {proctor[1]}  (the demo centre, {centre})",
+        f"  proctor         username {other_proctor[0]}, password {other_proctor[1]}  "
+        f"(another centre: {other_proctor[2]})",
+        f"  applicant       e-mail {applicant[0]}, password {applicant[1]}  ({applicant_en}: /booking/)",
+        f"  psychometrician username {psychometrician[0]}, password {psychometrician[1]}  (/bank/)",
+    ]
+    if seat:
+        lines += [f"  seat PC         open {seat[0]} once in the browser you sit the demo in: it",
+                  f"                  enrols it as seat {seat[1]} of the demo centre (candidates log in only at an",
+                  "                  enrolled seat of their centre; the link works once, for 24 hours)"]
+    lines += [
+        f"The demo slot starts now; a late start is deducted from the {minutes} minutes, as at a real centre.",
+        "",
+    ]
+    return lines
 
 
 @click.command("serve")
