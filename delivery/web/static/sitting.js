@@ -373,7 +373,9 @@
   function syncClock() {
     if (stopped) return Promise.resolve();
     return api("GET", "/api/sitting/clock").then(function (response) {
-      if (response.status === 401) { signedOut(response); return; }
+      // A poll in flight while the sitting is being finished sees the token the finish replaced:
+      // the finish's own answer says where the page goes (the result), not this one.
+      if (response.status === 401) { if (!finishing) signedOut(response); return; }
       if (!response.ok) return;
       if (response.data.status === "finished" || response.data.status === "ended") {
         window.location.href = response.data.result_url;
