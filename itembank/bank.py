@@ -250,14 +250,19 @@ def browse(
     entries = [BankEntry(item, version, unpack(version.content)) for item, version in session.execute(query)]
     if text:
         needle = text.casefold()
-        entries = [
-            e for e in entries
-            if needle in e.item.code.casefold()
-            or needle in e.content.stem.casefold()
-            or needle in e.content.rationale.casefold()
-            or any(needle in o.casefold() for o in e.content.options)
-        ]
+        entries = [e for e in entries
+                   if needle in e.item.code.casefold() or any(needle in t.casefold() for t in _searched_text(e.content))]
     return entries
+
+
+def _searched_text(content: ItemContent):
+    """The stem, options and rationale of every language version of the item."""
+    for language in content.languages:
+        shown = content.in_language(language) if language else content
+        if shown is not None:
+            yield shown.stem
+            yield shown.rationale
+            yield from shown.options
 
 
 # The bank list's sort keys: columns sorted in SQL, and "shown" (the caller's exposure counts).

@@ -314,3 +314,11 @@ def test_a_refusal_inside_a_refusal_reads_in_the_readers_language(app):
         assert user_message(refused.value) == "upload.json:同じ選択肢が2つあります"
     with app.test_request_context("/", headers={"Cookie": "cbt_language=en"}):
         assert user_message(refused.value) == "upload.json: two options are the same"
+
+
+def test_the_bank_search_reads_every_language_version(session):
+    from itembank.bank import browse
+
+    found = {entry.item.code: entry for entry in browse(session, text="primary key")}
+    assert "T21-001" in found and found["T21-001"].content.language == "ja"
+    assert "T21-001" in {entry.item.code for entry in browse(session, text=found["T21-001"].content.stem[:6])}

@@ -57,3 +57,20 @@ def test_dates_and_times_as_each_language_writes_them(app):
         assert local_date_time(moment) == "2026年12月1日(火) 09:30"
     with app.test_request_context("/", headers={"Cookie": "cbt_language=en"}):
         assert local_date_time(moment) == "Tue 1 December 2026 09:30"
+
+
+def test_the_program_s_own_names_read_in_japanese(app, session, program, clock):
+    from tests.helpers import booked_candidate, login_candidate, start_sitting
+
+    client = app.test_client()
+    client.delete_cookie("cbt_language")
+    booked = booked_candidate(session, program, clock.now)
+    login_candidate(client, booked)
+    start_sitting(client)
+    page = client.get("/sitting").get_data(as_text=True)
+    assert "ITパスポート（サンプル試験）" in page
+    import json
+    import re
+
+    names = json.loads(re.search(r'<script type="application/json" id="field-names">(.*?)</script>', page).group(1))
+    assert names == {"strategy": "ストラテジ系", "management": "マネジメント系", "technology": "テクノロジ系"}

@@ -186,8 +186,10 @@ def sitting_page():
     sitting = _current_sitting()
     if sitting.status not in (SittingStatus.IN_PROGRESS, SittingStatus.PAUSED):
         return redirect(_page_for(sitting))
+    # The program's names of its fields are data; their translations are in the catalogue.
+    field_names = {field.code: _(field.name) for field in program().fields}
     return render_template("candidate/sitting.html", display=_display(sitting, sittings.booking_of(db(), sitting)),
-                           clock_poll_seconds=current_app.config["CLOCK_POLL_SECONDS"])
+                           clock_poll_seconds=current_app.config["CLOCK_POLL_SECONDS"], field_names=field_names)
 
 
 @blueprint.get("/result")

@@ -13,6 +13,7 @@
   var deadline = null;       // Date.now() value at which time runs out
   var clockStopped = false;  // paused by the proctor
   var finishing = false;
+  var fieldNames = {};       // field code -> its name in the page's language
   var stopped = false;       // this PC no longer holds the sitting (moved to another seat)
   var pending = {};          // position -> {kind, value, attempt}; not yet acknowledged
   var storageKey = null;
@@ -49,7 +50,7 @@
     var it = item(current);
     $("question-number").textContent = current;
     $("question-count").textContent = state.items.length;
-    $("question-field").textContent = it.field_name;
+    $("question-field").textContent = fieldNames[it.field] || it.field_name;
     $("question-stem").textContent = it.stem;
     $("question-instructions").textContent = it.instructions || "";
     $("question-instructions").hidden = !it.instructions;
@@ -516,6 +517,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     try { words = JSON.parse($("sitting-strings").textContent); } catch (e) { words = {}; }
+    try { fieldNames = JSON.parse($("field-names").textContent); } catch (e) { fieldNames = {}; }
     $("previous-button").addEventListener("click", function () { go(current - 1); });
     $("next-button").addEventListener("click", function () { go(current + 1); });
     $("mark-checkbox").addEventListener("change", function (event) { toggleMark(event.target.checked); });
