@@ -98,7 +98,11 @@ def test_the_item_page_says_why_an_item_cannot_be_edited(app, client, session):
         captured.append(context)
     template_rendered.connect(keep, app)
     try:
-        assert client.get(f"/bank/items/{operational}").status_code == 200
+        shown = client.get(f"/bank/items/{operational}")
+        assert shown.status_code == 200
+        page = shown.get_data(as_text=True)
+        assert '<p class="edit-refusal">' in page and "Write a new draft item instead" in page
+        assert "Edit the content (makes a new version)" not in page and "staff-wide" in page
     finally:
         template_rendered.disconnect(keep, app)
     context = next(c for c in captured if "edit_refusal" in c)
