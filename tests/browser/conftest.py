@@ -58,6 +58,10 @@ def live_server(engine):
                       "BOARD_POLL_SECONDS": 1})
     address, server = start_live_server(app)
     yield address
+    # The test's pages go first: a request still in flight (a favicon, a poll) would otherwise
+    # see the server vanish and log a connection reset that is the test's teardown, not the app.
+    for watched in WATCHING:
+        watched.close_contexts()
     server.shutdown()
 
 
@@ -73,6 +77,10 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+# The watched browsers of the running test (live_server closes their pages before it stops).
+WATCHING: list = []
 
 
 class WatchedBrowser:
@@ -130,7 +138,9 @@ class WatchedBrowser:
 @pytest.fixture
 def browser(chromium):
     watched = WatchedBrowser(chromium)
+    WATCHING.append(watched)
     yield watched
+    WATCHING.remove(watched)
     watched.close_contexts()
     errors = watched.take_errors()
     if errors:

@@ -127,7 +127,7 @@ def test_a_candidate_sits_the_whole_exam_in_a_browser(browser, live_server, sess
     expect(page.locator("#timer")).to_have_text(re.compile(r"^1:5\d:\d\d$|^2:00:00$"))
     expect(page.locator("#answered-count")).to_have_text(words["answered"].format(n=0))
     # The item's text carries its own language (lang on the question's parts), the page's words the page's.
-    item_language = page.evaluate("fetch('/api/sitting').then(r => r.json()).then(s => s.items[0].language)")
+    item_language = page.evaluate("fetch('/api/sitting/questions').then(r => r.json()).then(q => q.items[0].language)")
     assert page.evaluate("document.getElementById('question-stem').lang") == (item_language or "")
     assert page.evaluate("document.getElementById('question-options').lang") == (item_language or "")
     assert page.evaluate("document.getElementById('question-title').closest('[lang]').lang") == language
