@@ -18,15 +18,13 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import JSON, Integer, String, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from persistence.base import Base, UTCDateTime, utcnow
-from persistence.files import private_directory
+from persistence.files import secret_key_file
 from persistence.settings import load_settings
 
 GENESIS = "0" * 64
@@ -82,16 +80,7 @@ def audit_key() -> bytes:
         source = str(path)
         if source in _KEYS:
             return _KEYS[source]
-        if not path.exists():
-            private_directory(path.parent)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process created it first
-            else:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(secrets.token_hex(32))
-        text = path.read_text().strip()
+        text = secret_key_file(path).read_text().strip()
     try:
         key = bytes.fromhex(text)
     except ValueError:

@@ -7,6 +7,7 @@ folder; it is made 0700 and the files 0600, whatever the process's umask.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 
@@ -26,4 +27,19 @@ def private_file(path: Path) -> Path:
     except FileExistsError:
         return path
     os.close(descriptor)
+    return path
+
+
+def secret_key_file(path: Path) -> Path:
+    """``path``, created (0600, in a private folder) with a fresh 256-bit key in hex if it does not
+    exist yet; a file another process made first is kept as it is."""
+    if not path.exists():
+        private_directory(path.parent)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
     return path

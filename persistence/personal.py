@@ -25,7 +25,6 @@ import datetime as dt
 import hashlib
 import hmac
 import os
-import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
 
-from persistence.files import private_directory
+from persistence.files import secret_key_file
 from persistence.settings import key_settings
 
 FORMAT = "p1"
@@ -85,16 +84,7 @@ def personal_key() -> PersonalKey:
         return cached
     path = Path(key_dir) / KEY_FILE
     with _lock:
-        if not path.exists():
-            private_directory(path.parent)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process made it first
-            else:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(secrets.token_hex(32))
-        key = key_from_hex(path.read_text(), str(path))
+        key = key_from_hex(secret_key_file(path).read_text(), str(path))
         _keys[key_dir] = key
         return key
 
